@@ -1,0 +1,34 @@
+"""The unit of data that flows through the pipeline: a batch of consecutive decoded frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import numpy as np
+
+
+@dataclass
+class FrameBatch:
+    """Consecutive frames of one source, in presentation order.
+
+    ``images`` is (N, H, W, 3) RGB, uint8 (or uint16 on the 16-bit path). ``pts`` holds each frame's
+    presentation timestamp in ``time_base`` units (None where the container gave none), so sinks can
+    write every output frame at its input time. ``index`` is the source-wide index of the first frame.
+    ``alpha`` is filled by the matting stage: (N, H, W) float32 in [0, 1], uint8 or uint16.
+    """
+
+    index: int
+    images: np.ndarray
+    pts: list[int | None]
+    time_base: Fraction
+    alpha: np.ndarray | None = None
+    extras: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    @property
+    def stop(self) -> int:
+        """Index one past the last frame of the batch."""
+        return self.index + len(self)

@@ -1,0 +1,56 @@
+"""birefnet-video command line: parse, build, run.
+
+Each subcommand lives beside the code it drives and exposes ``add_parser(subparsers)``, which
+registers its options and sets ``run`` as the handler; this file only wires them together and turns
+user errors into one line and an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from birefnet.errors import UserError
+
+# module path of every subcommand, in the order `--help` lists them
+COMMAND_MODULES = (
+    "pipeline.commands.process",
+    "pipeline.commands.webcam",
+    "pipeline.commands.demo",
+    "birefnet.commands.models",
+    "birefnet.commands.train",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="birefnet-video",
+        description="Video background removal with BiRefNet.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module_name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:  # a real missing dependency, not a command still to be written
+                raise
+            continue
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
