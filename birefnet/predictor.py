@@ -1,0 +1,230 @@
+"""The user-facing inference API: frames in, alpha mattes out, batched and on the device.
+
+A batch of uint8 frames is uploaded once as uint8, resized and normalised on the device, run through
+the model (under autocast for fp16/bf16) and the alpha is resized back to the frames' own size, all as
+whole-batch tensor operations.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .errors import ConfigError, InputError
+from .model import IMAGENET_MEAN, IMAGENET_STD, BiRefNet
+from .registry import Variant
+from .weights import load_model_and_variant
+
+Resolution = tuple[int, int] | str  # (W, H) or "dynamic"
+_PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+_OUTPUT_SCALES = {"uint8": (torch.uint8, 255.0), "uint16": (torch.uint16, 65535.0)}
+DEFAULT_RESOLUTION = (1024, 1024)
+
+
+def pick_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto``: CUDA, then Apple MPS, then CPU."""
+    if str(device) != "auto":
+        device = torch.device(device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device 'cuda' requested but no CUDA GPU is available")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_precision(precision: str, device: torch.device) -> torch.dtype:
+    """``auto``: bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU."""
+    if precision != "auto":
+        if precision not in _PRECISIONS:
+            raise ConfigError(f"precision must be auto, fp32, fp16 or bf16, not {precision!r}")
+        return _PRECISIONS[precision]
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def parse_resolution(value: int | str | Sequence[int] | None, default: Resolution) -> Resolution:
+    """``1024`` -> (1024, 1024); ``"2560x1440"`` -> (2560, 1440); ``"dynamic"``; None -> default."""
+    if value is None:
+        return default
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "dynamic":
+            return "dynamic"
+        match = re.fullmatch(r"(\d+)(?:x(\d+))?", text)
+        if not match:
+            raise ConfigError(f"resolution must be N, WxH or 'dynamic', not {value!r}")
+        width = int(match.group(1))
+        size = (width, int(match.group(2) or width))
+    elif isinstance(value, int):
+        size = (value, value)
+    else:
+        size = tuple(int(v) for v in value)
+    if len(size) != 2 or min(size) < 32 or size[0] % 32 or size[1] % 32:
+        raise ConfigError(f"resolution {value!r}: width and height must be positive multiples of 32")
+    return size
+
+
+def dynamic_size(height: int, width: int, base: int) -> tuple[int, int]:
+    """Working (W, H) that keeps the frame's aspect ratio at about ``base``^2 pixels, multiples of 32."""
+    scale = (base * base / (height * width)) ** 0.5
+    return max(32, round(width * scale / 32) * 32), max(32, round(height * scale / 32) * 32)
+
+
+@dataclass
+class _Batch:
+    pixels: Tensor  # (N, 3, H, W) uint8 on the device
+    as_numpy: bool
+    single: bool
+
+
+class Predictor:
+    """Alpha mattes for batches of RGB frames.
+
+    ``Predictor("hr-matting")`` or ``Predictor("my_finetune.pth", device="cuda", precision="fp16",
+    resolution="2048x2048")``; then ``predict(frames)`` with frames (N, H, W, 3) uint8, numpy or torch.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        resolution: int | str | Sequence[int] | None = None,
+        compile: bool | str = False,
+        channels_last: bool | None = None,
+    ) -> None:
+        target = pick_device(device)
+        model, variant = load_model_and_variant(source, "cpu")
+        self._setup(model, target, precision, resolution, variant, compile, channels_last)
+
+    @classmethod
+    def from_model(
+        cls,
+        model: BiRefNet,
+        device: str | torch.device = "auto",
+        precision: str = "auto",
+        resolution: int | str | Sequence[int] | None = None,
+        compile: bool | str = False,
+        channels_last: bool | None = None,
+    ) -> Predictor:
+        """A predictor around an in-memory model (tests, training loops)."""
+        predictor = cls.__new__(cls)
+        predictor._setup(model, pick_device(device), precision, resolution, None, compile, channels_last)
+        return predictor
+
+    def _setup(self, model: BiRefNet, device: torch.device, precision: str, resolution, variant: Variant | None,
+               compile: bool | str, channels_last: bool | None) -> None:
+        self.device = device
+        self.dtype = pick_precision(precision, device)
+        self.variant = variant
+        default: Resolution = "dynamic" if variant is not None and variant.resolution is None else (
+            variant.resolution if variant is not None else DEFAULT_RESOLUTION)
+        self.resolution = parse_resolution(resolution, default)
+        self.dynamic_base = variant.dynamic_base if variant is not None else DEFAULT_RESOLUTION[0]
+        self.channels_last = device.type == "cuda" if channels_last is None else channels_last
+        model = model.eval().to(device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self._forward = torch.compile(model, mode=compile if isinstance(compile, str) else None) if compile else model
+        self._mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255.0
+        self._inv_std = 1.0 / (torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255.0)
+
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        """(W, H) the model runs at for frames of this size."""
+        if self.resolution == "dynamic":
+            return dynamic_size(height, width, self.dynamic_base)
+        return self.resolution
+
+    def _upload(self, frames) -> _Batch:
+        """Stack, validate and move frames to the device as uint8 NCHW (one transfer per batch)."""
+        as_numpy = not isinstance(frames, Tensor)
+        if isinstance(frames, (list, tuple)):
+            sizes = sorted({tuple(f.shape[:2]) for f in frames})
+            if len(sizes) > 1:
+                listed = " and ".join(f"{w}x{h}" for h, w in sizes[:2])
+                raise InputError(f"a batch mixes frame sizes ({listed}); predict one frame size per call")
+            as_numpy = not isinstance(frames[0], Tensor)
+            frames = np.stack(frames) if as_numpy else torch.stack(list(frames))
+        if as_numpy:
+            frames = torch.from_numpy(np.ascontiguousarray(frames))
+        single = frames.ndim == 3
+        if single:
+            frames = frames.unsqueeze(0)
+        if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8 or frames.shape[0] == 0:
+            raise InputError(f"frames must be uint8 RGB of shape (N, H, W, 3), got {tuple(frames.shape)} {frames.dtype}")
+        pin = as_numpy and self.device.type == "cuda"
+        pixels = (frames.pin_memory() if pin else frames).to(self.device, non_blocking=pin)
+        return _Batch(pixels.permute(0, 3, 1, 2), as_numpy, single)
+
+    def _normalised_input(self, pixels: Tensor) -> Tensor:
+        height, width = pixels.shape[-2:]
+        work_w, work_h = self.working_size(height, width)
+        x = pixels.float()
+        if (work_h, work_w) != (height, width):
+            x = F.interpolate(x, size=(work_h, work_w), mode="bilinear", align_corners=False, antialias=True)
+        x = (x - self._mean) * self._inv_std
+        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+
+    @torch.inference_mode()
+    def predict_tensor(self, pixels: Tensor) -> Tensor:
+        """Alpha (N, H, W) float32 in [0, 1] on the device for uint8 NCHW frames already on the device."""
+        x = self._normalised_input(pixels)
+        autocast = self.dtype != torch.float32
+        with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast):
+            logits = self._forward(x)
+        alpha = torch.sigmoid(logits.float())
+        if alpha.shape[-2:] != pixels.shape[-2:]:
+            alpha = F.interpolate(alpha, size=pixels.shape[-2:], mode="bilinear", align_corners=False)
+        return alpha[:, 0].clamp_(0.0, 1.0)
+
+    def predict(self, frames, dtype: str = "float32"):
+        """Alpha for a batch of frames at their own resolution.
+
+        frames: (N, H, W, 3) uint8 RGB as numpy or torch (or a list of equal-size frames; a single
+        (H, W, 3) frame gives an (H, W) alpha). Returns float32 in [0, 1], or uint8 / uint16 when
+        ``dtype`` asks; numpy in gives numpy out, torch in gives a tensor on the predictor's device.
+        """
+        if dtype not in ("float32", "uint8", "uint16"):
+            raise ValueError(f"dtype must be float32, uint8 or uint16, not {dtype!r}")
+        batch = self._upload(frames)
+        alpha = self.predict_tensor(batch.pixels)
+        if dtype != "float32":
+            torch_dtype, scale = _OUTPUT_SCALES[dtype]
+            alpha = torch.round(alpha * scale).to(torch_dtype)
+        if batch.single:
+            alpha = alpha[0]
+        if batch.as_numpy:
+            return alpha.cpu().numpy()
+        return alpha
+
+    def estimate_foreground(self, frames, alpha):
+        """Foreground colours with the old background's spill removed (blur fusion), same kind as frames."""
+        from .foreground import estimate_foreground
+
+        batch = self._upload(frames)
+        alpha_t = alpha if isinstance(alpha, Tensor) else torch.from_numpy(np.ascontiguousarray(alpha))
+        alpha_t = alpha_t.to(self.device)
+        if alpha_t.dtype == torch.uint8:
+            alpha_t = alpha_t.float() / 255.0
+        elif alpha_t.dtype == torch.uint16:
+            alpha_t = alpha_t.float() / 65535.0
+        alpha_t = alpha_t.float().reshape(batch.pixels.shape[0], 1, *batch.pixels.shape[-2:])
+        with torch.inference_mode():
+            foreground = estimate_foreground(batch.pixels.float() / 255.0, alpha_t)
+            out = torch.round(foreground * 255.0).to(torch.uint8).permute(0, 2, 3, 1)
+        if batch.single:
+            out = out[0]
+        return out.cpu().numpy() if batch.as_numpy else out
