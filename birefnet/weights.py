@@ -45,13 +45,13 @@ def _download_from_hub(repo_id: str, variant: Variant | None) -> Path:
     for filename in HUB_WEIGHT_FILES:
         try:
             return Path(hf_hub_download(repo_id, filename))
-        except EntryNotFoundError:
-            continue
-        except LocalEntryNotFoundError:
+        except LocalEntryNotFoundError:  # (a subclass of EntryNotFoundError: test it first)
             raise CheckpointError(
                 f"weights of {repo_id}{hint} are not in the local cache and the hub cannot be reached; "
                 f"download them on a connected machine (huggingface-cli download {repo_id}) or pass a checkpoint file"
             ) from None
+        except EntryNotFoundError:
+            continue
         except RepositoryNotFoundError:
             raise CheckpointError(f"hub repo {repo_id!r} does not exist or is private") from None
         except Exception as exc:  # network and HTTP failures of every kind
@@ -150,7 +150,8 @@ def _infer_swin(state: dict[str, Tensor]) -> tuple[str, SwinConfig]:
     tables = [state[f"bb.layers.{i}.blocks.0.attn.relative_position_bias_table"] for i in range(stages)]
     window = (math.isqrt(tables[0].shape[0]) + 1) // 2
     config = SwinConfig(embed_dim, depths, tuple(t.shape[1] for t in tables), window)
-    name = next((n for n, c in BACKBONE_CONFIGS.items() if c == config), "swin_custom")
+    known = {**BACKBONE_CONFIGS, **{v.backbone: v.config.backbone_config for v in VARIANTS.values()}}
+    name = next((n for n, c in known.items() if c == config), "swin_custom")
     return name, config
 
 

@@ -152,7 +152,8 @@ class PyramidVisionTransformerV2(nn.Module):
         for i, (cin, cout) in enumerate(zip(stage_inputs, self.out_channels), start=1):
             kernel, stride = (7, 4) if i == 1 else (3, 2)
             self.add_module(f"patch_embed{i}", OverlapPatchEmbed(cin, cout, kernel, stride))
-        drop_probs = torch.linspace(0, drop_path_rate, sum(config.depths)).tolist()
+        total = sum(config.depths)  # plain floats: the model may be built on the meta device
+        drop_probs = [drop_path_rate * i / max(1, total - 1) for i in range(total)]
         first = 0
         for i in range(4):
             depth = config.depths[i]

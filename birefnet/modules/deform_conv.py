@@ -65,14 +65,14 @@ def deform_conv2d_torch(
     x_padded = F.pad(x, (1, 1, 1, 1))
     padded_h, padded_w = height + 2, width + 2
 
-    # sampling coordinates in float32: half precision cannot address pixels of large maps exactly
-    device, dtype = x.device, torch.float32
+    # sampling coordinates in at least float32: half precision cannot address pixels of large maps exactly
+    device, dtype = x.device, torch.promote_types(x.dtype, torch.float32)
     base_y = torch.arange(out_h, device=device, dtype=dtype) * stride - padding + 1
     base_x = torch.arange(out_w, device=device, dtype=dtype) * stride - padding + 1
     tap_y = (torch.arange(kh, device=device, dtype=dtype) * dilation).repeat_interleave(kw)
     tap_x = (torch.arange(kw, device=device, dtype=dtype) * dilation).repeat(kh)
 
-    offset = offset.view(batch, taps, 2, out_h, out_w).float()
+    offset = offset.view(batch, taps, 2, out_h, out_w).to(dtype)
     sample_y = offset[:, :, 0] + (base_y.view(1, 1, out_h, 1) + tap_y.view(1, taps, 1, 1))
     sample_x = offset[:, :, 1] + (base_x.view(1, 1, 1, out_w) + tap_x.view(1, taps, 1, 1))
     # grid_sample with align_corners=True maps -1..1 onto pixel centres 0..size-1
