@@ -1,0 +1,184 @@
+"""Audio carried from the input into an output: every audio stream is copied packet for packet when
+the output container accepts its codec, and re-encoded only when it must (AAC into WebM becomes
+Opus, anything into WAV becomes PCM).
+
+Packets are written in step with the video (``write_until``), so the output stays interleaved and
+nothing is buffered beyond a fraction of a second. Audio is cut to the same time window as the
+video and shifted by the same amount, so it stays in sync: a full run copies every packet
+(priming samples included) unshifted relative to the video; a partial run keeps the packets that
+start inside the window, so its start and end match the video's within one audio frame.
+"""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+
+import av
+
+from birefnet.errors import InputError
+from pipeline.media import open_input
+
+log = logging.getLogger("birefnet_video")
+
+# codec to re-encode into when a container refuses the input's codec (by muxer name)
+FALLBACK_CODEC = {"webm": "libopus", "ogg": "libopus", "wav": "pcm_s24le", "mp4": "aac", "mov": "aac",
+                  "matroska": "aac", "avi": "pcm_s16le", "mxf": "pcm_s24le"}
+_EPS = 1e-4
+_TS_NEGATIVE = 0x40000  # AVFMT_TS_NEGATIVE: the muxer can store timestamps below zero (edit lists)
+
+
+class AudioCarrier:
+    """Moves the audio streams of ``source`` into ``output`` for the input window
+    [start_s, end_s) (end None: to the end), re-timed so that ``start_s`` becomes 0."""
+
+    def __init__(self, output: av.container.OutputContainer, source: str, *, start_s: float,
+                 end_s: float | None, trim_start: bool, reencode: bool = False):
+        self._input = open_input(source)
+        self._output = output
+        self.descriptions: list[str] = []
+        self.start_s, self.end_s, self._trim_start = start_s, end_s, trim_start
+        # muxers without negative timestamps would shift every stream (video too) to fit a priming
+        # packet before zero; such packets are dropped instead (less than one audio frame)
+        self._negative_ok = bool(output.format.flags & _TS_NEGATIVE)
+        self._tracks: dict[int, _Track] = {}
+        muxer = output.format.name.split(",")[0]
+        for stream in self._input.streams.audio:
+            name = stream.codec_context.name
+            if name in output.supported_codecs and not reencode:
+                out_stream = output.add_stream_from_template(stream)
+                self._tracks[stream.index] = _Track(stream, out_stream, None, None)
+                self.descriptions.append(f"#{stream.index} {name} copied")
+                continue
+            target = FALLBACK_CODEC.get(muxer, "aac")
+            if target == "pcm_s24le" and stream.codec_context.format and stream.codec_context.format.name.startswith("s16"):
+                target = "pcm_s16le"
+            rate = stream.codec_context.sample_rate or 48000
+            if target == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
+                rate = 48000
+            out_stream = output.add_stream(target, rate=rate)
+            out_stream.layout = stream.codec_context.layout.name if stream.codec_context.layout else "stereo"
+            stream.thread_type = "AUTO"
+            fmt = out_stream.codec_context.codec.audio_formats[0].name if out_stream.codec_context.codec.audio_formats else "fltp"
+            resampler = av.AudioResampler(format=fmt, layout=out_stream.layout.name, rate=rate)
+            self._tracks[stream.index] = _Track(stream, out_stream, resampler, rate)
+            why = f"{muxer} output" if reencode else f"{muxer} cannot hold {name}"
+            self.descriptions.append(f"#{stream.index} {name} re-encoded to {target} ({why})")
+            if not reencode:
+                log.warning("audio stream #%d: %s cannot go into %s; re-encoding to %s", stream.index, name, muxer, target)
+        if not self._tracks:
+            self._input.close()
+            return
+        if trim_start and start_s > 0:
+            self._input.seek(int(max(0.0, start_s - 1.0) * av.time_base), backward=True)
+        self._packets = self._input.demux(*[t.stream for t in self._tracks.values()])
+        self._pending: av.Packet | None = None
+        self._done = False
+
+    @property
+    def has_audio(self) -> bool:
+        return bool(self._tracks)
+
+    def write_until(self, out_time_s: float | None) -> None:
+        """Write every packet whose output time is before ``out_time_s`` (None: all remaining)."""
+        if not self._tracks or self._done:
+            return
+        while True:
+            packet = self._pending or self._next_packet()
+            self._pending = None
+            if packet is None:
+                self._flush_encoders()
+                return
+            if packet.pts is None:
+                continue
+            t_in = float(packet.pts * packet.time_base)
+            if out_time_s is not None and t_in - self.start_s >= out_time_s:
+                self._pending = packet
+                return
+            if self.end_s is not None and t_in >= self.end_s - _EPS:
+                continue  # past the window; keep draining so other streams finish too
+            if t_in < self.start_s - _EPS and (self._trim_start or not self._negative_ok):
+                continue
+            self._write(packet)
+
+    def finish(self, end_s: float | None) -> None:
+        """Write the rest of the audio up to input time ``end_s`` (None: keep the window's end)."""
+        if end_s is not None:
+            self.end_s = end_s
+        self.write_until(None)
+
+    def _next_packet(self) -> av.Packet | None:
+        try:
+            while True:
+                packet = next(self._packets)
+                if packet.size or packet.pts is not None:
+                    return packet
+        except StopIteration:
+            return None
+        except av.error.FFmpegError as exc:
+            log.warning("audio read error (%s); the rest of the audio is dropped", exc.strerror or exc)
+            return None
+
+    def _write(self, packet: av.Packet) -> None:
+        track = self._tracks[packet.stream.index]
+        shift = round(self.start_s / packet.time_base)
+        if track.resampler is None:
+            packet.pts -= shift
+            if packet.dts is not None:
+                packet.dts -= shift
+            packet.stream = track.out_stream
+            self._output.mux(packet)
+            return
+        try:
+            frames = track.stream.decode(packet)
+        except av.error.FFmpegError:
+            log.warning("audio stream #%d: a corrupt packet was skipped", track.stream.index)
+            return
+        for frame in frames:
+            self._encode(track, frame)
+
+    def _encode(self, track: "_Track", frame) -> None:
+        if frame is not None and frame.pts is not None:
+            t_out = float(frame.pts * frame.time_base) - self.start_s
+            frame.pts = round(t_out * frame.sample_rate)
+            frame.time_base = Fraction(1, frame.sample_rate)
+        for resampled in track.resampler.resample(frame):
+            for out_packet in track.out_stream.encode(resampled):
+                self._output.mux(out_packet)
+
+    def _flush_encoders(self) -> None:
+        self._done = True
+        for track in self._tracks.values():
+            if track.resampler is None:
+                continue
+            for frame in track.stream.decode(None):
+                self._encode(track, frame)
+            self._encode(track, None)
+            for out_packet in track.out_stream.encode(None):
+                self._output.mux(out_packet)
+
+    def close(self) -> None:
+        if self._tracks:
+            self._input.close()
+
+
+class _Track:
+    __slots__ = ("stream", "out_stream", "resampler", "rate")
+
+    def __init__(self, stream, out_stream, resampler, rate):
+        self.stream, self.out_stream, self.resampler, self.rate = stream, out_stream, resampler, rate
+
+
+def open_audio(output: av.container.OutputContainer, source: str | None, *, start_s: float,
+               end_s: float | None, partial: bool, reencode: bool = False) -> AudioCarrier | None:
+    """An ``AudioCarrier`` for ``source``'s audio, or None when it has none or cannot be read.
+    ``reencode`` forces the container's fallback codec (PCM for a WAV sidecar)."""
+    if not source:
+        return None
+    try:
+        carrier = AudioCarrier(output, source, start_s=start_s, end_s=end_s if partial else None,
+                               trim_start=partial, reencode=reencode)
+    except InputError as exc:
+        log.warning("audio not carried: %s", exc)
+        return None
+    return carrier if carrier.has_audio else None

@@ -1,0 +1,130 @@
+"""Colour metadata of a video (primaries, transfer, matrix, range) and the YUV <-> RGB conversions
+that honour it.
+
+Decoders hand over YUV tagged (or not) with the matrix it was encoded with; converting with the wrong
+matrix shifts every colour (BT.601 vs BT.709 differ by up to ~10 code values on saturated colours).
+We therefore resolve the input's tags once, fill gaps the way players do (BT.709 for HD, BT.601 for
+SD), use the result for decoding, and tag and convert the output with the same values.
+Values are FFmpeg's enum numbers (AVColorPrimaries, AVColorTransferCharacteristic, AVColorSpace).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import av
+import numpy as np
+from av.video.reformatter import ColorRange, Colorspace
+
+UNSPECIFIED = 2  # same number in all three FFmpeg enums
+
+# AVColorSpace -> swscale's matrix choice (swscale knows five matrices; the rest map to their kin)
+_SWSCALE_MATRIX = {
+    1: Colorspace.ITU709,
+    4: Colorspace.FCC,
+    5: Colorspace.ITU601,  # BT.470BG
+    6: Colorspace.ITU601,  # SMPTE 170M, same coefficients
+    7: Colorspace.SMPTE240M,
+    9: Colorspace.BT2020,  # BT.2020 non-constant luminance
+    10: Colorspace.BT2020,  # constant luminance: nearest swscale has
+}
+
+_NAMES = {
+    "primaries": {1: "bt709", 2: "unknown", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
+                  8: "film", 9: "bt2020", 11: "smpte431", 12: "smpte432"},
+    "transfer": {1: "bt709", 2: "unknown", 4: "gamma22", 5: "gamma28", 6: "smpte170m", 7: "smpte240m",
+                 8: "linear", 13: "iec61966-2-1", 14: "bt2020-10", 15: "bt2020-12", 16: "smpte2084",
+                 18: "arib-std-b67"},
+    "matrix": {0: "gbr", 1: "bt709", 2: "unknown", 4: "fcc", 5: "bt470bg", 6: "smpte170m",
+               7: "smpte240m", 9: "bt2020nc", 10: "bt2020c"},
+}
+
+
+@dataclass(frozen=True)
+class ColourInfo:
+    """Colour description of a picture; ``full_range`` is JPEG/PC range (0-255) vs limited (16-235)."""
+
+    primaries: int = UNSPECIFIED
+    transfer: int = UNSPECIFIED
+    matrix: int = UNSPECIFIED
+    full_range: bool = False
+
+    @classmethod
+    def from_frame(cls, frame: av.VideoFrame) -> "ColourInfo":
+        """Tags as decoded; full-range 'yuvj' pixel formats count as full range even when untagged."""
+        full = frame.color_range == ColorRange.JPEG or frame.format.name.startswith("yuvj")
+        return cls(int(frame.color_primaries), int(frame.color_trc), int(frame.colorspace), bool(full))
+
+    def resolved(self, height: int) -> "ColourInfo":
+        """Fill unspecified fields the way players guess: BT.709 for HD (>= 720 lines), else BT.601."""
+        hd = height >= 720
+        primaries = self.primaries if self.primaries != UNSPECIFIED else (1 if hd else 6)
+        transfer = self.transfer if self.transfer != UNSPECIFIED else (1 if hd else 6)
+        matrix = self.matrix if self.matrix in _SWSCALE_MATRIX else (1 if hd else 6)
+        return ColourInfo(primaries, transfer, matrix, self.full_range)
+
+    @property
+    def swscale_matrix(self) -> Colorspace:
+        return _SWSCALE_MATRIX.get(self.matrix, Colorspace.ITU709)
+
+    @property
+    def swscale_range(self) -> ColorRange:
+        return ColorRange.JPEG if self.full_range else ColorRange.MPEG
+
+    def describe(self) -> str:
+        """Short human form, e.g. 'bt709/bt709/bt709 limited'."""
+        return "{}/{}/{} {}".format(
+            _NAMES["primaries"].get(self.primaries, str(self.primaries)),
+            _NAMES["transfer"].get(self.transfer, str(self.transfer)),
+            _NAMES["matrix"].get(self.matrix, str(self.matrix)),
+            "full" if self.full_range else "limited",
+        )
+
+    def tag(self, target) -> None:
+        """Write these tags on a VideoFrame or an encoder's codec context."""
+        target.color_primaries = self.primaries
+        target.color_trc = self.transfer
+        target.colorspace = self.matrix
+        target.color_range = int(self.swscale_range)
+
+
+def frame_to_rgb(frame: av.VideoFrame, colour: ColourInfo, bit_depth: int = 8) -> np.ndarray:
+    """Decoded frame -> (H, W, 3) full-range RGB, uint8 or (bit_depth=16) uint16, using ``colour``'s
+    matrix and range rather than swscale's BT.601 default for untagged input."""
+    fmt = "rgb24" if bit_depth == 8 else "rgb48le"
+    if frame.format.is_rgb:
+        return frame.to_ndarray(format=fmt)
+    return frame.to_ndarray(
+        format=fmt,
+        src_colorspace=colour.swscale_matrix,
+        src_color_range=colour.swscale_range,
+        dst_color_range=ColorRange.JPEG,
+    )
+
+
+def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: ColourInfo) -> av.VideoFrame:
+    """(H, W, 3|4) RGB(A) or (H, W) gray array, uint8 or uint16 -> VideoFrame in ``pix_fmt``,
+    converted with ``colour``'s matrix/range and tagged with all of ``colour``'s fields.
+
+    The array is wrapped without a copy; swscale writes the result into a new frame.
+    """
+    if rgb.ndim == 2:
+        src_fmt = "gray" if rgb.dtype == np.uint8 else "gray16le"
+    elif rgb.shape[2] == 3:
+        src_fmt = "rgb24" if rgb.dtype == np.uint8 else "rgb48le"
+    else:
+        src_fmt = "rgba" if rgb.dtype == np.uint8 else "rgba64le"
+    source = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(rgb), format=src_fmt)
+    target = av.VideoFormat(pix_fmt)
+    if target.is_rgb or pix_fmt.startswith("gray"):
+        frame = source.reformat(format=pix_fmt)
+    else:
+        frame = source.reformat(
+            format=pix_fmt,
+            src_colorspace=colour.swscale_matrix,
+            dst_colorspace=colour.swscale_matrix,
+            src_color_range=ColorRange.JPEG,
+            dst_color_range=colour.swscale_range,
+        )
+    colour.tag(frame)
+    return frame

@@ -1,0 +1,253 @@
+"""Writers: every output is decoded again (PyAV directly, libvpx for VP9 alpha) and checked for
+alpha, frame count, timestamps, audio, colour, timecode, size, and the temp-name/rename contract."""
+
+from __future__ import annotations
+
+import logging
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from birefnet.errors import ConfigError, OutputError
+from pipeline.sinks import open_sink
+from pipeline.sources import open_source
+from tests.clips import (colour_bars, decode_video, make_clip, pattern_frame, probe)
+
+W, H = 64, 48
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    root = tmp_path_factory.mktemp("sinks")
+    return make_clip(root / "in.mp4", frames=12, audio=True, timecode="10:00:00:00")
+
+
+def test_alpha_matte(n: int, width: int = W, height: int = H, bits: int = 8, start: int = 0) -> np.ndarray:
+    """Horizontal ramp over all values plus a hard edge that moves with the frame index
+    (frames ``start`` .. ``start + n - 1``)."""
+    top = 255 if bits == 8 else 65535
+    ramp = np.linspace(0, top, width).round().astype(np.uint8 if bits == 8 else np.uint16)
+    alpha = np.repeat(np.repeat(ramp[None, None], height, axis=1), n, axis=0)
+    for i in range(n):
+        alpha[i, : height // 3, (start + i) % width] = top
+    return alpha
+
+
+test_alpha_matte.__test__ = False  # a helper, not a test
+
+
+def transcode(src, dst, *, source_kwargs=None, alpha=None, batch=5, **sink_kwargs):
+    """Read ``src`` with our source, write ``dst`` with our sink; returns (summary, source, rgb in)."""
+    with open_source(str(src), **(source_kwargs or {})) as source:
+        sink = open_sink(str(dst), source.info, **sink_kwargs)
+        images = []
+        for b in source.batches(batch):
+            a = alpha(b) if alpha else test_alpha_matte(len(b), source.info.width, source.info.height, start=b.index)
+            sink.write(b, b.images, a)
+            images.append(b.images)
+        return sink.close(), source, np.concatenate(images)
+
+
+@pytest.mark.parametrize("name,codec,tolerance", [
+    ("out.mov", None, 1),           # ProRes 4444, 10-bit alpha
+    ("out.webm", None, 12),         # VP9 alpha is lossy 4:2:0 video of its own
+    ("out.mkv", None, 0),           # FFV1, lossless
+    ("anim.mov", "qtrle", 0),       # QuickTime Animation, lossless
+    ("seq/f_%04d.png", None, 0),    # PNG sequence
+])
+def test_alpha_survives_each_alpha_codec(clip, tmp_path, name, codec, tolerance):
+    summary, source, rgb = transcode(clip, tmp_path / name, codec=codec)
+    assert summary.frames_written == 12
+    if name.endswith(".png"):
+        files = sorted((tmp_path / "seq").glob("f_*.png"))
+        assert [f.name for f in files] == [f"f_{i:04d}.png" for i in range(12)]
+        import cv2
+        decoded = np.stack([cv2.imread(str(f), cv2.IMREAD_UNCHANGED)[..., [2, 1, 0, 3]] for f in files])
+    else:
+        decoded = decode_video(tmp_path / name, format="rgba")[0]
+    alpha = test_alpha_matte(12)
+    error = np.abs(decoded[..., 3].astype(int) - alpha)
+    assert (error.max() if tolerance < 5 else error.mean()) <= tolerance
+    if tolerance == 0:
+        assert np.array_equal(decoded[..., :3], rgb)  # lossless codecs keep the colour exactly
+
+
+def test_sixteen_bit_png_and_prores_keep_more_than_eight_bits(tmp_path):
+    src = make_clip(tmp_path / "deep.mov", frames=3, codec="prores_ks", pix_fmt="yuv422p10le")
+    deep_alpha = lambda b: test_alpha_matte(len(b), bits=16, start=b.index)  # noqa: E731
+    transcode(src, tmp_path / "seq/d_%03d.png", source_kwargs={"bit_depth": 16}, bit_depth=16, alpha=deep_alpha)
+    import cv2
+    png = cv2.imread(str(tmp_path / "seq/d_001.png"), cv2.IMREAD_UNCHANGED)
+    assert png.dtype == np.uint16 and np.array_equal(png[..., 3], test_alpha_matte(1, bits=16, start=1)[0])
+    summary, _, rgb = transcode(src, tmp_path / "deep_out.mov", source_kwargs={"bit_depth": 16},
+                                bit_depth=16, alpha=deep_alpha)
+    decoded = decode_video(tmp_path / "deep_out.mov", format="rgba64le")[0]
+    assert np.abs(decoded[..., :3].astype(int) - rgb).mean() < 64  # 10-bit precision = 64 16-bit steps
+    assert np.abs(decoded[..., 3].astype(int) - test_alpha_matte(3, bits=16)).max() <= 64
+
+
+@pytest.mark.parametrize("name,output", [("c.mp4", "composite"), ("c.mov", "composite"),
+                                         ("c.webm", "rgba"), ("c.mkv", "rgba")])
+def test_frame_count_timestamps_timecode_and_audio_sync(clip, tmp_path, name, output):
+    expected = probe(clip)
+    summary, _, _ = transcode(clip, tmp_path / name, output=output)
+    got = probe(tmp_path / name)
+    assert got["frames"] == expected["frames"] == summary.frames_written == 12
+    assert got["times"] == pytest.approx(expected["times"], abs=0.0011)  # matroska stores milliseconds
+    assert got["metadata"].get("timecode", got["metadata"].get("TIMECODE")) == "10:00:00:00"
+    (audio_in,), (audio_out,) = expected["audio"], got["audio"]
+    frame = audio_in["frame_size"] / audio_in["sample_rate"]
+    assert abs(audio_out["start"] - audio_in["start"]) <= frame + 0.001
+    assert abs(audio_out["end"] - audio_in["end"]) <= frame + 0.001
+    if name.endswith((".mp4", ".mov")):
+        assert audio_out["codec"] == "aac" and summary.audio == ["#1 aac copied"]
+    if name.endswith(".webm"):
+        assert audio_out["codec"] == "opus" and "re-encoded to libopus" in summary.audio[0]
+
+
+def test_partial_run_cuts_audio_and_starts_at_zero(clip, tmp_path):
+    summary, _, _ = transcode(clip, tmp_path / "part.mov", source_kwargs={"frame_range": (4, 10)}, output="rgba")
+    got = probe(tmp_path / "part.mov")
+    assert got["frames"] == 6 and got["times"][0] == 0.0
+    assert got["metadata"]["timecode"] == "10:00:00:04"
+    (audio,) = got["audio"]
+    frame = audio["frame_size"] / audio["sample_rate"]
+    assert abs(audio["start"]) <= frame and abs(audio["end"] - 6 / 25) <= frame
+
+
+def test_variable_frame_rate_output_keeps_input_timestamps(tmp_path):
+    pts = [0, 1, 3, 4, 8, 9]
+    src = make_clip(tmp_path / "vfr.mp4", frames=6, pts=pts, time_base=Fraction(1, 25))
+    for name in ("v.mp4", "v.mov"):
+        transcode(src, tmp_path / name, output="composite")
+        assert probe(tmp_path / name)["times"] == pytest.approx([p / 25 for p in pts], abs=1e-6)
+
+
+def test_audio_drop_and_png_sidecar(clip, tmp_path):
+    summary, _, _ = transcode(clip, tmp_path / "quiet.mov", audio="drop")
+    assert probe(tmp_path / "quiet.mov")["audio"] == [] and summary.audio == []
+    summary, _, _ = transcode(clip, tmp_path / "seq/shot_%03d.png")
+    (audio,) = probe(tmp_path / "seq/shot.wav")["audio"]
+    assert audio["codec"].startswith("pcm") and abs(audio["end"] - 12 / 25) < 0.03
+
+
+@pytest.mark.parametrize("tag,size,pix_fmt,codec,name", [
+    ("bt709", (112, 64), "yuv420p", None, "bars.mov"),
+    ("bt709", (112, 64), "yuv420p", None, "bars.mp4"),
+    ("bt601", (112, 48), "yuv420p", None, "bars.mp4"),
+    ("bt2020", (112, 64), "yuv420p10le", "libx265", "bars.mov"),
+])
+def test_colour_round_trip_and_tags(tmp_path, tag, size, pix_fmt, codec, name):
+    src = make_clip(tmp_path / "src.mp4", width=size[0], height=size[1], frames=3, pattern="bars",
+                    colour=tag, pix_fmt=pix_fmt, codec=codec or "libx264", options={"crf": "4"})
+    full = lambda b: np.full(b.images.shape[:3], 255, np.uint8)  # noqa: E731
+    output = "rgba" if name.endswith(".mov") else "composite"
+    transcode(src, tmp_path / name, alpha=full, output=output, crf=10)
+    before, after = decode_video(src)[0].astype(int), decode_video(tmp_path / name)[0].astype(int)
+    assert (np.abs(after - before).mean(axis=(0, 1, 2)) < 2).all()
+    assert np.abs(after[0] - colour_bars(*size)).mean() < 4
+    assert probe(tmp_path / name)["colour"] == probe(src)["colour"]
+
+
+@pytest.mark.parametrize("name,codec", [("m.mp4", None), ("m.mov", None), ("m.mkv", "h265"),
+                                        ("mseq/m_%02d.png", None)])
+def test_matte_outputs_are_grayscale_alpha(clip, tmp_path, name, codec):
+    with open_source(str(clip), frame_range=(0, 4)) as source:
+        sink = open_sink(str(tmp_path / name), source.info, output="matte", codec=codec, crf=0)
+        for b in source.batches(4):
+            sink.write(b, None, test_alpha_matte(len(b)))
+        sink.close()
+    if name.endswith(".png"):
+        import cv2
+        decoded = np.stack([cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted((tmp_path / "mseq").glob("*.png"))])
+    else:
+        decoded = decode_video(tmp_path / name, format="gray")[0]
+    assert decoded.shape == (4, H, W)
+    assert np.abs(decoded.astype(int) - test_alpha_matte(4)).mean() < 2  # video range has 220 levels
+
+
+def test_odd_sizes_padded_for_420_encoders_and_kept_elsewhere(tmp_path, caplog):
+    src = make_clip(tmp_path / "odd.mkv", width=65, height=49, frames=3, codec="ffv1", pix_fmt="yuv444p")
+    with caplog.at_level(logging.WARNING, logger="birefnet_video"):
+        summary, _, _ = transcode(src, tmp_path / "odd.mp4", output="composite")
+    assert (summary.width, summary.height) == (66, 50) and "padded to 66x50" in caplog.text
+    assert (probe(tmp_path / "odd.mp4")["width"], probe(tmp_path / "odd.mp4")["height"]) == (66, 50)
+    for name in ("odd.webm", "odd.mov"):
+        transcode(src, tmp_path / name)
+        assert decode_video(tmp_path / name, format="rgba")[0].shape == (3, 49, 65, 4)
+
+
+def test_rotation_and_pixel_aspect_carried(tmp_path):
+    src = make_clip(tmp_path / "rot.mp4", frames=2, rotation=270, sar=Fraction(2, 1))
+    transcode(src, tmp_path / "rot.mov")
+    got = probe(tmp_path / "rot.mov")
+    assert (got["width"], got["height"], got["rotation"]) == (48, 64, 0)
+    assert got["sar"] == Fraction(1, 2)
+
+
+def test_premultiplied_alpha_is_a_choice(clip, tmp_path):
+    transcode(clip, tmp_path / "p/f_%02d.png", premultiplied=True, source_kwargs={"frame_range": (0, 1)})
+    _, _, rgb = transcode(clip, tmp_path / "s/f_%02d.png", source_kwargs={"frame_range": (0, 1)})
+    import cv2
+    pre = cv2.imread(str(tmp_path / "p/f_00.png"), cv2.IMREAD_UNCHANGED)[..., [2, 1, 0]].astype(int)
+    alpha = test_alpha_matte(1)[0].astype(int)
+    assert np.abs(pre - (rgb[0].astype(int) * alpha[..., None] + 127) // 255).max() <= 1
+    straight = cv2.imread(str(tmp_path / "s/f_00.png"), cv2.IMREAD_UNCHANGED)[..., [2, 1, 0]]
+    assert np.array_equal(straight, rgb[0])
+
+
+def test_output_is_written_under_a_temp_name_and_abort_leaves_nothing(clip, tmp_path):
+    final = tmp_path / "out" / "a.mov"
+    with open_source(str(clip)) as source:
+        sink = open_sink(str(final), source.info)
+        batch = next(source.batches(4))
+        sink.write(batch, batch.images, test_alpha_matte(4))
+        assert not final.exists()
+        sink.abort()
+    assert not (tmp_path / "out").exists()  # the folder the sink created goes too
+    with open_source(str(clip)) as source:
+        with pytest.raises(RuntimeError):
+            with open_sink(str(tmp_path / "seq/x_%02d.png"), source.info) as sink:
+                batch = next(source.batches(4))
+                sink.write(batch, batch.images, test_alpha_matte(4))
+                raise RuntimeError("inference failed")
+    assert not (tmp_path / "seq").exists()
+
+
+def test_output_errors(clip, tmp_path):
+    with open_source(str(clip)) as source:
+        info = source.info
+        with pytest.raises(OutputError, match="output is the input"):
+            open_sink(str(clip), info, output="composite", overwrite=True)
+        (tmp_path / "exists.mov").write_bytes(b"x")
+        with pytest.raises(OutputError, match="exists"):
+            open_sink(str(tmp_path / "exists.mov"), info)
+        (tmp_path / "file").write_bytes(b"x")
+        with pytest.raises(OutputError, match="cannot create output directory"):
+            open_sink(str(tmp_path / "file" / "sub" / "a.mov"), info)
+        with pytest.raises(ConfigError, match="cannot carry alpha"):
+            open_sink(str(tmp_path / "a.mp4"), info, output="rgba")
+        with pytest.raises(ConfigError, match="no alpha channel"):
+            open_sink(str(tmp_path / "a.mov"), info, prores_profile="hq")
+        with pytest.raises(ConfigError, match="cannot tell the output format"):
+            open_sink(str(tmp_path / "a.xyz"), info)
+        sink = open_sink(str(tmp_path / "new" / "dir" / "ok.mov"), info)
+        batch = next(source.batches(4))
+        with pytest.raises(ValueError):
+            sink.write(batch, batch.images[:, :10], test_alpha_matte(4))
+        sink.write(batch, batch.images, test_alpha_matte(4))
+        assert sink.close().frames_written == 4 and (tmp_path / "new" / "dir" / "ok.mov").exists()
+    assert sorted(os.listdir(tmp_path / "new" / "dir")) == ["ok.mov"]
+
+
+def test_encoder_settings_are_used(clip, tmp_path):
+    small = transcode(clip, tmp_path / "small.mp4", output="composite", crf=45, preset="ultrafast")[0]
+    big = transcode(clip, tmp_path / "big.mp4", output="composite", crf=5, preset="ultrafast")[0]
+    assert Path(small.path).stat().st_size < Path(big.path).stat().st_size
+    lt = transcode(clip, tmp_path / "lt.mov", output="composite", prores_profile="lt")[0]
+    hq = transcode(clip, tmp_path / "hq.mov", output="composite")[0]
+    assert Path(lt.path).stat().st_size < Path(hq.path).stat().st_size
+    assert np.abs(decode_video(lt.path)[0][0].astype(int) - pattern_frame(0, W, H)).mean() < 4
