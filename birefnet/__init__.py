@@ -1,15 +1,28 @@
 """BiRefNet in pure PyTorch: checkpoint-compatible with the official release, batched inference.
 
-Knows nothing of video; see ``pipeline`` for that.
+Knows nothing of video; see ``pipeline`` for that. The errors are imported eagerly and everything else
+on first use, so code that only needs ``birefnet.errors`` does not pay for importing torch.
 """
 
-from .errors import CheckpointError, ConfigError, InputError, OutputError, UserError
-from .model import BiRefNet, BiRefNetConfig
-from .predictor import Predictor
-from .registry import VARIANTS, Variant, get_variant
-from .weights import build_model, load_model
+from importlib import import_module
 
-__all__ = [
-    "BiRefNet", "BiRefNetConfig", "CheckpointError", "ConfigError", "InputError", "OutputError", "Predictor",
-    "UserError", "VARIANTS", "Variant", "build_model", "get_variant", "load_model",
-]
+from .errors import CheckpointError, ConfigError, InputError, OutputError, UserError
+
+_LAZY = {
+    "BiRefNet": ".model",
+    "BiRefNetConfig": ".model",
+    "Predictor": ".predictor",
+    "VARIANTS": ".registry",
+    "Variant": ".registry",
+    "get_variant": ".registry",
+    "build_model": ".weights",
+    "load_model": ".weights",
+}
+
+__all__ = ["CheckpointError", "ConfigError", "InputError", "OutputError", "UserError", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
