@@ -1,0 +1,35 @@
+"""`birefnet-video process`: matte one or many videos. Parse, build the settings, hand over to the jobs."""
+
+from __future__ import annotations
+
+import argparse
+
+from pipeline.config import add_config_arguments, build_config, KEYS
+
+EXAMPLES = """examples:
+  birefnet-video process clip.mp4 -o clip_rgba.mov
+  birefnet-video process clip.mp4 -o green.mp4 --output composite --background '#00b140'
+  birefnet-video process shots/*.mov -o out/ --config prores-hr-matting --report report.json
+"""
+
+
+def add_parser(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "process", help="matte videos: alpha channel, matte, foreground or composite",
+        description="Remove the background of videos with BiRefNet. Several inputs go to one output "
+                    "directory; inputs whose output exists are skipped unless --overwrite.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, image sequence or stream URL")
+    parser.add_argument("-o", dest="output_path", required=True, metavar="OUTPUT",
+                        help="output file, or a directory for several inputs")
+    add_config_arguments(parser)
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pipeline.jobs import plan_jobs, run_jobs
+
+    flags = {key: value for key, value in vars(args).items() if key in KEYS}
+    config = build_config(flags, preset=args.config)
+    run_jobs(plan_jobs(args.inputs, args.output_path, config), config)
+    return 0

@@ -1,0 +1,62 @@
+"""The last step before the sink: turn frames and their smoothed alpha into what the output kind writes.
+
+``rgba``: the frame's colours (cleaned of background spill when ``refine_foreground``) and alpha;
+``foreground``: always the cleaned colours, and alpha; ``matte``: alpha only; ``composite``: the
+cleaned colours over the chosen background, no alpha.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pipeline.frames import FrameBatch
+
+
+def _peak(dtype: np.dtype) -> float:
+    return 65535.0 if dtype == np.uint16 else 255.0
+
+
+class ForegroundRefiner:
+    """Blur-fusion foreground estimation (``birefnet.foreground``) for numpy batches, on ``device``."""
+
+    def __init__(self, device: str = "cpu"):
+        self.device = torch.device(device)
+
+    @torch.inference_mode()
+    def __call__(self, images: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        from birefnet.foreground import estimate_foreground
+
+        image_peak, alpha_peak = _peak(images.dtype), _peak(alpha.dtype)
+        image_t = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
+        alpha_t = torch.from_numpy(np.ascontiguousarray(alpha)).to(self.device)
+        image_t = image_t.permute(0, 3, 1, 2).float() / image_peak
+        alpha_t = alpha_t[:, None].float() / alpha_peak
+        foreground = estimate_foreground(image_t, alpha_t)
+        out = torch.round(foreground.permute(0, 2, 3, 1) * image_peak)
+        return out.to(torch.int32).cpu().numpy().astype(images.dtype)
+
+
+class Finisher:
+    """Callable ``(batch, alpha) -> (rgb or None, alpha or None)`` for one output kind."""
+
+    def __init__(self, output: str, refine_foreground: bool, compositor=None, device: str = "cpu"):
+        if output == "composite" and compositor is None:
+            raise ValueError("a composite output needs a compositor")
+        self.output = output
+        self.compositor = compositor
+        cleaned = output == "foreground" or (refine_foreground and output != "matte")
+        self.refine = ForegroundRefiner(device) if cleaned else None
+
+    def __call__(self, batch: FrameBatch, alpha: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
+        if self.output == "matte":
+            return None, alpha
+        rgb = self.refine(batch.images, alpha) if self.refine is not None else batch.images
+        if self.output == "composite":
+            return self.compositor.composite(rgb, alpha, batch.index, original=batch.images), None
+        return rgb, alpha
+
+    def close(self) -> None:
+        """Release the compositor's background (an open video)."""
+        if self.compositor is not None:
+            self.compositor.close()

@@ -1,0 +1,180 @@
+"""The streaming graph of one video: decode thread -> matting backend -> temporal -> finish -> sink.
+
+The decode thread feeds a small bounded queue, the backend pulls a batch only when it has room, and the
+sink encodes on its own thread behind another bounded queue, so memory stays flat whatever the video's
+length and whichever stage is slowest. The backend yields batches in frame order, so everything after
+it sees the video as it was decoded. On any error or Ctrl-C the sink is aborted (nothing is left under
+the final name) and the decode thread stops.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from pipeline.finish import Finisher
+from pipeline.frames import FrameBatch
+from pipeline.progress import RunSummary, StageClock
+from workers.backend import MattingBackend
+from workers.matting import to_uint8
+
+QUEUE_BATCHES = 2  # decoded batches waiting for the matting backend
+_POLL_S = 0.1
+
+
+class _Cancelled(Exception):
+    """Raised in a stage whose run was stopped by another stage's failure."""
+
+
+class _End:
+    """Marks the end of a stream in a channel."""
+
+
+class _Failure:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+class _Channel:
+    """A bounded queue between two threads whose waits give up when the run is cancelled."""
+
+    def __init__(self, cancelled: threading.Event, size: int = QUEUE_BATCHES):
+        self._queue: queue.Queue = queue.Queue(maxsize=size)
+        self._cancelled = cancelled
+
+    def put(self, item: Any) -> None:
+        while not self._cancelled.is_set():
+            try:
+                self._queue.put(item, timeout=_POLL_S)
+                return
+            except queue.Full:
+                continue
+        raise _Cancelled
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            try:
+                item = self._queue.get(timeout=_POLL_S)
+            except queue.Empty:
+                if self._cancelled.is_set():
+                    raise _Cancelled from None
+                continue
+            if item is _End:
+                return
+            if isinstance(item, _Failure):
+                raise item.exc
+            yield item
+
+
+@dataclass
+class GraphStages:
+    """The per-video pieces the graph connects; built by the caller from the run's settings."""
+
+    source: Any  # pipeline.sources.VideoSource
+    sink: Any  # pipeline.sinks.Sink
+    smoother: Any  # pipeline.temporal smoother: smooth(frames, alphas) / flush() / reset()
+    finish: Finisher  # (batch, smoothed alpha) -> what the sink writes: (rgb or None, alpha or None)
+    batch_size: int
+    alpha_dtype: str = "uint8"  # uint16 on the 16-bit path, so 10-bit sources keep a fine alpha
+
+
+class _SmoothedAlphas:
+    """Pairs smoothed alphas back with their batches; a look-ahead smoother returns them frames late."""
+
+    def __init__(self) -> None:
+        self.batches: deque[FrameBatch] = deque()
+        self._alphas: np.ndarray | None = None
+
+    def hold(self, batch: FrameBatch) -> None:
+        self.batches.append(batch)
+
+    def release(self, alphas: np.ndarray | None) -> Iterator[tuple[FrameBatch, np.ndarray]]:
+        """Every held batch whose alphas are now all in, oldest first."""
+        if alphas is not None and len(alphas):
+            self._alphas = alphas if self._alphas is None else np.concatenate([self._alphas, alphas])
+        while self.batches and self._alphas is not None and len(self.batches[0]) <= len(self._alphas):
+            batch = self.batches.popleft()
+            yield batch, self._alphas[:len(batch)]
+            self._alphas = self._alphas[len(batch):]
+
+
+def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
+              on_frames: Callable[[int, dict[str, float]], None] | None = None) -> RunSummary:
+    """Stream one video through the stages; returns its summary. Raises the first stage's error."""
+    clock = StageClock()
+    cancelled = threading.Event()
+    decoded = _Channel(cancelled)
+    frames_in = [0]
+    started = time.perf_counter()
+    compute_before = backend.stats.compute_seconds
+
+    def update_clock() -> dict[str, float]:
+        """Stage seconds so far, and each stage's busy fraction (matting: averaged over the workers)."""
+        clock.seconds["matting"] = backend.stats.compute_seconds - compute_before
+        clock.seconds["encode"] = getattr(stages.sink, "busy_seconds", 0.0)
+        elapsed = max(time.perf_counter() - started, 1e-9)
+        return {stage: seconds / elapsed / (backend.workers if stage == "matting" else 1)
+                for stage, seconds in clock.seconds.items()}
+
+    def decode() -> None:
+        try:
+            batches = stages.source.batches(stages.batch_size)
+            while True:
+                with clock.time("decode"):
+                    batch = next(batches, None)
+                if batch is None:
+                    break
+                frames_in[0] += len(batch)
+                decoded.put(batch)
+            decoded.put(_End)
+        except _Cancelled:
+            pass
+        except BaseException as exc:  # handed to the matting stage, which raises it in the main thread
+            try:
+                decoded.put(_Failure(exc))
+            except _Cancelled:
+                pass
+
+    smoothed = _SmoothedAlphas()
+
+    def finish_and_write(pairs: Iterator[tuple[FrameBatch, np.ndarray]]) -> None:
+        for batch, alpha in pairs:
+            with clock.time("composite"):
+                rgb, out_alpha = stages.finish(batch, alpha)
+            stages.sink.write(batch, rgb, out_alpha)  # queues; blocks while the encoder is behind
+            if on_frames is not None:
+                on_frames(len(batch), update_clock())
+
+    decoder = threading.Thread(target=decode, name="decode", daemon=True)
+    decoder.start()
+    try:
+        for batch in backend.matte(decoded, stages.alpha_dtype):
+            smoothed.hold(batch)
+            with clock.time("temporal"):
+                alphas = stages.smoother.smooth(to_uint8(batch.images), batch.alpha)  # it measures motion in 8-bit units
+            finish_and_write(smoothed.release(alphas))
+        with clock.time("temporal"):
+            alphas = stages.smoother.flush()
+        finish_and_write(smoothed.release(alphas))
+        if smoothed.batches:
+            raise RuntimeError(f"temporal smoother kept back {len(smoothed.batches)} batches after flush()")
+        written = stages.sink.close()
+    except BaseException:
+        cancelled.set()
+        stages.sink.abort()
+        decoder.join(timeout=10)
+        raise
+    finally:
+        stages.smoother.reset()
+    decoder.join()
+    update_clock()
+    return RunSummary(
+        input=label, output=written.path, frames_in=frames_in[0], frames_out=written.frames_written,
+        frames_bad=int(getattr(stages.source, "frames_bad", 0)), seconds=time.perf_counter() - started,
+        stages=dict(clock.seconds), workers=backend.workers)

@@ -1,0 +1,184 @@
+"""A `process` run over one or many inputs: name the outputs, warm the workers once, run each video.
+
+Built for archives on a cluster: an input whose output already exists is skipped (so a rerun resumes),
+and an input that fails is reported and the run goes on with the rest; the run then ends with an error
+naming every failure. Problems that would hit every input (a bad checkpoint, a bad setting, workers
+that keep dying) stop the run at once.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from birefnet.errors import CheckpointError, ConfigError, UserError
+from pipeline.config import ProcessConfig
+from pipeline.finish import Finisher
+from pipeline.graph import GraphStages, run_graph
+from pipeline.progress import Progress, RunSummary, format_summary, write_report
+from workers.backend import BackendConfig, MattingBackend, WorkersLost, create_backend
+from workers.matting import PredictorSpec
+
+FATAL_ERRORS = (CheckpointError, ConfigError, WorkersLost)
+
+
+class InputsFailed(UserError):
+    """Some inputs of a several-input run failed; the others were written."""
+
+    def __init__(self, failures: list[RunSummary], total: int, exit_code: int):
+        names = ", ".join(s.input for s in failures)
+        super().__init__(f"{len(failures)} of {total} inputs failed: {names}")
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class Job:
+    input: str
+    output: str  # as open_sink takes it: a file, a folder or a %d pattern (PNG sequence)
+
+
+# container of each input's output when several inputs go into one directory
+DIRECTORY_SUFFIX = {"rgba": ".mov", "foreground": ".mov", "matte": ".mp4", "composite": ".mp4"}
+
+
+def directory_suffix(config: ProcessConfig) -> str:
+    """``.mov`` (ProRes 4444) for outputs with alpha, ``.mp4`` otherwise, or the ``--codec``'s container;
+    '/' (a PNG sequence folder per input) for PNG."""
+    if config.codec:
+        from pipeline.encoders import CODEC_ALIASES, CODECS
+
+        spec = CODECS.get(CODEC_ALIASES.get(config.codec.lower(), config.codec.lower()))
+        if spec is not None:
+            return "/" if spec.key == "png" else spec.extensions[0]
+    return DIRECTORY_SUFFIX[config.output]
+
+
+def plan_jobs(inputs: list[str], output: str, config: ProcessConfig) -> list[Job]:
+    """One output per input. One input writes ``output`` as given (a folder there is a PNG sequence);
+    several inputs make ``output`` a directory receiving ``<input stem><suffix>`` for each."""
+    if len(inputs) == 1:
+        return [Job(inputs[0], output)]
+    target = Path(output)
+    if target.exists() and not target.is_dir():
+        raise ConfigError(f"-o: {len(inputs)} inputs need an output directory, and {output} is a file")
+    suffix = directory_suffix(config)
+    jobs = [Job(path, str(target / Path(path.rstrip("/")).stem) + suffix) for path in inputs]
+    seen: dict[str, str] = {}
+    for job in jobs:
+        if job.output in seen:
+            raise ConfigError(f"-o: inputs {seen[job.output]} and {job.input} would both write {job.output}")
+        seen[job.output] = job.input
+    return jobs
+
+
+def output_exists(output: str) -> bool:
+    """A finished output is there: the file, or frames of a PNG sequence (sinks rename both into place
+    only when complete, so what exists is complete)."""
+    from pipeline.sinks import DEFAULT_SEQUENCE_NAME, sequence_files
+
+    path = Path(output)
+    if "%" in path.name:
+        return bool(sequence_files(path.parent, path.name))
+    if path.is_dir():
+        return bool(sequence_files(path, DEFAULT_SEQUENCE_NAME))
+    return path.exists()
+
+
+def build_backend(config: ProcessConfig) -> MattingBackend:
+    """Workers for the whole run, loaded and warmed up once."""
+    spec = PredictorSpec(config.model, config.precision, config.resolution)
+    return create_backend(spec, BackendConfig(
+        kind=config.backend, device=config.device, workers=config.workers,
+        gpus_per_worker=config.gpus_per_worker, in_flight=config.in_flight, ray_address=config.ray_address))
+
+
+def open_stages(job: Job, config: ProcessConfig) -> GraphStages:
+    """Source, sink, smoother and finisher of one video. Frames travel as uint16 (the 16-bit path) when
+    the source has more than 8 bits and ``bit_depth`` is auto, or when ``bit_depth`` asks for more."""
+    from pipeline.media import parse_frame_range
+    from pipeline.sinks import open_sink
+    from pipeline.sources import open_source
+    from pipeline.temporal import make_smoother
+
+    frame_range = parse_frame_range(config.frames) if config.frames else None
+    source = open_source(job.input, frame_range=frame_range)
+    depth = 16 if (config.bit_depth or source.info.bit_depth) > 8 else 8
+    if depth == 16:
+        source.close()
+        source = open_source(job.input, frame_range=frame_range, bit_depth=16)
+    try:
+        options = {"window": config.temporal_window} if config.temporal != "off" else {}
+        smoother = make_smoother(config.temporal, **options)
+        finish = make_finisher(config, source.info)
+        sink = open_sink(
+            job.output, source.info, output=config.output, codec=config.codec, crf=config.crf,
+            preset=config.preset, bitrate=config.bitrate, prores_profile=config.prores_profile,
+            bit_depth=depth, premultiplied=config.premultiplied, audio=config.audio, overwrite=config.overwrite)
+    except BaseException:
+        source.close()
+        raise
+    return GraphStages(source, sink, smoother, finish, config.batch_size, "uint16" if depth == 16 else "uint8")
+
+
+def make_finisher(config: ProcessConfig, info) -> Finisher:
+    """Foreground cleaning runs on this process's GPU when there is one (and the run is not CPU-only)."""
+    import torch
+
+    device = "cuda" if config.device != "cpu" and torch.cuda.is_available() else "cpu"
+    compositor = None
+    if config.output == "composite":
+        from pipeline.composite import Compositor
+
+        compositor = Compositor(config.background, info)
+    return Finisher(config.output, config.refine_foreground, compositor, device)
+
+
+def run_job(job: Job, config: ProcessConfig, backend: MattingBackend) -> RunSummary:
+    stages = open_stages(job, config)
+    progress = Progress(Path(job.input).name, stages.source.info.frame_count, quiet=config.quiet)
+    try:
+        return run_graph(stages, backend, job.input, on_frames=progress.update)
+    finally:
+        progress.close()
+        stages.finish.close()
+        stages.source.close()
+
+
+def run_jobs(jobs: list[Job], config: ProcessConfig) -> list[RunSummary]:
+    """Every job, each reported as it ends; raises ``InputsFailed`` at the end if any failed."""
+    summaries: list[RunSummary] = []
+    failure_codes: list[int] = []
+    todo = []
+    for job in jobs:
+        if not config.overwrite and output_exists(job.output):
+            summaries.append(RunSummary(job.input, job.output, status="skipped"))
+            _announce(summaries[-1], config)
+        else:
+            todo.append(job)
+    if todo:
+        with build_backend(config) as backend:
+            for job in todo:
+                try:
+                    summaries.append(run_job(job, config, backend))
+                except FATAL_ERRORS:
+                    raise
+                except UserError as exc:
+                    if len(jobs) == 1:
+                        raise
+                    summaries.append(RunSummary(job.input, job.output, status="failed", error=str(exc)))
+                    failure_codes.append(exc.exit_code)
+                    print(f"error: {job.input}: {exc}", file=sys.stderr, flush=True)
+                    continue
+                _announce(summaries[-1], config)
+    if config.report:
+        write_report(config.report, summaries)
+    if failure_codes:
+        failures = [s for s in summaries if s.status == "failed"]
+        raise InputsFailed(failures, len(jobs), failure_codes[0])
+    return summaries
+
+
+def _announce(summary: RunSummary, config: ProcessConfig) -> None:
+    if not config.quiet:
+        print(format_summary(summary), flush=True)

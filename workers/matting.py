@@ -1,0 +1,138 @@
+"""What one matting worker does with a batch: predict alpha, small on the wire, halving on out-of-memory.
+
+The same ``MattingWorker`` runs inside a Ray actor and inside the in-process backend, so both backends
+produce identical alpha for identical frames.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+from birefnet.errors import UserError
+
+
+class PredictorLike(Protocol):
+    """The part of ``birefnet.Predictor`` a worker uses."""
+
+    def predict(self, frames: np.ndarray, dtype: str = "float32") -> np.ndarray: ...
+
+
+# builds a predictor on the device a worker was given ("cpu", "cuda" or "auto")
+PredictorFactory = Callable[[str], PredictorLike]
+
+ALPHA_DTYPES = ("uint8", "uint16")
+
+
+@dataclass(frozen=True)
+class PredictorSpec:
+    """How to build a ``birefnet.Predictor``; small and picklable, so it travels to every actor."""
+
+    source: str = "hr-matting"
+    precision: str = "auto"
+    resolution: int | tuple[int, int] | str | None = None
+
+    def __call__(self, device: str) -> PredictorLike:
+        from birefnet import Predictor
+
+        return Predictor(self.source, device=device, precision=self.precision, resolution=self.resolution)
+
+
+@dataclass(frozen=True)
+class WorkerHooks:
+    """Knobs for fault tests and benchmarks; the default does nothing.
+
+    ``delay_s`` sleeps before every batch (a slow model, or uneven actors). ``exit_after_batches`` makes a
+    Ray actor's process exit hard after that many batches, as a crash would; the in-process backend
+    refuses it, since it would end the caller's own process.
+    """
+
+    delay_s: float = 0.0
+    exit_after_batches: int | None = None
+
+
+class WorkerOutOfMemory(UserError):
+    """The device ran out of memory even on a single frame."""
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for a device out-of-memory error (CUDA, or any backend that says so in its message)."""
+    try:
+        import torch
+
+        if isinstance(exc, torch.OutOfMemoryError):
+            return True
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        pass
+    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+
+
+def to_uint8(images: np.ndarray) -> np.ndarray:
+    """The model sees 8-bit frames; 16-bit frames (the 10-bit path) are rounded down to them."""
+    if images.dtype == np.uint8:
+        return images
+    return ((images.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+def _release_device_cache() -> None:
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:  # pragma: no cover
+        pass
+
+
+class MattingWorker:
+    """One predictor, warmed up once, turning frames into uint8/uint16 alpha.
+
+    A device out-of-memory error halves the number of frames sent to the model at once and tries again;
+    the smaller chunk size is kept for the following batches. Only when a single frame does not fit does
+    it give up with ``WorkerOutOfMemory``.
+    """
+
+    def __init__(self, predictor: PredictorLike, hooks: WorkerHooks = WorkerHooks(), warmup: bool = True):
+        self.predictor = predictor
+        self.hooks = hooks
+        self.max_chunk: int | None = None  # frames per model call; None until an OOM sets it
+        self.batches_done = 0
+        if warmup:
+            predictor.predict(np.zeros((1, 64, 64, 3), np.uint8), dtype="uint8")
+
+    def matte(self, images: np.ndarray, alpha_dtype: str = "uint8") -> tuple[np.ndarray, float]:
+        """Alpha (N, H, W) of ``alpha_dtype`` for frames (N, H, W, 3), and the seconds it took."""
+        if alpha_dtype not in ALPHA_DTYPES:
+            raise ValueError(f"alpha dtype must be one of {ALPHA_DTYPES}, got {alpha_dtype!r}")
+        started = time.perf_counter()
+        if self.hooks.delay_s:
+            time.sleep(self.hooks.delay_s)
+        alpha = self._predict_in_chunks(to_uint8(images), alpha_dtype)
+        self.batches_done += 1
+        return alpha, time.perf_counter() - started
+
+    def _predict_in_chunks(self, images: np.ndarray, alpha_dtype: str) -> np.ndarray:
+        count = len(images)
+        chunk = min(count, self.max_chunk or count)
+        parts = []
+        start = 0
+        while start < count:
+            try:
+                parts.append(np.asarray(self.predictor.predict(images[start:start + chunk], dtype=alpha_dtype)))
+            except Exception as exc:
+                if not is_out_of_memory(exc):
+                    raise
+                _release_device_cache()
+                if chunk == 1:
+                    raise WorkerOutOfMemory(
+                        "out of device memory on a single frame; lower --resolution, use --precision fp16, "
+                        "or give each worker more memory"
+                    ) from None
+                chunk = max(1, chunk // 2)
+                self.max_chunk = chunk
+                continue
+            start += chunk
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
