@@ -1,0 +1,126 @@
+"""Temporal smoothing: count and order kept, scene cuts reset, bounded state, flicker reduced."""
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.metrics import evaluate_clip
+from pipeline.synthetic import FlickerSimulator, SyntheticScene
+from pipeline.temporal import lucas_kanade_flow, make_smoother, warp
+
+SMOOTHING = [("ema", 0), ("flow", 0), ("ema", 3), ("flow", 2)]
+
+
+def run(smoother, frames, alphas, batch_sizes):
+    """Feed the clip in the given batch sizes (cycled), then flush; returns the concatenated output."""
+    outputs, start, i = [], 0, 0
+    while start < len(frames):
+        size = batch_sizes[i % len(batch_sizes)]
+        out = smoother.smooth(frames[start : start + size], alphas[start : start + size])
+        assert out.shape[1:] == alphas.shape[1:]
+        outputs.append(out)
+        start, i = start + size, i + 1
+    rest = smoother.flush()
+    if rest is not None:
+        outputs.append(rest)
+    return np.concatenate(outputs)
+
+
+def solid_cuts(n, size=(24, 32)):
+    """Every frame a different solid colour, i.e. every frame starts a new shot."""
+    colours = np.random.default_rng(0).integers(0, 256, (n, 3))
+    frames = np.broadcast_to(colours[:, None, None, :], (n, *size, 3)).astype(np.uint8)
+    alphas = np.random.default_rng(1).random((n, *size)).astype(np.float32)
+    return np.ascontiguousarray(frames), alphas
+
+
+@pytest.mark.parametrize("mode,window", SMOOTHING + [("off", 0)])
+def test_count_and_order_are_preserved(mode, window):
+    frames, alphas = solid_cuts(11)
+    out = run(make_smoother(mode, window=window) if mode != "off" else make_smoother("off"), frames, alphas, [1, 3, 2, 5])
+    # Every frame is a cut, so nothing may be blended: the output is the input, in order.
+    assert out.shape == alphas.shape
+    assert np.array_equal(out, alphas)
+
+
+@pytest.mark.parametrize("mode,window", SMOOTHING)
+def test_scene_cut_resets_the_state(mode, window):
+    n = 12
+    frames = np.zeros((n, 32, 48, 3), np.uint8)
+    frames[:6] = (200, 40, 40)  # shot one: still red frames
+    frames[6:] = (30, 60, 220)  # shot two: still blue frames
+    alphas = np.ones((n, 32, 48), np.float32)
+    alphas[6:] = 0.0
+    out = run(make_smoother(mode, window=window), frames, alphas, [4])
+    assert np.array_equal(out[6:], alphas[6:])  # never blended with the previous shot
+    assert np.array_equal(out[:6], alphas[:6])  # nor the previous shot with the next (look-ahead)
+
+
+@pytest.mark.parametrize("mode,window", SMOOTHING)
+def test_state_is_bounded_and_reset_forgets(mode, window):
+    frames, alphas = SyntheticScene(0, 30, 32, 48).frames()
+    smoother = make_smoother(mode, window=window)
+
+    def held_elements():
+        stream = smoother._stream
+        tensors = [stream.state] + [e.alpha for e in stream.pending] + [e.causal for e in stream.pending]
+        return sum(t.numel() for t in tensors if t is not None), len(stream.pending)
+
+    smoother.smooth(frames[:10], alphas[:10])
+    early = held_elements()
+    smoother.smooth(frames[10:30], alphas[10:30])
+    assert held_elements() == early
+    assert early[1] == window
+    smoother.reset()
+    first = smoother.smooth(frames[:1], alphas[:1])
+    assert len(first) == (1 if window == 0 else 0)
+    assert np.array_equal(smoother.flush() if window else first, alphas[:1])
+
+
+@pytest.mark.parametrize("mode", ["ema", "flow"])
+def test_still_noisy_matte_is_steadied(mode):
+    frames = np.full((20, 32, 48, 3), 120, np.uint8)
+    noise = 0.1 * np.random.default_rng(0).standard_normal((20, 32, 48))
+    alphas = np.clip(0.5 + noise, 0, 1).astype(np.float32)
+    out = run(make_smoother(mode), frames, alphas, [5])
+    assert out[5:].std(axis=0).mean() < 0.5 * alphas[5:].std(axis=0).mean()
+
+
+def test_synthetic_flicker_is_reduced_without_ghosting():
+    scene = SyntheticScene(0, 24, 96, 160)
+    frames, truth = scene.frames()
+    predictions = FlickerSimulator(0).predict_batch(truth, 0)
+    base = evaluate_clip(predictions, truth)
+    smoothed = evaluate_clip(run(make_smoother("flow"), frames, predictions, [8]), truth)
+    assert smoothed.dtssd_x1e2 < 0.8 * base.dtssd_x1e2
+    assert smoothed.mad_x1e3 < 1.1 * base.mad_x1e3
+
+
+def test_containers_and_dtypes_are_kept():
+    frames, truth = SyntheticScene(1, 4, 32, 48).frames()
+    for alphas in (truth, truth.astype(np.float64), (truth * 255).round().astype(np.uint8)):
+        out = make_smoother("ema").smooth(frames, alphas)
+        assert out.dtype == alphas.dtype and out.shape == alphas.shape
+    out = make_smoother("flow", flow_backend="torch").smooth(torch.from_numpy(frames), torch.from_numpy(truth))
+    assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == truth.shape
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError):
+        make_smoother("median")
+    with pytest.raises(ValueError):
+        make_smoother("ema", window=-1)
+    with pytest.raises(ValueError):
+        make_smoother("flow").smooth(np.zeros((2, 8, 8, 3), np.uint8), np.zeros((3, 8, 8), np.float32))
+
+
+def test_torch_flow_recovers_a_translation_and_warp_undoes_it():
+    g = torch.Generator().manual_seed(0)
+    texture = torch.nn.functional.avg_pool2d(torch.rand(1, 1, 80, 112, generator=g) * 255, 5, stride=1)
+    previous = texture[..., 10:60, 10:90]
+    current = texture[..., 10:60, 8:88]  # current(x) = previous(x - 2)
+    flow = lucas_kanade_flow(current, previous)
+    inner = (..., slice(8, -8), slice(8, -8))
+    assert flow[:, 0][inner].mean().item() == pytest.approx(-2.0, abs=0.2)
+    assert abs(flow[:, 1][inner].mean().item()) < 0.2
+    assert (warp(previous, flow) - current)[inner].abs().mean() < 0.4 * (previous - current)[inner].abs().mean()
