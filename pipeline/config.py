@@ -45,7 +45,7 @@ class ProcessConfig:
     premultiplied: bool = False
     audio: str = "copy"
     resolution: int | tuple[int, int] | str | None = None  # None: the model's own
-    temporal: str = "ema"
+    temporal: str = "flow"
     temporal_window: int = 0  # look-ahead frames of the smoother (0: causal)
     refine_foreground: bool = True
     precision: str = "auto"

@@ -13,6 +13,7 @@ import torch
 from safetensors.torch import save_file
 
 from birefnet import Predictor, build_model
+from pipeline.composite import NAMED_COLOURS
 from birefnet.errors import InputError
 from pipeline.sources import open_source
 from pipeline.temporal import make_smoother
@@ -175,7 +176,7 @@ def test_views_show_the_frame_over_each_background_or_the_matte():
         if name != "matte":
             assert np.array_equal(picture[:, :32], image[:, :32])  # the foreground is untouched
         pictures[name] = picture
-    assert np.all(pictures["green"][:, 32:] == (0, 177, 64))
+    assert np.all(pictures["green"][:, 32:] == NAMED_COLOURS["green"])
     assert np.array_equal(pictures["matte"][..., 0], (alpha * 255).astype(np.uint8))
     assert len({pictures[name][:, 32:].tobytes() for name in BACKGROUNDS}) == len(BACKGROUNDS)
 

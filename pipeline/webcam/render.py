@@ -12,8 +12,9 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from pipeline.composite import NAMED_COLOURS, resize_to
+
 BACKGROUNDS = ("green", "colour", "blur", "image", "checkerboard", "matte")
-GREEN = (0, 177, 64)
 CHECKER_SQUARE = 16
 CHECKER_SHADES = (102, 153)
 BLUR_DOWNSCALE = 8  # the background blur runs on a 1/8 picture: same look, a fraction of the cost
@@ -65,7 +66,7 @@ def render(image: np.ndarray, alpha: np.ndarray, view: View) -> np.ndarray:
         grey = (np.clip(alpha, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2)
     if view.background == "green":
-        background = np.broadcast_to(np.array(GREEN, np.uint8), image.shape)
+        background = np.broadcast_to(np.array(NAMED_COLOURS["green"], np.uint8), image.shape)
     elif view.background == "colour":
         background = np.broadcast_to(np.array(view.colour, np.uint8), image.shape)
     elif view.background == "blur":
@@ -75,7 +76,7 @@ def render(image: np.ndarray, alpha: np.ndarray, view: View) -> np.ndarray:
         background = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
     elif view.background == "image":
         source = view.image if view.image is not None else default_background_image(height, width)
-        background = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
+        background = resize_to(source, (height, width), "fill")
     elif view.background == "checkerboard":
         background = checkerboard(height, width)
     else:
