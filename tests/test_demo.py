@@ -1,0 +1,47 @@
+"""`birefnet-video demo` end to end at reduced length: real encode, real pipeline, bundled demo model."""
+
+from __future__ import annotations
+
+import json
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from birefnet.errors import OutputError
+from pipeline.synthetic import SyntheticScene
+from run_pipeline import main
+
+FRAMES, WIDTH, HEIGHT = 4, 96, 64
+
+
+@pytest.mark.slow
+def test_demo_writes_prores_green_screen_and_contact_sheet(tmp_path, capsys):
+    out = tmp_path / "demo"
+    code = main(["demo", "-o", str(out), "--frames", str(FRAMES), "--size", f"{WIDTH}x{HEIGHT}",
+                 "--resolution", "64", "--sheet-frames", "2", "--device", "cpu", "--quiet"])
+    assert code == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert len(printed) == 1 and printed[0].startswith("MAD ")
+
+    with av.open(str(out / "rgba.mov")) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "prores" and stream.codec_context.pix_fmt.startswith("yuva444p")
+        rgba = np.stack([f.to_ndarray(format="rgba") for f in container.decode(video=0)])
+    with av.open(str(out / "green.mp4")) as container:
+        green = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+    assert rgba.shape == (FRAMES, HEIGHT, WIDTH, 4) and green.shape == (FRAMES, HEIGHT, WIDTH, 3)
+
+    sheet = cv2.imread(str(out / "contact_sheet.png"))
+    assert sheet is not None and sheet.shape[1] == 3 * 256 and sheet.shape[0] == 2 * round(HEIGHT * 256 / WIDTH)
+
+    report = json.loads((out / "report.json").read_text())
+    _, truth = SyntheticScene(11, FRAMES, HEIGHT, WIDTH).frames()
+    mad = np.abs(rgba[..., 3] / 255.0 - truth).mean() * 1e3
+    assert report["mad_x1e3"] == pytest.approx(mad, rel=1e-4)
+    assert np.isfinite(report["dtssd_x1e2"]) and report["frames"] == FRAMES
+
+    # a second run keeps the first one's files unless told otherwise
+    assert main(["demo", "-o", str(out), "--frames", str(FRAMES), "--quiet"]) == OutputError.exit_code
+    assert "already holds a demo" in capsys.readouterr().err
