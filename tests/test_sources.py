@@ -6,8 +6,11 @@ with PyAV / the ffmpeg binary directly, never from the code under test.
 
 from __future__ import annotations
 
+import functools
+import http.server
 import itertools
 import logging
+import threading
 import subprocess
 import tracemalloc
 from fractions import Fraction
@@ -56,6 +59,21 @@ def test_frames_come_out_as_rgb_batches_with_input_timestamps(clips):
     assert source.frames_read == 30 and source.frames_bad == 0
     for i in (0, 13, 29):  # the picture the generator encoded, through a lossy codec
         assert np.abs(images[i].astype(int) - pattern_frame(i, 64, 48)).mean() < 4
+
+
+def test_http_url_streams_like_a_file(clips):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(clips["root"]))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        source, batches = read_all(f"http://127.0.0.1:{server.server_address[1]}/cfr.mp4")
+    finally:
+        server.shutdown()
+    expected = probe(clips["cfr"])
+    assert sum(len(b) for b in batches) == 30 and source.frames_bad == 0
+    times = [float(p * b.time_base) for b in batches for p in b.pts]
+    assert times == pytest.approx(expected["times"], abs=1e-9)
 
 
 @pytest.mark.parametrize("tag,height", [("bt709", 48), ("bt601", 48), (None, 48), (None, 720)])
