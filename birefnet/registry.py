@@ -14,7 +14,7 @@ from .errors import CheckpointError
 from .model import BiRefNetConfig
 
 BIREFNET_LICENCE = "MIT"
-BUNDLED_WEIGHTS_DIR = Path(__file__).parent / "weights"
+BUNDLED_WEIGHTS_DIR = Path(__file__).parent / "bundled"
 
 
 @dataclass(frozen=True)
