@@ -13,7 +13,9 @@ under a per-pixel confidence:
   the warp's photometric error and with speed (fast motion is where flow fails and ghosts appear).
 
 In both, confidence also falls with disagreement between the carried and the new alpha, measured on
-thumbnails so boundary jitter counts as noise and real changes do not.
+thumbnails so boundary jitter counts as noise and real changes do not, and wherever the carried alpha
+holds matte that the new prediction has nowhere within a few pixels: a ghost left behind by motion
+too thin or faint (hair strands) for the thumbnails to see.
 
 Scene cuts (colour-histogram jumps) reset the state, so no frame is blended across a cut. With
 ``window=N`` (batch work) each output also looks N frames ahead: a backward pass from the newest
@@ -47,6 +49,9 @@ class SmootherConfig:
     to 1/e. ``disagreement_scale``: alpha difference (between thumbnails) at which confidence halves.
     ``flow_speed_scale``: motion (thumbnail pixels per frame) at which flow confidence has halved, as
     fast motion is where flow fails and ghosts appear.
+    ``ghost_radius``: pixels (at 1080 lines, scaled with the height) within which the new alpha may move
+    and still vouch for the carried one, i.e. the boundary jitter tolerated; ``ghost_scale``: excess of the
+    carried alpha over the new one's local maximum at which confidence reaches 0.
     ``analysis_size``: long side of the thumbnails used for motion, flow and cut detection.
     ``cut_threshold``: histogram distance in [0, 1] above which a frame starts a new shot.
     ``window``: look-ahead frames (0 = causal, lowest latency). ``flow_backend``: auto, dis or torch.
@@ -57,6 +62,8 @@ class SmootherConfig:
     warp_error_scale: float = 10.0
     disagreement_scale: float = 0.3
     flow_speed_scale: float = 2.0
+    ghost_radius: float = 5.0
+    ghost_scale: float = 0.25
     analysis_size: int = 480
     cut_threshold: float = 0.35
     window: int = 0
@@ -69,7 +76,8 @@ class SmootherConfig:
             raise ValueError(f"window must be >= 0, got {self.window}")
         if self.flow_backend not in ("auto", "dis", "torch"):
             raise ValueError(f"flow_backend must be auto, dis or torch, got {self.flow_backend!r}")
-        scales = (self.motion_scale, self.warp_error_scale, self.disagreement_scale, self.flow_speed_scale)
+        scales = (self.motion_scale, self.warp_error_scale, self.disagreement_scale, self.flow_speed_scale,
+                  self.ghost_radius, self.ghost_scale)
         if min(*scales, self.analysis_size) <= 0:
             raise ValueError("scales and analysis_size must be positive")
 
@@ -147,7 +155,8 @@ def frame_contexts(
     small_alpha = _thumbnails(alphas[..., None], factor)
     weights = torch.tensor(_LUMA, device=rgb.device).view(1, 3, 1, 1)
     luma = (rgb * weights).sum(dim=1, keepdim=True)
-    quantised = (rgb.clamp(0, 255) * (bins / 256.0)).long().clamp_(max=bins - 1)
+    # Every other thumbnail pixel is plenty for a cut detector and halves its cost.
+    quantised = (rgb[..., ::2, ::2].clamp(0, 255) * (bins / 256.0)).long().clamp_(max=bins - 1)
     offsets = (torch.arange(3, device=rgb.device) * bins).view(1, 3, 1, 1)
     flat = (quantised + offsets).flatten(1)
     counts = torch.zeros(n, 3 * bins, device=rgb.device)
@@ -239,7 +248,26 @@ class MotionModel(Protocol):
 
 
 def _smoothed_abs(x: torch.Tensor) -> torch.Tensor:
+    """3x3 local mean of |x| for a (1, 1, h, w) map (OpenCV on the CPU: ~20x faster than torch there)."""
+    if x.device.type == "cpu":
+        return torch.from_numpy(cv2.blur(np.abs(x[0, 0].numpy()), (3, 3), borderType=cv2.BORDER_REPLICATE))[None, None]
     return F.avg_pool2d(x.abs(), 3, stride=1, padding=1, count_include_pad=False)
+
+
+def _resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """(1, C, h, w) -> (1, C, *size), bilinear with pixel centres aligned (OpenCV on the CPU)."""
+    if x.device.type == "cpu":
+        planes = [cv2.resize(plane, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) for plane in x[0].numpy()]
+        return torch.from_numpy(np.stack(planes) if len(planes) > 1 else planes[0][None])[None]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def _local_max(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Maximum of a (1, 1, H, W) map over the (2 radius + 1)^2 square around each pixel."""
+    if x.device.type == "cpu":
+        kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+        return torch.from_numpy(cv2.dilate(np.ascontiguousarray(x[0, 0].numpy()), kernel))[None, None]
+    return F.max_pool2d(x, 2 * radius + 1, stride=1, padding=radius)
 
 
 def _falloff(x: torch.Tensor) -> torch.Tensor:
@@ -308,21 +336,32 @@ class FlowModel:
 
 
 def carry_over(
-    state: torch.Tensor, alpha: torch.Tensor, transition: Transition, config: SmootherConfig
+    state: torch.Tensor,
+    alpha: torch.Tensor,
+    transition: Transition,
+    config: SmootherConfig,
+    out: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Blend the carried ``state`` (1, 1, H, W) into the new ``alpha`` (1, 1, H, W) under ``transition``."""
+    """Blend the carried ``state`` (1, 1, H, W) into the new ``alpha`` (1, 1, H, W) under ``transition``,
+    into ``out`` when given. Full-size work is a handful of in-place passes: at 1080p on the CPU each
+    fresh full-size buffer costs about as much as the arithmetic."""
     size = alpha.shape[-2:]
     if transition.flow is not None:
         scale_y = size[0] / transition.flow.shape[-2]
         scale_x = size[1] / transition.flow.shape[-1]
-        flow = F.interpolate(transition.flow, size=size, mode="bilinear", align_corners=False)
+        flow = _resize_bilinear(transition.flow, size)
         flow = flow * torch.tensor([scale_x, scale_y], device=flow.device).view(1, 2, 1, 1)
         warped = warp(state, flow)
-        still = F.interpolate(transition.stillness, size=size, mode="bilinear", align_corners=False)
+        still = _resize_bilinear(transition.stillness, size)
         state = warped.add_(still.mul_(state - warped))
-    confidence = F.interpolate(transition.confidence, size=size, mode="bilinear", align_corners=False)
-    # In place: at 1080p each fresh full-size buffer costs about as much as the arithmetic.
-    return confidence.mul_(config.strength).mul_(state - alpha).add_(alpha)
+    confidence = _resize_bilinear(transition.confidence * config.strength, size)
+    # Ghost gate: where the carried alpha exceeds everything the new alpha holds within the jitter
+    # radius, the matte has moved away; confidence falls linearly to 0 at an excess of ghost_scale.
+    radius = max(1, round(config.ghost_radius * size[0] / 1080))
+    shortfall = _local_max(alpha, radius).sub_(state).clamp_(-config.ghost_scale, 0.0)
+    confidence.addcmul_(confidence, shortfall, value=1.0 / config.ghost_scale)
+    difference = torch.sub(state, alpha, out=shortfall)
+    return torch.addcmul(alpha, confidence, difference, out=out)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -398,10 +437,16 @@ class MotionSmoother:
         frames_t = _as_tensor(frames, device)
         alphas_t = _alpha_to_float(_as_tensor(alphas, device))
         ready = []
+        # Causal mode writes each frame straight into the returned batch; look-ahead keeps its own.
+        result = torch.empty(alphas_t.shape, device=device) if self.config.window == 0 else None
         with torch.no_grad():
             contexts = frame_contexts(frames_t, alphas_t, self.config.analysis_size)
-            for context, alpha in zip(contexts, alphas_t):
-                ready.extend(self._push(context, alpha[None, None]))
+            for i, (context, alpha) in enumerate(zip(contexts, alphas_t)):
+                ready.extend(self._push(context, alpha[None, None], None if result is None else result[i][None, None]))
+        if result is not None:
+            if len(result):
+                stream.state = stream.state.clone()  # the caller owns the returned batch
+            return _alpha_like(result, alphas)
         return self._output(ready, alphas)
 
     def flush(self):
@@ -413,13 +458,13 @@ class MotionSmoother:
             ready = [self._finish() for _ in range(len(stream.pending))]
         return self._output(ready, stream.template)
 
-    def _push(self, context: FrameContext, alpha: torch.Tensor) -> list[torch.Tensor]:
+    def _push(self, context: FrameContext, alpha: torch.Tensor, out: torch.Tensor | None = None) -> list[torch.Tensor]:
         stream, config = self._stream, self.config
         starts_shot = stream.previous is None or is_scene_cut(stream.previous, context, config.cut_threshold)
         if starts_shot:
-            causal = alpha
+            causal = alpha if out is None else out.copy_(alpha)
         else:
-            causal = carry_over(stream.state, alpha, self.motion.transition(stream.previous, context), config)
+            causal = carry_over(stream.state, alpha, self.motion.transition(stream.previous, context), config, out)
         stream.previous, stream.state = context, causal
         if config.window == 0:
             return [causal]
