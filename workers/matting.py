@@ -60,13 +60,10 @@ class WorkerOutOfMemory(UserError):
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """True for a device out-of-memory error (CUDA, or any backend that says so in its message)."""
-    try:
-        import torch
+    import torch
 
-        if isinstance(exc, torch.OutOfMemoryError):
-            return True
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        pass
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
 
 
