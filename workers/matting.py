@@ -75,13 +75,10 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
 
 
 def _release_device_cache() -> None:
-    try:
-        import torch
+    import torch
 
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:  # pragma: no cover
-        pass
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 class MattingWorker:
