@@ -212,19 +212,12 @@ class Predictor:
 
     def estimate_foreground(self, frames, alpha):
         """Foreground colours with the old background's spill removed (blur fusion), same kind as frames."""
-        from .foreground import estimate_foreground
+        from .foreground import estimate_foreground_pixels
 
         batch = self._upload(frames)
         alpha_t = alpha if isinstance(alpha, Tensor) else torch.from_numpy(np.ascontiguousarray(alpha))
-        alpha_t = alpha_t.to(self.device)
-        if alpha_t.dtype == torch.uint8:
-            alpha_t = alpha_t.float() / 255.0
-        elif alpha_t.dtype == torch.uint16:
-            alpha_t = alpha_t.float() / 65535.0
-        alpha_t = alpha_t.float().reshape(batch.pixels.shape[0], 1, *batch.pixels.shape[-2:])
         with torch.inference_mode():
-            foreground = estimate_foreground(batch.pixels.float() / 255.0, alpha_t)
-            out = torch.round(foreground * 255.0).to(torch.uint8).permute(0, 2, 3, 1)
+            out = estimate_foreground_pixels(batch.pixels.permute(0, 2, 3, 1), alpha_t.to(self.device))
         if batch.single:
             out = out[0]
         return out.cpu().numpy() if batch.as_numpy else out

@@ -13,10 +13,6 @@ import torch
 from pipeline.frames import FrameBatch
 
 
-def _peak(dtype: np.dtype) -> float:
-    return 65535.0 if dtype == np.uint16 else 255.0
-
-
 class ForegroundRefiner:
     """Blur-fusion foreground estimation (``birefnet.foreground``) for numpy batches, on ``device``."""
 
@@ -25,16 +21,11 @@ class ForegroundRefiner:
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        from birefnet.foreground import estimate_foreground
+        from birefnet.foreground import estimate_foreground_pixels
 
-        image_peak, alpha_peak = _peak(images.dtype), _peak(alpha.dtype)
         image_t = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
-        alpha_t = torch.from_numpy(np.ascontiguousarray(alpha)).to(self.device)
-        image_t = image_t.permute(0, 3, 1, 2).float() / image_peak
-        alpha_t = alpha_t[:, None].float() / alpha_peak
-        foreground = estimate_foreground(image_t, alpha_t)
-        out = torch.round(foreground.permute(0, 2, 3, 1) * image_peak)
-        return out.to(torch.int32).cpu().numpy().astype(images.dtype)
+        alpha_t = torch.from_numpy(np.ascontiguousarray(alpha))
+        return estimate_foreground_pixels(image_t, alpha_t).cpu().numpy()
 
 
 class Finisher:
