@@ -1,4 +1,4 @@
-"""The streaming graph of one video: decode thread -> matting backend -> temporal -> finish -> sink.
+"""The streaming graph of one video: decode thread -> matting backend -> temporal -> finish -> sink(s).
 
 The decode thread feeds a small bounded queue, the backend pulls a batch only when it has room, and the
 sink encodes on its own thread behind another bounded queue, so memory stays flat whatever the video's
@@ -73,13 +73,21 @@ class _Channel:
 
 
 @dataclass
+class StageOutput:
+    """One file the video is written to: what the sink writes and the sink."""
+
+    finish: Finisher  # (batch, smoothed alpha) -> what the sink writes: (rgb or None, alpha or None)
+    sink: Any  # pipeline.sinks.Sink
+
+
+@dataclass
 class GraphStages:
-    """The per-video pieces the graph connects; built by the caller from the run's settings."""
+    """The per-video pieces the graph connects; built by the caller from the run's settings. Several
+    outputs share one decode, matting and smoothing pass."""
 
     source: Any  # pipeline.sources.VideoSource
-    sink: Any  # pipeline.sinks.Sink
+    outputs: list[StageOutput]
     smoother: Any  # pipeline.temporal smoother: smooth(frames, alphas) / flush() / reset()
-    finish: Finisher  # (batch, smoothed alpha) -> what the sink writes: (rgb or None, alpha or None)
     batch_size: int
     alpha_dtype: str = "uint8"  # uint16 on the 16-bit path, so 10-bit sources keep a fine alpha
 
@@ -117,7 +125,7 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
     def update_clock() -> dict[str, float]:
         """Stage seconds so far, and each stage's busy fraction (matting: averaged over the workers)."""
         clock.seconds["matting"] = backend.stats.compute_seconds - compute_before
-        clock.seconds["encode"] = getattr(stages.sink, "busy_seconds", 0.0)
+        clock.seconds["encode"] = sum(getattr(out.sink, "busy_seconds", 0.0) for out in stages.outputs)
         elapsed = max(time.perf_counter() - started, 1e-9)
         return {stage: seconds / elapsed / (backend.workers if stage == "matting" else 1)
                 for stage, seconds in clock.seconds.items()}
@@ -145,9 +153,10 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
 
     def finish_and_write(pairs: Iterator[tuple[FrameBatch, np.ndarray]]) -> None:
         for batch, alpha in pairs:
-            with clock.time("composite"):
-                rgb, out_alpha = stages.finish(batch, alpha)
-            stages.sink.write(batch, rgb, out_alpha)  # queues; blocks while the encoder is behind
+            for out in stages.outputs:
+                with clock.time("composite"):
+                    rgb, out_alpha = out.finish(batch, alpha)
+                out.sink.write(batch, rgb, out_alpha)  # queues; blocks while the encoder is behind
             if on_frames is not None:
                 on_frames(len(batch), update_clock())
 
@@ -164,10 +173,11 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
         finish_and_write(smoothed.release(alphas))
         if smoothed.batches:
             raise RuntimeError(f"temporal smoother kept back {len(smoothed.batches)} batches after flush()")
-        written = stages.sink.close()
+        written = [out.sink.close() for out in stages.outputs]
     except BaseException:
         cancelled.set()
-        stages.sink.abort()
+        for out in stages.outputs:
+            out.sink.abort()
         decoder.join(timeout=10)
         raise
     finally:
@@ -175,6 +185,7 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
     decoder.join()
     update_clock()
     return RunSummary(
-        input=label, output=written.path, frames_in=frames_in[0], frames_out=written.frames_written,
+        input=label, output=", ".join(str(w.path) for w in written), frames_in=frames_in[0],
+        frames_out=min(w.frames_written for w in written),
         frames_bad=int(getattr(stages.source, "frames_bad", 0)), seconds=time.perf_counter() - started,
         stages=dict(clock.seconds), workers=backend.workers)

@@ -9,13 +9,14 @@ that keep dying) stop the run at once.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from birefnet.errors import CheckpointError, ConfigError, UserError
 from pipeline.config import ProcessConfig
 from pipeline.finish import Finisher
-from pipeline.graph import GraphStages, run_graph
+from pipeline.graph import GraphStages, StageOutput, run_graph
 from pipeline.progress import Progress, RunSummary, format_summary, write_report
 from workers.backend import BackendConfig, MattingBackend, WorkersLost, create_backend
 from workers.matting import PredictorSpec
@@ -93,9 +94,11 @@ def build_backend(config: ProcessConfig) -> MattingBackend:
         gpus_per_worker=config.gpus_per_worker, in_flight=config.in_flight, ray_address=config.ray_address))
 
 
-def open_stages(job: Job, config: ProcessConfig) -> GraphStages:
-    """Source, sink, smoother and finisher of one video. Frames travel as uint16 (the 16-bit path) when
-    the source has more than 8 bits and ``bit_depth`` is auto, or when ``bit_depth`` asks for more."""
+def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, ProcessConfig]] = ()) -> GraphStages:
+    """Source, sinks, smoother and finishers of one video. ``also``: more (output path, settings) pairs
+    written in the same pass (their output kind, background and codec settings apply; decoding,
+    matting and smoothing follow ``config``). Frames travel as uint16 (the 16-bit path) when the
+    source has more than 8 bits and ``bit_depth`` is auto, or when ``bit_depth`` asks for more."""
     from pipeline.media import parse_frame_range
     from pipeline.sinks import open_sink
     from pipeline.sources import open_source
@@ -107,18 +110,29 @@ def open_stages(job: Job, config: ProcessConfig) -> GraphStages:
     if depth == 16:
         source.close()
         source = open_source(job.input, frame_range=frame_range, bit_depth=16)
+    outputs: list[StageOutput] = []
     try:
         options = {"window": config.temporal_window} if config.temporal != "off" else {}
         smoother = make_smoother(config.temporal, **options)
-        finish = make_finisher(config, source.info)
-        sink = open_sink(
-            job.output, source.info, output=config.output, codec=config.codec, crf=config.crf,
-            preset=config.preset, bitrate=config.bitrate, prores_profile=config.prores_profile,
-            bit_depth=depth, premultiplied=config.premultiplied, audio=config.audio, overwrite=config.overwrite)
+        for path, settings in [(job.output, config), *also]:
+            finish = make_finisher(settings, source.info)
+            try:
+                sink = open_sink(
+                    path, source.info, output=settings.output, codec=settings.codec, crf=settings.crf,
+                    preset=settings.preset, bitrate=settings.bitrate, prores_profile=settings.prores_profile,
+                    bit_depth=depth, premultiplied=settings.premultiplied, audio=settings.audio,
+                    overwrite=settings.overwrite)
+            except BaseException:
+                finish.close()
+                raise
+            outputs.append(StageOutput(finish, sink))
     except BaseException:
+        for out in outputs:
+            out.sink.abort()
+            out.finish.close()
         source.close()
         raise
-    return GraphStages(source, sink, smoother, finish, config.batch_size, "uint16" if depth == 16 else "uint8")
+    return GraphStages(source, outputs, smoother, config.batch_size, "uint16" if depth == 16 else "uint8")
 
 
 def make_finisher(config: ProcessConfig, info) -> Finisher:
@@ -134,14 +148,17 @@ def make_finisher(config: ProcessConfig, info) -> Finisher:
     return Finisher(config.output, config.refine_foreground, compositor, device)
 
 
-def run_job(job: Job, config: ProcessConfig, backend: MattingBackend) -> RunSummary:
-    stages = open_stages(job, config)
+def run_job(job: Job, config: ProcessConfig, backend: MattingBackend,
+            also: Sequence[tuple[str, ProcessConfig]] = ()) -> RunSummary:
+    """One video through the graph, to ``job.output`` and to every output in ``also`` (see open_stages)."""
+    stages = open_stages(job, config, also)
     progress = Progress(Path(job.input).name, stages.source.info.frame_count, quiet=config.quiet)
     try:
         return run_graph(stages, backend, job.input, on_frames=progress.update)
     finally:
         progress.close()
-        stages.finish.close()
+        for out in stages.outputs:
+            out.finish.close()
         stages.source.close()
 
 

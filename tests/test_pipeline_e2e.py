@@ -21,6 +21,7 @@ import torch
 
 import run_pipeline
 from birefnet import Predictor, build_model
+from birefnet.errors import OutputError
 from pipeline.config import build_config
 from pipeline.jobs import Job, run_job
 from pipeline.sources import open_source
@@ -102,6 +103,36 @@ def test_composite_over_a_video_background(media):
     info = probe(out)
     assert info["codec"] == "h264" and not info["pix_fmt"].startswith("yuva") and info["frames"] == FRAMES
     assert info["times"] == probe(clip)["times"] and info["audio"]
+
+
+def test_one_pass_writes_several_outputs_from_the_same_mattes(media):
+    root, checkpoint, clip = media
+    matte_out, green_out = root / "shared_matte.mkv", root / "shared_green.mp4"
+    common = {"model": str(checkpoint), "resolution": "64", "backend": "local", "temporal": "off", "quiet": True}
+    config = build_config({**common, "output": "matte"})
+    green = build_config({**common, "output": "composite", "background": "green"})
+    spec = PredictorSpec(str(checkpoint), "fp32", 64)
+    with create_backend(spec, BackendConfig(kind="local")) as backend:
+        summary = run_job(Job(str(clip), str(matte_out)), config, backend, also=[(str(green_out), green)])
+        assert backend.stats.frames == FRAMES  # each frame matted once for both files
+    assert summary.frames_in == summary.frames_out == FRAMES
+    assert summary.output == f"{matte_out}, {green_out}"
+    matte, _, _ = decode_video(matte_out, format="gray")
+    np.testing.assert_array_equal(matte, model_alpha(checkpoint, clip))
+    assert probe(green_out)["frames"] == FRAMES and probe(green_out)["times"] == probe(clip)["times"]
+
+
+def test_a_second_output_that_cannot_open_leaves_nothing(media):
+    root, checkpoint, clip = media
+    first = root / "never.mkv"
+    taken = root / "taken.mp4"
+    taken.write_bytes(b"keep me")
+    common = {"model": str(checkpoint), "resolution": "64", "backend": "local", "quiet": True}
+    spec = PredictorSpec(str(checkpoint), "fp32", 64)
+    with create_backend(spec, BackendConfig(kind="local")) as backend, pytest.raises(OutputError):
+        run_job(Job(str(clip), str(first)), build_config({**common, "output": "matte"}), backend,
+                also=[(str(taken), build_config({**common, "output": "composite", "background": "green"}))])
+    assert not first.exists() and not list(root.glob(".never*")) and taken.read_bytes() == b"keep me"
 
 
 def test_ten_bit_source_takes_the_16_bit_path(media):

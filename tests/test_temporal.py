@@ -6,7 +6,7 @@ import torch
 
 from pipeline.metrics import evaluate_clip
 from pipeline.synthetic import FlickerSimulator, SyntheticScene
-from pipeline.temporal import lucas_kanade_flow, make_smoother, warp
+from pipeline.temporal import lucas_kanade_flow, make_smoother, peak_thumbnail, warp
 
 SMOOTHING = [("ema", 0), ("flow", 0), ("ema", 3), ("flow", 2)]
 
@@ -124,3 +124,30 @@ def test_torch_flow_recovers_a_translation_and_warp_undoes_it():
     assert flow[:, 0][inner].mean().item() == pytest.approx(-2.0, abs=0.2)
     assert abs(flow[:, 1][inner].mean().item()) < 0.2
     assert (warp(previous, flow) - current)[inner].abs().mean() < 0.4 * (previous - current)[inner].abs().mean()
+
+
+def test_peak_thumbnail_keeps_one_pixel_strands_and_partial_cells():
+    plane = np.zeros((7, 10), np.float32)
+    plane[1, 2] = 0.3  # cell (0, 0)
+    plane[5, :] = 0.6  # a one-pixel strand across the second row of cells
+    plane[6, 9] = 0.9  # in the partial bottom-right cell (rows 4-6, columns 8-9)
+    tensor = torch.from_numpy(plane)[None, None]
+    peak = peak_thumbnail(tensor, 4)[0, 0].numpy()
+    assert np.array_equal(peak, np.array([[0.3, 0.0, 0.0], [0.6, 0.6, 0.9]], np.float32))
+    # the GPU path is max pooling: both agree
+    assert np.array_equal(peak, torch.nn.functional.max_pool2d(tensor, 4, ceil_mode=True)[0, 0].numpy())
+
+
+@pytest.mark.parametrize("mode", ["ema", "flow"])
+def test_a_faint_strand_that_moves_away_leaves_no_ghost(mode):
+    """A one-pixel strand, too faint and thin for the luma and mean-alpha thumbnails, jumps 40 px: the
+    ghost gate (peak thumbnails) must clear most of its old place at once."""
+    alphas = np.zeros((6, 270, 960), np.float32)
+    alphas[:5, :, 301] = 0.8
+    alphas[5, :, 341] = 0.8
+    frames = np.repeat((100 + 12 * alphas[..., None]).astype(np.uint8), 3, axis=-1)
+    gated = run(make_smoother(mode), frames, alphas, [6])
+    ungated = run(make_smoother(mode, ghost_scale=1e6), frames, alphas, [6])
+    assert gated[4, :, 301].mean() > 0.75  # steady while it stays
+    assert ungated[5, :, 301].max() > 0.35  # without the gate a ghost stays behind
+    assert gated[5, :, 301].max() < 0.4 * ungated[5, :, 301].max()
