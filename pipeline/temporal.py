@@ -19,7 +19,7 @@ too thin or faint (hair strands) for the thumbnails to see.
 
 Scene cuts (colour-histogram jumps) reset the state, so no frame is blended across a cut. With
 ``window=N`` (batch work) each output also looks N frames ahead: a backward pass from the newest
-frame is averaged with the causal result; frames are held back and returned by later calls or
+frame's causal result is averaged with the causal result; frames are held back and returned by later calls or
 ``flush()``. State is a few frames, so memory stays bounded on any length of video.
 """
 
@@ -519,15 +519,16 @@ class MotionSmoother:
         return [self._finish()] if len(stream.pending) > config.window else []
 
     def _finish(self) -> torch.Tensor:
-        """Output the oldest held frame: its causal result averaged with a backward pass from the newest
-        frame of its shot within the window."""
+        """Output the oldest held frame: its causal result averaged with a backward pass that starts from
+        the causal result of the newest frame of its shot within the window (so it too carries the whole
+        past) and is carried back through the per-frame alphas."""
         pending = self._stream.pending
         chain = [pending[0]]
         for entry in list(pending)[1:]:
             if entry.starts_shot:
                 break
             chain.append(entry)
-        backward = chain[-1].alpha
+        backward = chain[-1].causal
         for entry in reversed(chain[:-1]):
             backward = carry_over(backward, entry.alpha, entry.context.alpha_peak, entry.backward, self.config)
         oldest = pending.popleft()

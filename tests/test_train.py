@@ -163,3 +163,22 @@ def test_validation_metrics_rank_predictions():
     assert perfect["mae"] == perfect["sad"] == perfect["mse"] == perfect["grad"] == 0
     assert 0.5 < blurred["s_measure"] < 1 and 0 < blurred["weighted_f"] < 1 and blurred["sad"] > 0
     assert pair_metrics(1 - gt, gt)["weighted_f"] < 0.05
+
+
+@pytest.mark.slow
+def test_ray_train_two_workers_share_each_epoch_and_rank0_writes(tmp_path):
+    """The --workers path end to end on a real local Ray: TorchTrainer, gloo DDP on two CPU workers."""
+    pytest.importorskip("ray.train")
+    data = _write_dataset(tmp_path / "data", count=8)
+    run = tmp_path / "run"
+    code = main(["train", "--data", str(data), "--val-data", str(data), "-o", str(run), "--size", str(SIZE), "--val-size", str(SIZE),
+                 "--batch-size", "2", "--epochs", "1", "--val-samples", "2", "--loader-workers", "0",
+                 "--device", "cpu", "--workers", "2", "--quiet"])
+    assert code == 0
+    records = [json.loads(line) for line in (run / LOG_FILE).read_text().splitlines()]
+    # 8 pairs, 2 per batch, 2 ranks: each rank takes 2 of the epoch's 4 batches, so one epoch is 2 steps
+    assert [(r["epoch"], r["step"]) for r in records] == [(1, 2)]
+    assert set(records[0]["val"]) >= {"mae", "s_measure"}  # rank 0 validated
+    frames = np.random.default_rng(2).integers(0, 256, (1, SIZE, SIZE, 3), dtype=np.uint8)
+    alpha = Predictor(str(run / BEST_WEIGHTS), device="cpu", resolution=SIZE).predict(frames)
+    assert alpha.shape == (1, SIZE, SIZE) and np.isfinite(alpha).all()
