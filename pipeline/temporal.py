@@ -147,32 +147,27 @@ def _area_downsample(image: np.ndarray, factor: int) -> np.ndarray:
 
 
 def _thumbnails(images: torch.Tensor, factor: int) -> torch.Tensor:
-    """Area-averaged thumbnails (N, C, h, w) float32 of (N, H, W, C) images, on their device."""
+    """Area-averaged thumbnails (N, h, w, C) float32 of (N, H, W, C) images, on their device."""
     if factor == 1:
-        return images.permute(0, 3, 1, 2).float()
+        return images.float()
     if images.device.type == "cpu":
         small = np.stack([_area_downsample(im, factor) for im in images.numpy()])
-        return torch.from_numpy(small.reshape(*small.shape[:3], -1)).permute(0, 3, 1, 2).float()
-    return F.avg_pool2d(images.permute(0, 3, 1, 2).float(), factor, ceil_mode=True)
+        return torch.from_numpy(small.reshape(*small.shape[:3], -1)).float()
+    return F.avg_pool2d(images.permute(0, 3, 1, 2).float(), factor, ceil_mode=True).permute(0, 2, 3, 1)
 
 
 def peak_thumbnail(alpha: torch.Tensor, factor: int) -> torch.Tensor:
-    """Maximum over each ``factor`` x ``factor`` cell of a (1, 1, H, W) float map (cells at the right and
-    bottom edges may be partial), so a one-pixel strand still shows in the thumbnail."""
+    """Maximum over each ``factor`` x ``factor`` cell of a (1, 1, H, W) float map (edge cells padded by
+    replication), so a one-pixel strand still shows in the thumbnail. Two reshaped ``amax`` passes:
+    on the CPU ~2x faster than max pooling or strided numpy."""
     if factor == 1:
         return alpha
-    if alpha.device.type != "cpu":
-        return F.max_pool2d(alpha, factor, ceil_mode=True)
-    plane = alpha[0, 0].numpy()
-    rows = plane[0::factor].copy()
-    for i in range(1, factor):
-        part = plane[i::factor]
-        np.maximum(rows[: len(part)], part, out=rows[: len(part)])
-    peak = np.ascontiguousarray(rows[:, 0::factor])
-    for j in range(1, factor):
-        part = rows[:, j::factor]
-        np.maximum(peak[:, : part.shape[1]], part, out=peak[:, : part.shape[1]])
-    return torch.from_numpy(peak)[None, None]
+    height, width = alpha.shape[-2:]
+    pad_y, pad_x = -height % factor, -width % factor
+    if pad_y or pad_x:
+        alpha = F.pad(alpha, (0, pad_x, 0, pad_y), mode="replicate")
+    rows = alpha.reshape(-1, factor, alpha.shape[-1]).amax(dim=1)  # (H / f, W)
+    return rows.reshape(rows.shape[0], -1, factor).amax(dim=2)[None, None]
 
 
 def frame_contexts(
@@ -182,19 +177,17 @@ def frame_contexts(
     device. Thumbnails are in 0-255 units whatever the bit depth, so the scales mean the same."""
     n, height, width, _ = frames.shape
     factor = analysis_factor(height, width, analysis_size)
-    rgb = _thumbnails(frames, factor)
+    rgb = _thumbnails(frames, factor)  # (n, h, w, 3), channels last: the layout the CPU ops below like
     if frames.dtype != torch.uint8:
         rgb = rgb / 257.0
-    small_alpha = _thumbnails(alphas[..., None], factor)
-    weights = torch.tensor(_LUMA, device=rgb.device).view(1, 3, 1, 1)
-    luma = (rgb * weights).sum(dim=1, keepdim=True)
-    # Every other thumbnail pixel is plenty for a cut detector and halves its cost.
-    quantised = (rgb[..., ::2, ::2].clamp(0, 255) * (bins / 256.0)).long().clamp_(max=bins - 1)
-    offsets = (torch.arange(3, device=rgb.device) * bins).view(1, 3, 1, 1)
-    flat = (quantised + offsets).flatten(1)
-    counts = torch.zeros(n, 3 * bins, device=rgb.device)
-    counts.scatter_add_(1, flat, torch.ones_like(flat, dtype=torch.float32))
-    hist = counts / quantised[0, 0].numel()
+    small_alpha = _thumbnails(alphas[..., None], factor).permute(0, 3, 1, 2)
+    luma = (rgb @ torch.tensor(_LUMA, device=rgb.device)).unsqueeze(1)
+    # Every other thumbnail pixel is plenty for a cut detector and quarters its cost.
+    quantised = (rgb[:, ::2, ::2] * (bins / 256.0)).long().clamp_(0, bins - 1)
+    slots = quantised + torch.arange(3, device=rgb.device) * bins
+    slots = slots + (torch.arange(n, device=rgb.device) * 3 * bins).view(n, 1, 1, 1)
+    counts = torch.bincount(slots.flatten(), minlength=n * 3 * bins).view(n, 3 * bins).float()
+    hist = counts / quantised[0, ..., 0].numel()
     return [
         FrameContext(luma[i : i + 1], small_alpha[i : i + 1], peak_thumbnail(alphas[i][None, None], factor), hist[i],
                      (height, width))

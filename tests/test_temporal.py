@@ -134,8 +134,8 @@ def test_peak_thumbnail_keeps_one_pixel_strands_and_partial_cells():
     tensor = torch.from_numpy(plane)[None, None]
     peak = peak_thumbnail(tensor, 4)[0, 0].numpy()
     assert np.array_equal(peak, np.array([[0.3, 0.0, 0.0], [0.6, 0.6, 0.9]], np.float32))
-    # the GPU path is max pooling: both agree
     assert np.array_equal(peak, torch.nn.functional.max_pool2d(tensor, 4, ceil_mode=True)[0, 0].numpy())
+    assert peak_thumbnail(tensor, 1) is tensor
 
 
 @pytest.mark.parametrize("mode", ["ema", "flow"])
