@@ -171,7 +171,8 @@ def test_ray_train_two_workers_share_each_epoch_and_rank0_writes(tmp_path):
     pytest.importorskip("ray.train")
     data = _write_dataset(tmp_path / "data", count=8)
     run = tmp_path / "run"
-    code = main(["train", "--data", str(data), "--val-data", str(data), "-o", str(run), "--size", str(SIZE), "--val-size", str(SIZE),
+    code = main(["train", "--data", str(data), "--val-data", str(data), "-o", str(run),
+                 "--size", str(SIZE), "--val-size", str(SIZE),
                  "--batch-size", "2", "--epochs", "1", "--val-samples", "2", "--loader-workers", "0",
                  "--device", "cpu", "--workers", "2", "--quiet"])
     assert code == 0
