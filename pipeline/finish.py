@@ -14,30 +14,37 @@ from pipeline.frames import FrameBatch
 
 
 class ForegroundRefiner:
-    """Blur-fusion foreground estimation (``birefnet.foreground``) for numpy batches, on ``device``."""
+    """Blur-fusion foreground estimation (``birefnet.foreground``) for numpy batches, on ``device``.
+    Remembers its last result, so outputs of one pass that share it refine each batch once."""
 
     def __init__(self, device: str = "cpu"):
         self.device = torch.device(device)
+        self._last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     @torch.inference_mode()
     def __call__(self, images: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         from birefnet.foreground import estimate_foreground_pixels
 
+        if self._last is not None and self._last[0] is images and self._last[1] is alpha:
+            return self._last[2]
         image_t = torch.from_numpy(np.ascontiguousarray(images)).to(self.device)
         alpha_t = torch.from_numpy(np.ascontiguousarray(alpha))
-        return estimate_foreground_pixels(image_t, alpha_t).cpu().numpy()
+        foreground = estimate_foreground_pixels(image_t, alpha_t).cpu().numpy()
+        self._last = (images, alpha, foreground)
+        return foreground
 
 
 class Finisher:
     """Callable ``(batch, alpha) -> (rgb or None, alpha or None)`` for one output kind."""
 
-    def __init__(self, output: str, refine_foreground: bool, compositor=None, device: str = "cpu"):
+    def __init__(self, output: str, refine_foreground: bool, compositor=None, device: str = "cpu",
+                 refiner: ForegroundRefiner | None = None):
         if output == "composite" and compositor is None:
             raise ValueError("a composite output needs a compositor")
         self.output = output
         self.compositor = compositor
         cleaned = output == "foreground" or (refine_foreground and output != "matte")
-        self.refine = ForegroundRefiner(device) if cleaned else None
+        self.refine = (refiner or ForegroundRefiner(device)) if cleaned else None
 
     def __call__(self, batch: FrameBatch, alpha: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         if self.output == "matte":

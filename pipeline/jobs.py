@@ -15,7 +15,7 @@ from pathlib import Path
 
 from birefnet.errors import CheckpointError, ConfigError, UserError
 from pipeline.config import ProcessConfig
-from pipeline.finish import Finisher
+from pipeline.finish import Finisher, ForegroundRefiner
 from pipeline.graph import GraphStages, StageOutput, run_graph
 from pipeline.progress import Progress, RunSummary, format_summary, write_report
 from workers.backend import BackendConfig, MattingBackend, WorkersLost, create_backend
@@ -114,8 +114,10 @@ def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, Proce
     try:
         options = {"window": config.temporal_window} if config.temporal != "off" else {}
         smoother = make_smoother(config.temporal, **options)
+        refiner = None  # one foreground estimate per batch, whichever outputs need it
         for path, settings in [(job.output, config), *also]:
-            finish = make_finisher(settings, source.info)
+            finish = make_finisher(settings, source.info, refiner)
+            refiner = refiner or finish.refine
             try:
                 sink = open_sink(
                     path, source.info, output=settings.output, codec=settings.codec, crf=settings.crf,
@@ -135,7 +137,7 @@ def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, Proce
     return GraphStages(source, outputs, smoother, config.batch_size, "uint16" if depth == 16 else "uint8")
 
 
-def make_finisher(config: ProcessConfig, info) -> Finisher:
+def make_finisher(config: ProcessConfig, info, refiner: ForegroundRefiner | None = None) -> Finisher:
     """Foreground cleaning runs on this process's GPU when there is one (and the run is not CPU-only)."""
     import torch
 
@@ -145,7 +147,7 @@ def make_finisher(config: ProcessConfig, info) -> Finisher:
         from pipeline.composite import Compositor
 
         compositor = Compositor(config.background, info)
-    return Finisher(config.output, config.refine_foreground, compositor, device)
+    return Finisher(config.output, config.refine_foreground, compositor, device, refiner)
 
 
 def run_job(job: Job, config: ProcessConfig, backend: MattingBackend,

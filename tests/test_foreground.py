@@ -91,3 +91,16 @@ def test_estimate_foreground_checks_shapes_and_keeps_dtype():
         estimate_foreground(image, alpha[..., :8])
     with pytest.raises(ValueError):
         box_filter(image, 0)
+
+
+def test_outputs_sharing_a_refiner_refine_each_batch_once():
+    from pipeline.finish import ForegroundRefiner
+
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, 16, 16, 3), dtype=np.uint8)
+    alpha = rng.integers(0, 256, (2, 16, 16), dtype=np.uint8)
+    refiner = ForegroundRefiner()
+    first = refiner(images, alpha)
+    assert refiner(images, alpha) is first  # the second output of the same batch reuses it
+    again = refiner(images.copy(), alpha)  # a new batch is computed afresh, to the same values
+    assert again is not first and np.array_equal(again, first)
