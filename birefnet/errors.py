@@ -33,3 +33,8 @@ class CheckpointError(UserError):
     """A model source that cannot be resolved or does not match the architecture."""
 
     exit_code = 5
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a batch scheduler): unwinds exactly like Ctrl-C, so half-written outputs
+    are removed, and the CLI exits with 143."""
