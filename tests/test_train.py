@@ -85,6 +85,32 @@ def test_resume_takes_the_same_next_step(tmp_path):
 
 
 @pytest.mark.slow
+def test_weight_ema_is_validated_published_and_resumed(tmp_path):
+    config = _config(tmp_path / "run", synthetic_samples=8, ema_decay=0.5)  # 4 steps per epoch
+    trainer = Trainer(config)
+    raw = []
+    for step in (1, 2, 3):
+        trainer.fit(until_step=step)
+        raw.append({k: v.clone() for k, v in trainer.model.state_dict().items()})
+    trainer.save_state()
+    published = trainer.published_model.state_dict()
+    name = "decoder.conv_out1.0.weight"
+    expected = 0.25 * raw[0][name] + 0.25 * raw[1][name] + 0.5 * raw[2][name]  # first update copies
+    torch.testing.assert_close(published[name], expected)
+    assert not torch.equal(published[name], raw[2][name])
+
+    record = trainer.fit()  # the epoch ends: validation and the checkpoints use the average
+    saved = Predictor(str(tmp_path / "run" / LAST_WEIGHTS), device="cpu", resolution=SIZE).model.state_dict()
+    torch.testing.assert_close(saved[name], trainer.published_model.state_dict()[name])
+    assert record["val"] is not None
+
+    resumed = Trainer(_config(tmp_path / "run", synthetic_samples=8, ema_decay=0.5, resume=True))
+    torch.testing.assert_close(resumed.published_model.state_dict()[name], trainer.published_model.state_dict()[name])
+    with pytest.raises(ConfigError, match="ema-decay"):
+        Trainer(_config(tmp_path / "run", synthetic_samples=8, resume=True))
+
+
+@pytest.mark.slow
 def test_saved_checkpoints_load_in_the_predictor(tmp_path):
     config = _config(tmp_path / "run", synthetic_samples=4, save_dtype="fp16")
     trainer = Trainer(config)

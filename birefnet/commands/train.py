@@ -43,6 +43,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--val-seed", type=int, default=d.val_seed, help="held-out synthetic scene")
     parser.add_argument("--lr", type=float, default=d.lr)
     parser.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    parser.add_argument("--ema-decay", type=float, default=d.ema_decay,
+                        help="validate and save a moving average of the weights (e.g. 0.998; 0: off)")
     parser.add_argument("--schedule", default=d.schedule, choices=("cosine", "step", "constant"))
     parser.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
     parser.add_argument("--step-epochs", type=int, default=d.step_epochs, help="step schedule: decay every N epochs")

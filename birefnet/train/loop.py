@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset
 
 from birefnet.errors import CheckpointError, ConfigError, OutputError
@@ -68,6 +69,7 @@ class TrainConfig:
     val_seed: int = 7  # held-out synthetic scene
     lr: float = 1e-4
     weight_decay: float = 1e-2
+    ema_decay: float = 0.0  # > 0: validate and publish an exponential moving average of the weights
     schedule: str = "cosine"  # cosine | step | constant
     warmup_steps: int = 0
     step_epochs: int = 0  # step schedule: decay every N epochs (0: at 2/3 of the run)
@@ -99,6 +101,8 @@ class TrainConfig:
         for name in ("batch_size", "accumulate", "epochs", "synthetic_samples", "val_samples"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ConfigError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
         if self.save_dtype not in _SAVE_DTYPES:
             raise ConfigError(f"--save-dtype must be one of {', '.join(_SAVE_DTYPES)}")
         if self.best_metric not in HIGHER_IS_BETTER:
@@ -174,6 +178,12 @@ class Trainer:
             ids = [self.device.index] if self.device.type == "cuda" else None
             forward = nn.parallel.DistributedDataParallel(forward, device_ids=ids)
         self.forward = forward
+        # Small noisy batches leave the weights jittering around a minimum; their running average sits
+        # nearer to it. With EMA on, validation and the published weights use the average.
+        self.ema = None
+        if config.ema_decay:
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
+                                     use_buffers=True).eval()
         weights = LOSS_PRESETS[config.preset].with_overrides(config.loss_weights)
         self.loss = BiRefNetLoss(weights)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
@@ -201,6 +211,11 @@ class Trainer:
     @property
     def is_main(self) -> bool:
         return self.rank == 0
+
+    @property
+    def published_model(self) -> BiRefNet:
+        """The weights validation measures and checkpoints hold: the EMA when there is one."""
+        return self.ema.module if self.ema is not None else self.model
 
     def _prepare_output(self) -> None:
         self.output.mkdir(parents=True, exist_ok=True)
@@ -261,6 +276,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch, "step": self.step,
             "best": self.best, "epoch_losses": dict(self._epoch_losses),
+            "ema": self.ema.state_dict() if self.ema is not None else None,
             "torch_rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "config": asdict(self.config),
@@ -284,6 +300,11 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.batch_in_epoch, self.step = state["epoch"], state["batch_in_epoch"], state["step"]
         self.best, self._epoch_losses = state["best"], dict(state["epoch_losses"])
+        if (self.ema is None) != (state.get("ema") is None):
+            raise ConfigError(f"{path} was saved {'with' if state.get('ema') is not None else 'without'} "
+                              "weight EMA; resume it with the same --ema-decay setting")
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] is not None and self.device.type == "cuda":
             torch.cuda.set_rng_state(state["cuda_rng"], self.device)
@@ -291,7 +312,7 @@ class Trainer:
     def save_weights(self, name: str) -> Path:
         path = self.output / name
         if self.is_main:
-            save_weights(self.model, path, self.config.save_dtype,
+            save_weights(self.published_model, path, self.config.save_dtype,
                          {"format": "birefnet", "step": self.step, "epoch": self.epoch, "arch": self.model.config.backbone})
         return path
 
@@ -313,6 +334,8 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
         self.step += 1
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
 
     def fit(self, until_step: int | None = None) -> dict | None:
         """Train to the end (or to optimiser step ``until_step``); returns the last epoch's log record."""
@@ -350,13 +373,13 @@ class Trainer:
     def validate(self) -> dict[str, float] | None:
         if self.val_set is None:
             return None
-        self.model.eval()
+        model = self.published_model.eval()
         averager = MetricAverager()
         loader = self._loader(self.val_set, [list(range(i, min(i + self.config.batch_size, len(self.val_set))))
                                              for i in range(0, len(self.val_set), self.config.batch_size)])
         for images, alphas in self._progress("validating", len(loader))(loader):
             with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
-                logits = self.model(self._normalise(images))
+                logits = model(self._normalise(images))
             preds = torch.sigmoid(logits.float())[:, 0].cpu().numpy()
             averager.update(preds, alphas[:, 0].numpy())
         self.model.train()
