@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 
 from birefnet.foreground import box_filter
+from pipeline.config import TEMPORAL_MODES
 
-MODES = ("off", "ema", "flow")
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -548,8 +548,8 @@ def make_smoother(mode: str = "flow", **options) -> TemporalSmoother:
     container, dtype and device. With a look-ahead window it returns fewer frames at first and the
     rest on later calls or ``flush()``; count and order are always preserved. ``reset()`` forgets all.
     """
-    if mode not in MODES:
-        raise ValueError(f"temporal mode must be one of {', '.join(MODES)}, got {mode!r}")
+    if mode not in TEMPORAL_MODES:
+        raise ValueError(f"temporal mode must be one of {', '.join(TEMPORAL_MODES)}, got {mode!r}")
     if mode == "off":
         return OffSmoother()
     config = SmootherConfig(**{**MODE_DEFAULTS.get(mode, {}), **options})

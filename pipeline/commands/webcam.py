@@ -17,7 +17,7 @@ BROWSER_SOURCE = "browser"
 
 
 def add_parser(subparsers) -> None:
-    from pipeline.temporal import MODES
+    from pipeline.config import TEMPORAL_MODES
     from pipeline.webcam.render import BACKGROUNDS
 
     parser = subparsers.add_parser(
@@ -45,7 +45,7 @@ def add_parser(subparsers) -> None:
                              "that holds --fps-target on this device [default: %(default)s]")
     parser.add_argument("--fps-target", type=float, default=30.0,
                         help="frame rate 'auto' resolution aims to hold [default: %(default)s]")
-    parser.add_argument("--smoothing", choices=MODES, default="ema",
+    parser.add_argument("--smoothing", choices=TEMPORAL_MODES, default="ema",
                         help="causal temporal smoothing of the alpha; s toggles it live [default: %(default)s]")
     parser.add_argument("--display", choices=DISPLAYS, default="window",
                         help="OpenCV window, web page on --host:--port, or none (headless) [default: %(default)s]")
