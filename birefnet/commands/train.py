@@ -39,6 +39,8 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--accumulate", type=int, default=d.accumulate, help="gradient accumulation steps")
     parser.add_argument("--epochs", type=int, default=d.epochs)
     parser.add_argument("--synthetic-samples", type=int, default=d.synthetic_samples, help="synthetic samples per epoch")
+    parser.add_argument("--synthetic-scale", type=float, nargs=2, default=d.synthetic_scale, metavar=("LOW", "HIGH"),
+                        help="synthetic scenes are rendered at LOW..HIGH times the crop size, then cropped")
     parser.add_argument("--val-samples", type=int, default=d.val_samples, help="synthetic validation frames")
     parser.add_argument("--val-seed", type=int, default=d.val_seed, help="held-out synthetic scene")
     parser.add_argument("--lr", type=float, default=d.lr)

@@ -65,6 +65,7 @@ class TrainConfig:
     accumulate: int = 1
     epochs: int = 10
     synthetic_samples: int = 400  # samples per epoch of synthetic data
+    synthetic_scale: tuple[float, float] = (1.0, 2.0)  # synthetic scenes are rendered at this x the crop size
     val_samples: int = 8  # synthetic validation frames
     val_seed: int = 7  # held-out synthetic scene
     lr: float = 1e-4
@@ -103,6 +104,9 @@ class TrainConfig:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ConfigError(f"--ema-decay must be in [0, 1), got {self.ema_decay}")
+        low, high = self.synthetic_scale
+        if not 1.0 <= low <= high:
+            raise ConfigError(f"--synthetic-scale must be two numbers 1 <= LOW <= HIGH, got {low} {high}")
         if self.save_dtype not in _SAVE_DTYPES:
             raise ConfigError(f"--save-dtype must be one of {', '.join(_SAVE_DTYPES)}")
         if self.best_metric not in HIGHER_IS_BETTER:
@@ -232,7 +236,7 @@ class Trainer:
         size, val_size = (c.size, c.size), (c.val_size, c.val_size)
         augmenter = Augmenter(AugmentConfig(size, tuple(c.crop_scale), True, c.jitter, c.background_prob))
         if c.data == SYNTHETIC:
-            train = SyntheticMattingDataset(c.seed, c.synthetic_samples, size, augmenter)
+            train = SyntheticMattingDataset(c.seed, c.synthetic_samples, size, augmenter, tuple(c.synthetic_scale))
             val = SyntheticMattingDataset(c.val_seed, c.val_samples, val_size) if c.val_data is None else None
         else:
             pairs = find_pairs(c.data)

@@ -24,14 +24,16 @@ SCENE_FRAMES = 40
 class SyntheticMattingDataset(Dataset):
     """``length`` samples per epoch, each a function of (seed, epoch, index) only.
 
-    With an augmenter (training) the scene is rendered between 1x and 2x the crop height with a random
-    aspect ratio, and with ``background_prob`` the subject is moved onto the scene's other background
+    With an augmenter (training) the scene is rendered at ``render_scale`` (a range) times the crop height
+    with a random aspect ratio (its strands are sub-pixel at any size, so the scale sets how fine they get), and with ``background_prob`` the subject is moved onto the scene's other background
     (exact foreground, exact composite). Without one (validation) the samples are frames spread evenly over
     held-out scene ``seed`` at ``size``.
     """
 
-    def __init__(self, seed: int, length: int, size: tuple[int, int], augmenter: Augmenter | None = None) -> None:
+    def __init__(self, seed: int, length: int, size: tuple[int, int], augmenter: Augmenter | None = None,
+                 render_scale: tuple[float, float] = (1.0, 2.0)) -> None:
         self.seed, self.length, self.size, self.augmenter = seed, length, size, augmenter
+        self.render_scale = render_scale
         self.epoch = 0
         self._validation_scene = None if augmenter else SyntheticScene(seed, SCENE_FRAMES, size[1], size[0])
 
@@ -47,7 +49,7 @@ class SyntheticMattingDataset(Dataset):
             return to_tensors(*resize_pair(frame.image, frame.alpha, self.size))
         rng = np.random.default_rng([self.seed, self.epoch, index])
         out_w, out_h = self.size
-        height = int(rng.uniform(1.0, 2.0) * out_h)
+        height = int(rng.uniform(*self.render_scale) * out_h)
         width = max(out_w, int(height * rng.uniform(1.0, 16 / 9)))
         scene = SyntheticScene(int(rng.integers(TRAIN_SEED_FLOOR, 2**31 - 1)), SCENE_FRAMES, height, width)
         t = int(rng.integers(SCENE_FRAMES))
