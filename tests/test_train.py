@@ -172,12 +172,13 @@ def test_synthetic_render_scale_sets_how_fine_the_strands_are(tmp_path):
     # no crop, jitter or flip: a scene rendered larger and taken down to the crop has finer strands, so
     # its partial-coverage pixels are fainter on average
     augmenter = Augmenter(AugmentConfig((SIZE, SIZE), (1.0, 1.0), False, 0.0, 0.0))
-    faintness = {}
-    for scale in ((1.0, 1.0), (3.0, 3.0)):
-        data = SyntheticMattingDataset(3, 16, (SIZE, SIZE), augmenter, scale)
-        alphas = torch.stack([data[i][1] for i in range(16)])
-        faintness[scale] = float(alphas[(alphas > 0.02) & (alphas < 0.98)].mean())
-    assert faintness[(3.0, 3.0)] < 0.85 * faintness[(1.0, 1.0)], faintness
+    for samples in (augmenter, None):  # training, then validation (frames of one held-out scene)
+        faintness = {}
+        for scale in ((1.0, 1.0), (3.0, 3.0)):
+            data = SyntheticMattingDataset(3, 16, (SIZE, SIZE), samples, scale)
+            alphas = torch.stack([data[i][1] for i in range(16)])
+            faintness[scale] = float(alphas[(alphas > 0.02) & (alphas < 0.98)].mean())
+        assert faintness[(3.0, 3.0)] < 0.85 * faintness[(1.0, 1.0)], (samples, faintness)
     with pytest.raises(ConfigError, match="synthetic-scale"):
         _config(tmp_path / "run", synthetic_scale=(0.5, 2.0)).validate()
 

@@ -237,7 +237,9 @@ class Trainer:
         augmenter = Augmenter(AugmentConfig(size, tuple(c.crop_scale), True, c.jitter, c.background_prob))
         if c.data == SYNTHETIC:
             train = SyntheticMattingDataset(c.seed, c.synthetic_samples, size, augmenter, tuple(c.synthetic_scale))
-            val = SyntheticMattingDataset(c.val_seed, c.val_samples, val_size) if c.val_data is None else None
+            val = None
+            if c.val_data is None:
+                val = SyntheticMattingDataset(c.val_seed, c.val_samples, val_size, render_scale=tuple(c.synthetic_scale))
         else:
             pairs = find_pairs(c.data)
             if c.check_data:

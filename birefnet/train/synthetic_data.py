@@ -25,9 +25,11 @@ class SyntheticMattingDataset(Dataset):
     """``length`` samples per epoch, each a function of (seed, epoch, index) only.
 
     With an augmenter (training) the scene is rendered at ``render_scale`` (a range) times the crop height
-    with a random aspect ratio (its strands are sub-pixel at any size, so the scale sets how fine they get), and with ``background_prob`` the subject is moved onto the scene's other background
-    (exact foreground, exact composite). Without one (validation) the samples are frames spread evenly over
-    held-out scene ``seed`` at ``size``.
+    with a random aspect ratio (its strands are sub-pixel at any size, so the scale sets how fine they
+    get), and with ``background_prob`` the subject is moved onto the scene's other background (exact
+    foreground, exact composite). Without one (validation) the samples are frames spread evenly over
+    held-out scene ``seed``, rendered at the middle of ``render_scale`` and taken down to ``size``, so
+    validation sees strands as fine as training does.
     """
 
     def __init__(self, seed: int, length: int, size: tuple[int, int], augmenter: Augmenter | None = None,
@@ -35,7 +37,10 @@ class SyntheticMattingDataset(Dataset):
         self.seed, self.length, self.size, self.augmenter = seed, length, size, augmenter
         self.render_scale = render_scale
         self.epoch = 0
-        self._validation_scene = None if augmenter else SyntheticScene(seed, SCENE_FRAMES, size[1], size[0])
+        self._validation_scene = None
+        if augmenter is None:
+            scale = sum(render_scale) / 2
+            self._validation_scene = SyntheticScene(seed, SCENE_FRAMES, round(size[1] * scale), round(size[0] * scale))
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
