@@ -76,7 +76,7 @@ _VARIANTS = [
     Variant("rmbg-2.0", _config("swin_v1_l"), (1024, 1024), "briaai/RMBG-2.0",
             "CC BY-NC 4.0 (non-commercial; commercial use needs a licence from BRIA)",
             "BRIA background removal, same architecture"),
-    Variant("demo", DEMO_CONFIG, (256, 256), None, BIREFNET_LICENCE,
+    Variant("demo", DEMO_CONFIG, (288, 288), None, BIREFNET_LICENCE,
             "tiny model trained on synthetic composites; offline smoke runs and tests, not real footage",
             bundled_file="demo.safetensors", dynamic_base=256),
 ]
