@@ -178,16 +178,17 @@ def test_corrupt_frames_are_counted_as_bad_in_the_report(media, capsys):
     assert f"{data['frames_bad']} bad" in capsys.readouterr().out
 
 
-@pytest.mark.slow
 def _default_sigint() -> None:
     """A shell that starts this suite in the background hands it SIGINT ignored, and children inherit
     that; the CLI honours an ignored SIGINT, so the child under test gets the default back."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-@pytest.mark.parametrize("signum, code, message", [(signal.SIGINT, 130, "interrupted"),
-                                                   (signal.SIGTERM, 143, "terminated")])
-def test_ctrl_c_or_sigterm_leaves_no_output(media, tmp_path, signum, code, message):
+@pytest.mark.slow
+@pytest.mark.parametrize("signum, code, message, backend", [(signal.SIGINT, 130, "interrupted", "local"),
+                                                            (signal.SIGTERM, 143, "terminated", "local"),
+                                                            (signal.SIGTERM, 143, "terminated", "ray")])
+def test_ctrl_c_or_sigterm_leaves_no_output(media, tmp_path, signum, code, message, backend):
     root, checkpoint, _ = media
     clip = make_clip(tmp_path / "long.mp4", width=64, height=48, frames=400)
     out = tmp_path / "out" / "o.mov"
@@ -195,7 +196,7 @@ def test_ctrl_c_or_sigterm_leaves_no_output(media, tmp_path, signum, code, messa
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "run_pipeline.py"), "process", str(clip), "-o", str(out), "--model",
-         str(checkpoint), "--resolution", "64", "--backend", "local", "--batch-size", "2"],
+         str(checkpoint), "--resolution", "64", "--backend", backend, "--workers", "1", "--batch-size", "2"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=_default_sigint)
     deadline = time.monotonic() + 120

@@ -12,6 +12,8 @@ from __future__ import annotations
 import heapq
 import logging
 import os
+import signal
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator
 
@@ -113,11 +115,14 @@ class RayBackend(MattingBackend):
             raise ConfigError(f"in_flight: must be 1 or more, got {config.in_flight}")
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
+            sigterm = signal.getsignal(signal.SIGTERM)
             try:
                 ray.init(address=config.ray_address, include_dashboard=False, log_to_driver=False,
                          logging_level=logging.ERROR)
             except (ConnectionError, ValueError, RuntimeError) as exc:
                 raise ConfigError(f"ray_address: cannot connect to Ray at {config.ray_address!r}: {exc}") from None
+            if sigterm is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, sigterm)  # Ray's own handler exits on the spot; keep the caller's
         self.config = config
         self.stats = BackendStats()
         self._build_predictor = build_predictor

@@ -236,10 +236,9 @@ class Trainer:
         size, val_size = (c.size, c.size), (c.val_size, c.val_size)
         augmenter = Augmenter(AugmentConfig(size, tuple(c.crop_scale), True, c.jitter, c.background_prob))
         if c.data == SYNTHETIC:
-            train = SyntheticMattingDataset(c.seed, c.synthetic_samples, size, augmenter, tuple(c.synthetic_scale))
-            val = None
-            if c.val_data is None:
-                val = SyntheticMattingDataset(c.val_seed, c.val_samples, val_size, render_scale=tuple(c.synthetic_scale))
+            scale = tuple(c.synthetic_scale)
+            train = SyntheticMattingDataset(c.seed, c.synthetic_samples, size, augmenter, scale)
+            val = SyntheticMattingDataset(c.val_seed, c.val_samples, val_size, None, scale) if c.val_data is None else None
         else:
             pairs = find_pairs(c.data)
             if c.check_data:
