@@ -19,7 +19,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from birefnet.foreground import box_filter_reference, estimate_foreground  # noqa: E402
+from birefnet.foreground import estimate_foreground  # noqa: E402
+from birefnet.pixels import box_filter_reference  # noqa: E402
 from pipeline.synthetic import SyntheticScene  # noqa: E402
 
 

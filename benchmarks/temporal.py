@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.metrics import ClipEvaluator  # noqa: E402
 from pipeline.synthetic import FlickerSimulator, SyntheticScene  # noqa: E402
-from pipeline.temporal import make_smoother  # noqa: E402
+from pipeline.temporal.smoother import make_smoother  # noqa: E402
 
 MODES = {"off": {}, "ema": {}, "flow": {}, "ema window=2": {"window": 2}, "flow window=2": {"window": 2}}
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from birefnet import Predictor, build_model  # noqa: E402
 from birefnet.predictor import pick_device  # noqa: E402
 from pipeline.sources import open_source  # noqa: E402
-from pipeline.temporal import make_smoother  # noqa: E402
+from pipeline.temporal.smoother import make_smoother  # noqa: E402
 from pipeline.webcam.calibrate import warm_up  # noqa: E402
 from pipeline.webcam.capture import CaptureThread  # noqa: E402
 from pipeline.webcam.engine import Engine  # noqa: E402

@@ -1,10 +1,10 @@
-"""Foreground colour estimation by blur fusion, with a box filter whose cost does not grow with the radius.
+"""Foreground colour estimation by blur fusion.
 
 Blur fusion (Forte & Pitie 2021, "Approximate Fast Foreground Colour Estimation") removes the old
 background's colour from semi-transparent pixels (hair over a green screen) so a composite over a new
 background shows no spill. BiRefNet's demos run two fusion steps, box size 90 then 6; their GPU version
-blurs with ``avg_pool2d`` of the full kernel (O(r^2) per pixel). Here the same windows are summed with
-cumulative sums, O(1) per pixel, on whatever device the tensors live.
+blurs with ``avg_pool2d`` of the full kernel (O(r^2) per pixel); here the box filter of
+``birefnet.pixels`` sums the same windows in O(1) per pixel, on whatever device the tensors live.
 """
 
 from __future__ import annotations
@@ -12,49 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-import torch.nn.functional as F
+
+from .pixels import box_filter
 
 _EPS = 1e-5
-
-
-def _window_sum(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
-    """Sums of ``size`` consecutive elements along ``dim`` (length shrinks by size - 1); consumes ``x``.
-
-    The running sum over a 4K row reaches thousands, where float32 keeps only ~3 decimals; subtracting
-    each line's mean first keeps the running sum near zero, so float32 stays accurate to ~1e-7.
-    """
-    mean = x.mean(dim=dim, keepdim=True)
-    x.sub_(mean)
-    shape = list(x.shape)
-    shape[dim] += 1
-    running = torch.empty(shape, dtype=x.dtype, device=x.device)
-    running.narrow(dim, 0, 1).zero_()
-    torch.cumsum(x, dim=dim, out=running.narrow(dim, 1, x.shape[dim]))
-    n_out = x.shape[dim] - size + 1
-    window = running.narrow(dim, size, n_out) - running.narrow(dim, 0, n_out)
-    return window.add_(mean, alpha=size)
-
-
-def box_filter(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Mean over a ``size`` x ``size`` window of (N, C, H, W) ``x``, borders replicated.
-
-    Window placement matches the reference ``mean_blur`` of BiRefNet's ``image_proc.py``: for an even
-    size the window reaches one pixel further right/down than left/up. Cost is O(1) per pixel.
-    """
-    if size < 1:
-        raise ValueError(f"box size must be >= 1, got {size}")
-    if size == 1:
-        return x
-    before, after = (size - 1) // 2, size // 2
-    padded = F.pad(x, (before, after, before, after), mode="replicate")
-    summed = _window_sum(_window_sum(padded, size, dim=-1), size, dim=-2)
-    return summed.div_(float(size * size))
-
-
-def box_filter_reference(x: torch.Tensor, size: int) -> torch.Tensor:
-    """The published O(r^2) box filter (``avg_pool2d`` over the padded input): for benchmarks and tests."""
-    before, after = (size - 1) // 2, size // 2
-    return F.avg_pool2d(F.pad(x, (before, after, before, after), mode="replicate"), size, stride=1)
 
 
 BoxFilter = Callable[[torch.Tensor, int], torch.Tensor]

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from birefnet.errors import ConfigError, InputError
-from birefnet.foreground import box_filter
+from birefnet.pixels import box_filter
 
 NAMED_COLOURS = {"green": (0, 255, 0), "blue": (0, 0, 255), "black": (0, 0, 0), "white": (255, 255, 255)}
 FITS = ("fill", "fit", "stretch")

@@ -16,12 +16,12 @@ from typing import Any, Callable
 import yaml
 
 from birefnet.errors import ConfigError
+from pipeline.temporal.modes import TEMPORAL_MODES
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 OUTPUT_KINDS = ("rgba", "matte", "composite", "foreground")
 BACKGROUND_NAMES = ("green", "blue", "black", "white", "blur")
-TEMPORAL_MODES = ("off", "ema", "flow")
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DEVICES = ("auto", "cpu", "cuda")
 AUDIO_MODES = ("copy", "drop")

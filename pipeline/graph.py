@@ -18,11 +18,11 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
+from birefnet.pixels import to_uint8
 from pipeline.finish import Finisher
 from pipeline.frames import FrameBatch
 from pipeline.progress import RunSummary, StageClock
 from workers.backend import MattingBackend
-from workers.matting import to_uint8
 
 QUEUE_BATCHES = 2  # decoded batches waiting for the matting backend
 _POLL_S = 0.1

@@ -102,7 +102,7 @@ def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, Proce
     from pipeline.media import parse_frame_range
     from pipeline.sinks import open_sink
     from pipeline.sources import open_source
-    from pipeline.temporal import make_smoother
+    from pipeline.temporal.smoother import make_smoother
 
     frame_range = parse_frame_range(config.frames) if config.frames else None
     source = open_source(job.input, frame_range=frame_range)

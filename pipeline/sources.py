@@ -31,6 +31,7 @@ import av
 import numpy as np
 
 from birefnet.errors import ConfigError, InputError
+from birefnet.pixels import to_uint8
 from pipeline.colour import ColourInfo, frame_to_rgb
 from pipeline.frames import FrameBatch
 from pipeline.media import (PRINTF_NUMBER, AudioStreamInfo, check_ranges, describe_audio_streams,
@@ -456,7 +457,7 @@ def _read_image(path: Path, bit_depth: int) -> np.ndarray | None:
     if rgb.dtype == np.uint8:
         return np.ascontiguousarray(rgb) if bit_depth == 8 else rgb.astype(np.uint16) * 257
     if rgb.dtype == np.uint16:
-        return np.ascontiguousarray(rgb) if bit_depth == 16 else ((rgb.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        return np.ascontiguousarray(rgb) if bit_depth == 16 else to_uint8(rgb)
     scale = 255.0 if bit_depth == 8 else 65535.0  # float EXR/TIFF: [0, 1] linear-as-given
     return (np.clip(rgb, 0.0, 1.0) * scale + 0.5).astype(np.uint8 if bit_depth == 8 else np.uint16)
 

@@ -5,7 +5,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from birefnet.foreground import box_filter, box_filter_reference, estimate_foreground
+from birefnet.foreground import estimate_foreground
+from birefnet.pixels import box_filter, box_filter_reference
 
 
 def pooled_box(x: torch.Tensor, size: int) -> torch.Tensor:

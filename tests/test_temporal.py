@@ -6,7 +6,7 @@ import torch
 
 from pipeline.metrics import evaluate_clip
 from pipeline.synthetic import FlickerSimulator, SyntheticScene
-from pipeline.temporal import lucas_kanade_flow, make_smoother, peak_thumbnail, warp
+from pipeline.temporal.smoother import lucas_kanade_flow, make_smoother, peak_thumbnail, warp
 
 SMOOTHING = [("ema", 0), ("flow", 0), ("ema", 3), ("flow", 2)]
 

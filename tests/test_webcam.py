@@ -16,7 +16,7 @@ from birefnet import Predictor, build_model
 from pipeline.composite import NAMED_COLOURS
 from birefnet.errors import InputError
 from pipeline.sources import open_source
-from pipeline.temporal import make_smoother
+from pipeline.temporal.smoother import make_smoother
 from pipeline.webcam.capture import CaptureThread
 from pipeline.webcam.engine import Engine
 from pipeline.webcam.live import LiveRun

@@ -13,6 +13,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from birefnet.errors import UserError
+from birefnet.pixels import to_uint8
 
 
 class PredictorLike(Protocol):
@@ -65,13 +66,6 @@ def is_out_of_memory(exc: BaseException) -> bool:
     if isinstance(exc, torch.OutOfMemoryError):
         return True
     return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
-
-
-def to_uint8(images: np.ndarray) -> np.ndarray:
-    """The model sees 8-bit frames; 16-bit frames (the 10-bit path) are rounded down to them."""
-    if images.dtype == np.uint8:
-        return images
-    return ((images.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
 
 
 def _release_device_cache() -> None:

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from birefnet.errors import InputError
 
+from ..pixels import to_uint8
 from .augment import Augmenter, resize_pair
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -97,7 +98,7 @@ def read_image(path: Path) -> np.ndarray:
     if data is None:
         raise InputError(f"cannot read image {path}")
     if data.dtype == np.uint16:
-        data = (data / 257.0 + 0.5).astype(np.uint8)
+        data = to_uint8(data)
     elif data.dtype != np.uint8:
         raise InputError(f"image {path} has unsupported sample type {data.dtype}")
     if data.ndim == 2:

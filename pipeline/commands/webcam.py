@@ -17,7 +17,7 @@ BROWSER_SOURCE = "browser"
 
 
 def add_parser(subparsers) -> None:
-    from pipeline.config import TEMPORAL_MODES
+    from pipeline.temporal.modes import TEMPORAL_MODES
     from pipeline.webcam.render import BACKGROUNDS
 
     parser = subparsers.add_parser(
@@ -146,7 +146,7 @@ def build_smoother(mode: str):
     """The causal smoother for ``--smoothing``; None for 'off', which also disables the live toggle."""
     if mode == "off":
         return None
-    from pipeline.temporal import make_smoother
+    from pipeline.temporal.smoother import make_smoother
 
     return make_smoother(mode)
 

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from birefnet.foreground import box_filter
-from pipeline.config import TEMPORAL_MODES
+from birefnet.pixels import box_filter
+from pipeline.temporal.modes import TEMPORAL_MODES
 
 _LUMA = (0.299, 0.587, 0.114)
 

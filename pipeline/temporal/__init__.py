@@ -1,0 +1,1 @@
+"""Temporal smoothing of predicted alpha; ``modes`` names the modes without importing torch."""
