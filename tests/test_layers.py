@@ -6,10 +6,10 @@
     run_pipeline.py  the command line                 imports any of the three
 
 No product module imports ``tests`` or ``benchmarks``, and no two modules import each other, directly or
-round a longer loop (a backend interface importing the backends that import it back). Ray is imported only in ``workers/`` (placing
-predictors) and in ``birefnet/train/ray_train.py`` (training on Ray Train is part of training, and the
-one module of birefnet that needs it). Imports named by a string at run time (``importlib``) are
-outside what this test reads.
+round a longer loop (a backend interface importing the backends that import it back). Ray is imported
+only in ``workers/`` (placing predictors) and in ``birefnet/train/ray_train.py`` (training on Ray Train
+is part of training, and the one module of birefnet that needs it). Imports named by a string at run
+time (``importlib``) are outside what this test reads.
 """
 
 from __future__ import annotations

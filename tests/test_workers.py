@@ -11,8 +11,14 @@ import numpy as np
 import pytest
 
 from birefnet.errors import CheckpointError, ConfigError
-from tests.predictors import (POISON, BrightnessFactory, BrightnessPredictor, BrokenCheckpoint, FaultyFirstWorker,
-                              expected_alpha)
+from tests.predictors import (
+    POISON,
+    BrightnessFactory,
+    BrightnessPredictor,
+    BrokenCheckpoint,
+    FaultyFirstWorker,
+    expected_alpha,
+)
 from tests.ray_session import local_ray  # noqa: F401  (fixture)
 from workers.base import BackendConfig, BatchFailed
 from workers.factory import create_backend

@@ -14,15 +14,14 @@ import logging
 import os
 import signal
 import threading
-from dataclasses import dataclass, field
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from birefnet.errors import ConfigError, UserError
-from workers.base import (MAX_BATCH_ATTEMPTS, BackendConfig, BackendStats, BatchFailed, Key, MattingBackend,
-                          WorkersLost)
+from workers.base import MAX_BATCH_ATTEMPTS, BackendConfig, BackendStats, BatchFailed, Key, MattingBackend, WorkersLost
 from workers.matting import MattingWorker, PredictorFactory
 
 READY_TIMEOUT_S = 900.0  # loading a large checkpoint on a cold node can take minutes

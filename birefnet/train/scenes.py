@@ -56,7 +56,6 @@ def _subject_sprite(rng: np.random.Generator, height: int) -> _Sprite:
     """A head-and-shoulders figure: opaque body, hair strands of partial coverage, a 45% veil."""
     h, w = max(8, int(0.6 * height)), max(8, int(0.45 * height))
     s = SUPERSAMPLE
-    big = (w * s, h * s)
     body = np.zeros((h * s, w * s), np.uint8)
     head_c, head_r = (w * s // 2, int(0.3 * h * s)), int(0.16 * h * s)
     cv2.circle(body, head_c, head_r, 255, -1, cv2.LINE_AA)
