@@ -32,6 +32,19 @@ def expected_alpha(frames: np.ndarray, dtype: str = "uint8") -> np.ndarray:
     return np.round(mean * scale).astype(dtype)
 
 
+def random_batches(count: int, size: int = 4, poison_batch: int | None = None, seed: int = 0) -> list[np.ndarray]:
+    """``count`` batches of ``size`` random 8x8 frames; one frame of ``poison_batch`` is poisoned."""
+    rng = np.random.default_rng(seed)
+    batches = []
+    for i in range(count):
+        images = rng.integers(0, 256, (size, 8, 8, 3), dtype=np.uint8)
+        images[:, 0, 0, 0] = 0
+        if i == poison_batch:
+            images[1, 0, 0, 0] = POISON
+        batches.append(images)
+    return batches
+
+
 class BrightnessPredictor:
     """alpha = mean of the RGB channels; raises on poisoned frames or when asked to take too many at once."""
 

@@ -10,21 +10,14 @@ import pytest
 from birefnet.errors import InputError
 from pipeline.frames import FrameBatch
 from pipeline.graph import matte_batches
-from tests.predictors import POISON, BrightnessFactory, expected_alpha
+from tests.predictors import BrightnessFactory, expected_alpha, random_batches
 from workers.base import BackendConfig
 from workers.factory import create_backend
 
 
 def frame_batches(count: int, size: int = 4, poison_batch: int | None = None) -> list[FrameBatch]:
-    rng = np.random.default_rng(0)
-    batches = []
-    for i in range(count):
-        images = rng.integers(0, 256, (size, 8, 8, 3), dtype=np.uint8)
-        images[:, 0, 0, 0] = 0
-        if i == poison_batch:
-            images[1, 0, 0, 0] = POISON
-        batches.append(FrameBatch(i * size, images, list(range(i * size, (i + 1) * size)), Fraction(1, 25)))
-    return batches
+    return [FrameBatch(i * size, images, list(range(i * size, (i + 1) * size)), Fraction(1, 25))
+            for i, images in enumerate(random_batches(count, size, poison_batch))]
 
 
 def test_each_batch_comes_back_with_its_own_alpha_in_order():

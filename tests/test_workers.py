@@ -12,12 +12,12 @@ import pytest
 
 from birefnet.errors import CheckpointError, ConfigError
 from tests.predictors import (
-    POISON,
     BrightnessFactory,
     BrightnessPredictor,
     BrokenCheckpoint,
     FaultyFirstWorker,
     expected_alpha,
+    random_batches,
 )
 from tests.ray_session import local_ray  # noqa: F401  (fixture)
 from workers.base import BackendConfig, BatchFailed
@@ -25,18 +25,9 @@ from workers.factory import create_backend
 from workers.matting import MattingWorker, WorkerOutOfMemory
 
 
-def make_batches(count: int, size: int = 4, poison_batch: int | None = None,
-                 seed: int = 0) -> list[tuple[int, np.ndarray]]:
-    """``count`` (first frame index, images) pairs of ``size`` random 8x8 frames."""
-    rng = np.random.default_rng(seed)
-    batches = []
-    for i in range(count):
-        images = rng.integers(0, 256, (size, 8, 8, 3), dtype=np.uint8)
-        images[:, 0, 0, 0] = 0
-        if i == poison_batch:
-            images[1, 0, 0, 0] = POISON
-        batches.append((i * size, images))
-    return batches
+def make_batches(count: int, size: int = 4, poison_batch: int | None = None) -> list[tuple[int, np.ndarray]]:
+    """(first frame index, images) pairs: the key is the index."""
+    return [(i * size, images) for i, images in enumerate(random_batches(count, size, poison_batch))]
 
 
 class CountingSource:
