@@ -117,7 +117,7 @@ class _SmoothedAlphas:
 
 
 def matte_batches(backend: MattingBackend, batches: Iterable[FrameBatch],
-            alpha_dtype: str) -> Iterator[tuple[FrameBatch, np.ndarray]]:
+                  alpha_dtype: str) -> Iterator[tuple[FrameBatch, np.ndarray]]:
     """Each batch with its alpha, in order; the batch is the backend's key, so a failure names its frames."""
     try:
         yield from backend.matte(((batch, batch.images) for batch in batches), alpha_dtype)
