@@ -13,7 +13,8 @@ import signal
 import sys
 import threading
 
-from birefnet.errors import Terminated, UserError
+from birefnet.errors import UserError
+from pipeline.termination import Terminated
 
 # module path of every subcommand, in the order `--help` lists them
 COMMAND_MODULES = (

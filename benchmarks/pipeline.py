@@ -23,6 +23,7 @@ import platform
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -36,8 +37,9 @@ from pipeline.frames import FrameBatch  # noqa: E402
 from pipeline.jobs import Job, run_job  # noqa: E402
 from pipeline.sources import open_source  # noqa: E402
 from tests.clips import make_clip  # noqa: E402
-from workers.backend import BackendConfig, create_backend  # noqa: E402
-from workers.matting import PredictorSpec, WorkerHooks  # noqa: E402
+from workers.base import BackendConfig  # noqa: E402
+from workers.factory import create_backend  # noqa: E402
+from workers.matting import PredictorSpec  # noqa: E402
 
 SIZES = {"1080p": (1920, 1080), "4k": (3840, 2160), "720p": (1280, 720), "360p": (640, 360)}
 
@@ -54,6 +56,28 @@ class ConstantPredictor:
 
 def constant_predictor(device: str) -> ConstantPredictor:
     return ConstantPredictor(device)
+
+
+class SleepingPredictor(ConstantPredictor):
+    """A model whose cost is a sleep: scaling with N actors is then free of CPU contention."""
+
+    def __init__(self, device: str, delay_s: float):
+        super().__init__(device)
+        self.delay_s = delay_s
+
+    def predict(self, frames: np.ndarray, dtype: str = "float32") -> np.ndarray:
+        time.sleep(self.delay_s)
+        return super().predict(frames, dtype)
+
+
+@dataclass(frozen=True)
+class SleepingPredictorSpec:
+    """Builds a ``SleepingPredictor``; picklable, so every actor builds its own."""
+
+    delay_s: float
+
+    def __call__(self, device: str) -> SleepingPredictor:
+        return SleepingPredictor(device, self.delay_s)
 
 
 def decoded_batches(clip: Path, batch_size: int) -> list[FrameBatch]:
@@ -119,12 +143,11 @@ def efficiency(args, clips: dict[str, Path], spec: PredictorSpec, work: Path) ->
 
 def scaling(args, clip: Path, work: Path) -> list[dict]:
     settings = {"output": "matte", "temporal": "off", "batch_size": str(args.batch_size), "codec": "ffv1"}
-    hooks = WorkerHooks(delay_s=args.sleep_ms / 1000)
+    sleeping = SleepingPredictorSpec(args.sleep_ms / 1000)
     results = {}
     for workers in sorted({1, *args.scale_workers}):
-        summary, _, _ = pipeline_run(clip, work / f"scale_{workers}.mkv", settings, constant_predictor,
-                                     BackendConfig(kind="ray", device="cpu", workers=workers,
-                                                   hooks=(hooks,) * workers))
+        summary, _, _ = pipeline_run(clip, work / f"scale_{workers}.mkv", settings, sleeping,
+                                     BackendConfig(kind="ray", device="cpu", workers=workers))
         results[workers] = summary.fps
     rows = [{"workers": n, "fps": round(fps, 2), "vs_n_times_one": round(fps / (n * results[1]), 3)}
             for n, fps in results.items()]
@@ -135,7 +158,7 @@ def scaling(args, clip: Path, work: Path) -> list[dict]:
 
 def ray_overhead(args, clip: Path) -> dict:
     """ms per batch that the Ray backend adds over the in-process one, with a model that costs nothing."""
-    batches = decoded_batches(clip, args.batch_size) * args.overhead_repeats
+    batches = [(batch.index, batch.images) for batch in decoded_batches(clip, args.batch_size)] * args.overhead_repeats
     seconds = {}
     for kind, in_flight in (("local", 1), ("ray", 1), ("ray", 2)):
         with create_backend(constant_predictor, BackendConfig(kind=kind, device="cpu", workers=1,
@@ -147,7 +170,7 @@ def ray_overhead(args, clip: Path) -> dict:
             seconds[(kind, in_flight)] = time.perf_counter() - started
     per_batch = {key: value / len(batches) * 1000 for key, value in seconds.items()}
     result = {
-        "batches": len(batches), "frame_size": list(batches[0].images.shape[1:3]), "batch_size": args.batch_size,
+        "batches": len(batches), "frame_size": list(batches[0][1].shape[1:3]), "batch_size": args.batch_size,
         "local_ms_per_batch": round(per_batch[("local", 1)], 2),
         "ray_overhead_ms_per_batch_in_flight_1": round(per_batch[("ray", 1)] - per_batch[("local", 1)], 2),
         "ray_overhead_ms_per_batch_in_flight_2": round(per_batch[("ray", 2)] - per_batch[("local", 1)], 2),

@@ -34,7 +34,3 @@ class CheckpointError(UserError):
 
     exit_code = 5
 
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, a batch scheduler): unwinds exactly like Ctrl-C, so half-written outputs
-    are removed, and the CLI exits with 143."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
@@ -15,15 +15,13 @@ class FrameBatch:
     ``images`` is (N, H, W, 3) RGB, uint8 (or uint16 on the 16-bit path). ``pts`` holds each frame's
     presentation timestamp in ``time_base`` units (None where the container gave none), so sinks can
     write every output frame at its input time. ``index`` is the source-wide index of the first frame.
-    ``alpha`` is filled by the matting stage: (N, H, W) float32 in [0, 1], uint8 or uint16.
+    The matting stage's alpha travels beside the batch, not in it.
     """
 
     index: int
     images: np.ndarray
     pts: list[int | None]
     time_base: Fraction
-    alpha: np.ndarray | None = None
-    extras: dict = field(default_factory=dict)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])

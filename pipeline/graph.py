@@ -13,16 +13,20 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, cast
 
 import numpy as np
 
+from birefnet.errors import InputError
 from birefnet.pixels import to_uint8
 from pipeline.finish import Finisher
 from pipeline.frames import FrameBatch
 from pipeline.progress import RunSummary, StageClock
-from workers.backend import MattingBackend
+from pipeline.stages import FrameSink, FrameSource
+from pipeline.temporal.smoother import TemporalSmoother
+from workers.base import BatchFailed, MattingBackend
 
 QUEUE_BATCHES = 2  # decoded batches waiting for the matting backend
 _POLL_S = 0.1
@@ -77,7 +81,7 @@ class StageOutput:
     """One file the video is written to: what the sink writes and the sink."""
 
     finish: Finisher  # (batch, smoothed alpha) -> what the sink writes: (rgb or None, alpha or None)
-    sink: Any  # pipeline.sinks.Sink
+    sink: FrameSink
 
 
 @dataclass
@@ -85,9 +89,9 @@ class GraphStages:
     """The per-video pieces the graph connects; built by the caller from the run's settings. Several
     outputs share one decode, matting and smoothing pass."""
 
-    source: Any  # pipeline.sources.VideoSource
+    source: FrameSource
     outputs: list[StageOutput]
-    smoother: Any  # pipeline.temporal smoother: smooth(frames, alphas) / flush() / reset()
+    smoother: TemporalSmoother
     batch_size: int
     alpha_dtype: str = "uint8"  # uint16 on the 16-bit path, so 10-bit sources keep a fine alpha
 
@@ -112,6 +116,16 @@ class _SmoothedAlphas:
             self._alphas = self._alphas[len(batch):]
 
 
+def matte_batches(backend: MattingBackend, batches: Iterable[FrameBatch],
+                  alpha_dtype: str) -> Iterator[tuple[FrameBatch, np.ndarray]]:
+    """Each batch with its alpha, in order; the batch is the backend's key, so a failure names its frames."""
+    try:
+        yield from backend.matte(((batch, batch.images) for batch in batches), alpha_dtype)
+    except BatchFailed as exc:
+        batch = cast(FrameBatch, exc.key)
+        raise InputError(f"frames {batch.index}-{batch.stop - 1} {exc}") from exc.cause
+
+
 def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
               on_frames: Callable[[int, dict[str, float]], None] | None = None) -> RunSummary:
     """Stream one video through the stages; returns its summary. Raises the first stage's error."""
@@ -125,7 +139,7 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
     def update_clock() -> dict[str, float]:
         """Stage seconds so far, and each stage's busy fraction (matting: averaged over the workers)."""
         clock.seconds["matting"] = backend.stats.compute_seconds - compute_before
-        clock.seconds["encode"] = sum(getattr(out.sink, "busy_seconds", 0.0) for out in stages.outputs)
+        clock.seconds["encode"] = sum(out.sink.busy_seconds for out in stages.outputs)
         elapsed = max(time.perf_counter() - started, 1e-9)
         return {stage: seconds / elapsed / (backend.workers if stage == "matting" else 1)
                 for stage, seconds in clock.seconds.items()}
@@ -163,10 +177,10 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
     decoder = threading.Thread(target=decode, name="decode", daemon=True)
     decoder.start()
     try:
-        for batch in backend.matte(decoded, stages.alpha_dtype):
+        for batch, alpha in matte_batches(backend, decoded, stages.alpha_dtype):
             smoothed.hold(batch)
             with clock.time("temporal"):
-                alphas = stages.smoother.smooth(to_uint8(batch.images), batch.alpha)  # it measures motion in 8-bit units
+                alphas = stages.smoother.smooth(to_uint8(batch.images), alpha)  # it measures motion in 8-bit units
             finish_and_write(smoothed.release(alphas))
         with clock.time("temporal"):
             alphas = stages.smoother.flush()
@@ -187,5 +201,5 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
     return RunSummary(
         input=label, output=", ".join(str(w.path) for w in written), frames_in=frames_in[0],
         frames_out=min(w.frames_written for w in written),
-        frames_bad=int(getattr(stages.source, "frames_bad", 0)), seconds=time.perf_counter() - started,
+        frames_bad=stages.source.frames_bad, seconds=time.perf_counter() - started,
         stages=dict(clock.seconds), workers=backend.workers)

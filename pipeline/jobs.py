@@ -18,7 +18,8 @@ from pipeline.config import ProcessConfig
 from pipeline.finish import Finisher, ForegroundRefiner
 from pipeline.graph import GraphStages, StageOutput, run_graph
 from pipeline.progress import Progress, RunSummary, format_summary, write_report
-from workers.backend import BackendConfig, MattingBackend, WorkersLost, create_backend
+from workers.base import BackendConfig, MattingBackend, WorkersLost
+from workers.factory import create_backend
 from workers.matting import PredictorSpec
 
 FATAL_ERRORS = (CheckpointError, ConfigError, WorkersLost)

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from pipeline.metrics import (ClipEvaluator, _gauss_derivative_kernels, connectivity_error, dtssd, evaluate_clip,
-                              flicker, gradient_error, mad, mse)
+from birefnet.metrics import _gauss_derivative_kernels, connectivity_error, gradient_error, mad, mse
+from pipeline.metrics import ClipEvaluator, dtssd, evaluate_clip, flicker
 
 
 def test_mad_and_mse():

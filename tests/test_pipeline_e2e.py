@@ -27,8 +27,10 @@ from pipeline.jobs import Job, run_job
 from pipeline.sources import open_source
 from tests.clips import corrupt_copy, decode_video, make_clip, probe, truncated_copy
 from tests.ray_session import local_ray  # noqa: F401  (fixture)
-from workers.backend import BackendConfig, create_backend
-from workers.matting import PredictorSpec, WorkerHooks
+from tests.predictors import FaultyFirstWorker
+from workers.base import BackendConfig
+from workers.factory import create_backend
+from workers.matting import PredictorSpec
 
 FRAMES = 10
 ROOT = Path(__file__).resolve().parent.parent
@@ -213,10 +215,11 @@ def test_ctrl_c_or_sigterm_leaves_no_output(media, tmp_path, signum, code, messa
 # ---- real local Ray, one session for these tests --------------------------------------------------------
 
 
-def run_with_ray(checkpoint: Path, clip: Path, out: Path, hooks=()):
+def run_with_ray(checkpoint: Path, clip: Path, out: Path, crash_token: Path | None = None):
     config = build_config({"output": "matte", "temporal": "ema", "batch_size": "2", "quiet": True})
     spec = PredictorSpec(str(checkpoint), "fp32", 64)
-    with create_backend(spec, BackendConfig(kind="ray", workers=2, in_flight=2, hooks=hooks)) as backend:
+    build = spec if crash_token is None else FaultyFirstWorker(spec, crash_token, exit_after_batches=1)
+    with create_backend(build, BackendConfig(kind="ray", workers=2, in_flight=2)) as backend:
         summary = run_job(Job(str(clip), str(out)), config, backend)
         return summary, backend.stats
 
@@ -226,7 +229,7 @@ def test_ray_two_actors_and_a_killed_actor_give_the_same_output(media, local_ray
     root, checkpoint, clip = media
     clean, clean_stats = run_with_ray(checkpoint, clip, root / "ray.mkv")
     faulty, faulty_stats = run_with_ray(checkpoint, clip, root / "ray_fault.mkv",
-                                        hooks=(WorkerHooks(exit_after_batches=1),))
+                                        crash_token=root / "crash.token")
     assert clean_stats.restarts == 0 and faulty_stats.restarts == 1
     assert clean.frames_out == faulty.frames_out == FRAMES
     reference, times, _ = decode_video(root / "ray.mkv", format="gray")

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from pipeline.synthetic import FlickerSimulator, SyntheticScene, make_clip
+from birefnet.train.scenes import SyntheticScene
+from pipeline.synthetic import FlickerSimulator, make_clip
 
 
 def test_make_clip_is_deterministic_and_shaped():

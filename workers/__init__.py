@@ -1,1 +1,6 @@
-"""Matting workers: Ray actors and the in-process backend that feed the streaming graph."""
+"""Matting workers: predictors placed on devices, in this process or on Ray actors.
+
+Speaks arrays and keys only (``base``: the backend interface, its config, stats and errors), imports
+nothing of ``pipeline``, and is the one place the product imports Ray. ``matting``: what a worker does
+with a batch; ``local`` and ``ray_actors``: the two backends; ``factory.create_backend``: pick one.
+"""

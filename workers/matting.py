@@ -42,19 +42,6 @@ class PredictorSpec:
         return Predictor(self.source, device=device, precision=self.precision, resolution=self.resolution)
 
 
-@dataclass(frozen=True)
-class WorkerHooks:
-    """Knobs for fault tests and benchmarks; the default does nothing.
-
-    ``delay_s`` sleeps before every batch (a slow model, or uneven actors). ``exit_after_batches`` makes a
-    Ray actor's process exit hard after that many batches, as a crash would; the in-process backend
-    refuses it, since it would end the caller's own process.
-    """
-
-    delay_s: float = 0.0
-    exit_after_batches: int | None = None
-
-
 class WorkerOutOfMemory(UserError):
     """The device ran out of memory even on a single frame."""
 
@@ -83,11 +70,9 @@ class MattingWorker:
     it give up with ``WorkerOutOfMemory``.
     """
 
-    def __init__(self, predictor: PredictorLike, hooks: WorkerHooks = WorkerHooks(), warmup: bool = True):
+    def __init__(self, predictor: PredictorLike, warmup: bool = True):
         self.predictor = predictor
-        self.hooks = hooks
         self.max_chunk: int | None = None  # frames per model call; None until an OOM sets it
-        self.batches_done = 0
         if warmup:
             predictor.predict(np.zeros((1, 64, 64, 3), np.uint8), dtype="uint8")
 
@@ -96,10 +81,7 @@ class MattingWorker:
         if alpha_dtype not in ALPHA_DTYPES:
             raise ValueError(f"alpha dtype must be one of {ALPHA_DTYPES}, got {alpha_dtype!r}")
         started = time.perf_counter()
-        if self.hooks.delay_s:
-            time.sleep(self.hooks.delay_s)
         alpha = self._predict_in_chunks(to_uint8(images), alpha_dtype)
-        self.batches_done += 1
         return alpha, time.perf_counter() - started
 
     def _predict_in_chunks(self, images: np.ndarray, alpha_dtype: str) -> np.ndarray:

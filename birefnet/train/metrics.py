@@ -1,6 +1,6 @@
 """Validation metrics: DIS-style (MAE, S-measure, weighted F-measure) and matting (SAD, MSE, Grad).
 
-MAE/MSE/Grad come from ``pipeline.metrics`` (the video yardstick); this module adds the structural
+MAE/MSE/Grad come from ``birefnet.metrics`` (the per-frame matting errors); this module adds the structural
 measures of salient-object / dichotomous segmentation. S-measure after Fan et al. (ICCV 2017) and the
 weighted F-measure after Margolin et al. (CVPR 2014), both on a binarised (>= 0.5) ground truth.
 Inputs are float arrays in [0, 1] of equal shape.
@@ -11,7 +11,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from pipeline.metrics import gradient_error, mad, mse
+from birefnet.metrics import gradient_error, mad, mse
 
 _EPS = np.finfo(np.float64).eps
 

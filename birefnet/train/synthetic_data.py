@@ -1,4 +1,4 @@
-"""Training and validation samples rendered by the synthetic clip generator (``pipeline.synthetic``).
+"""Training and validation samples rendered from synthetic scenes (``scenes``).
 
 Each training sample is a frame of a fresh random scene (textured subject with hair strands and a
 veil, a soft-edged ball, textured backgrounds) rendered at a random scale and aspect, with exact alpha.
@@ -12,10 +12,9 @@ import numpy as np
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from pipeline.synthetic import SyntheticScene
-
 from .augment import Augmenter, resize_pair
 from .data import to_tensors
+from .scenes import SyntheticScene
 
 TRAIN_SEED_FLOOR = 1_000_000
 SCENE_FRAMES = 40

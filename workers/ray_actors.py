@@ -14,14 +14,15 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any
+
+import numpy as np
 
 from birefnet.errors import ConfigError, UserError
-from pipeline.frames import FrameBatch
-from workers.backend import (MAX_BATCH_ATTEMPTS, BackendConfig, BackendStats, BatchFailed, MattingBackend,
-                             WorkersLost)
-from workers.matting import MattingWorker, PredictorFactory, WorkerHooks
+from workers.base import MAX_BATCH_ATTEMPTS, BackendConfig, BackendStats, BatchFailed, Key, MattingBackend, WorkersLost
+from workers.matting import MattingWorker, PredictorFactory
 
 READY_TIMEOUT_S = 900.0  # loading a large checkpoint on a cold node can take minutes
 
@@ -39,15 +40,14 @@ class MattingActor:
     """Body of the Ray actor: one ``MattingWorker``. A build error is kept and raised by ``ready``/``matte``
     so the driver sees the original exception (a ``CheckpointError`` stays one)."""
 
-    def __init__(self, build_predictor: PredictorFactory, device: str, hooks: WorkerHooks, threads: int):
+    def __init__(self, build_predictor: PredictorFactory, device: str, threads: int):
         import torch
 
         _restore_priority()
         torch.set_num_threads(threads)
-        self._hooks = hooks
         self._error: BaseException | None = None
         try:
-            self._worker = MattingWorker(build_predictor(device), hooks)
+            self._worker = MattingWorker(build_predictor(device))
         except Exception as exc:
             self._error = exc
 
@@ -56,11 +56,8 @@ class MattingActor:
             raise self._error
         return True
 
-    def matte(self, images, alpha_dtype: str):
+    def matte(self, images: np.ndarray, alpha_dtype: str) -> tuple[np.ndarray, float]:
         self.ready()
-        done = self._worker.batches_done
-        if self._hooks.exit_after_batches is not None and done >= self._hooks.exit_after_batches:
-            os._exit(1)  # fault injection: die like a crashed process, taking queued batches with it
         return self._worker.matte(images, alpha_dtype)
 
 
@@ -69,7 +66,8 @@ class _Job:
     """One batch on its way through the actors; ordered by ``seq`` so retries go out oldest first."""
 
     seq: int
-    batch: FrameBatch = field(compare=False)
+    key: Any = field(compare=False)
+    frames: int = field(compare=False)
     images_ref: Any = field(compare=False)
     failures: int = field(default=0, compare=False)
     avoid_slot: int | None = field(default=None, compare=False)
@@ -130,17 +128,16 @@ class RayBackend(MattingBackend):
             self._placement = _plan_placement(config, ray.cluster_resources())
             self.workers = self._placement.workers
             self._actor_class = ray.remote(max_restarts=0, max_task_retries=0)(MattingActor)
-            self._slots = [_Slot(self._start_actor(i, first=True)) for i in range(self.workers)]
+            self._slots = [_Slot(self._start_actor()) for _ in range(self.workers)]
             self._wait_ready()
         except BaseException:
             self.close()
             raise
 
-    def _start_actor(self, slot: int, first: bool):
-        hooks = self.config.hooks[slot] if first and slot < len(self.config.hooks) else WorkerHooks()
+    def _start_actor(self) -> Any:
         placement = self._placement
         return self._actor_class.options(**placement.options).remote(
-            self._build_predictor, placement.device, hooks, placement.threads)
+            self._build_predictor, placement.device, placement.threads)
 
     def _wait_ready(self) -> None:
         import ray
@@ -167,10 +164,11 @@ class RayBackend(MattingBackend):
                 f"{str(reason).splitlines()[0] if str(reason) else ''}")
         slot = self._slots[index]
         ray.kill(slot.actor, no_restart=True)
-        slot.actor = self._start_actor(index, first=False)
+        slot.actor = self._start_actor()
         slot.generation += 1
 
-    def matte(self, batches: Iterable[FrameBatch], alpha_dtype: str = "uint8") -> Iterator[FrameBatch]:
+    def matte(self, batches: Iterable[tuple[Key, np.ndarray]],
+              alpha_dtype: str = "uint8") -> Iterator[tuple[Key, np.ndarray]]:
         dispatch = _Dispatch(self, iter(batches), alpha_dtype)
         while True:
             dispatch.send()
@@ -200,7 +198,7 @@ class _Dispatch:
     reorder buffer grow without end).
     """
 
-    def __init__(self, backend: RayBackend, source: Iterator[FrameBatch], alpha_dtype: str):
+    def __init__(self, backend: RayBackend, source: Iterator[tuple[Any, np.ndarray]], alpha_dtype: str):
         import ray
 
         self._ray = ray
@@ -213,7 +211,7 @@ class _Dispatch:
         self.to_send: list[_Job] = []  # heap of jobs to send again, oldest first
         self.in_flight: dict[Any, tuple[int, int, _Job]] = {}  # ref -> (slot, generation, job)
         self.load = [0] * backend.workers
-        self.finished: dict[int, FrameBatch] = {}
+        self.finished: dict[int, tuple[Any, np.ndarray]] = {}  # seq -> (key, alpha)
         self.limit = 2 * backend.workers * backend.config.in_flight
 
     @property
@@ -233,11 +231,12 @@ class _Dispatch:
         slot = self._free_slot(None)
         if slot is None or self.exhausted or len(self.in_flight) + len(self.finished) >= self.limit:
             return None
-        batch = next(self.source, None)
-        if batch is None:
+        pair = next(self.source, None)
+        if pair is None:
             self.exhausted = True
             return None
-        job = _Job(self.next_seq, batch, self._ray.put(batch.images))
+        key, images = pair
+        job = _Job(self.next_seq, key, len(images), self._ray.put(images))
         self.next_seq += 1
         return job, slot
 
@@ -250,7 +249,7 @@ class _Dispatch:
             self.in_flight[ref] = (slot, actor.generation, job)
             self.load[slot] += 1
 
-    def release_in_order(self) -> Iterator[FrameBatch]:
+    def release_in_order(self) -> Iterator[tuple[Any, np.ndarray]]:
         while self.next_out in self.finished:
             yield self.finished.pop(self.next_out)
             self.next_out += 1
@@ -280,11 +279,11 @@ class _Dispatch:
                 raise cause from None
             job.failures += 1
             if job.failures >= MAX_BATCH_ATTEMPTS:
-                raise BatchFailed(job.batch, cause) from None
+                raise BatchFailed(job.key, cause) from None
             self.backend.stats.retried_batches += 1
             job.avoid_slot = slot
             heapq.heappush(self.to_send, job)
             return
-        job.batch.alpha = alpha if alpha.flags.writeable else alpha.copy()  # small; frees the store
-        self.backend.stats.record(job.batch, seconds)
-        self.finished[job.seq] = job.batch
+        alpha = alpha if alpha.flags.writeable else alpha.copy()  # small; frees the store
+        self.backend.stats.record(job.frames, seconds)
+        self.finished[job.seq] = (job.key, alpha)
