@@ -29,15 +29,16 @@ _TS_NEGATIVE = 0x40000  # AVFMT_TS_NEGATIVE: the muxer can store timestamps belo
 
 
 class AudioCarrier:
-    """Moves the audio streams of ``source`` into ``output`` for the input window
-    [start_s, end_s) (end None: to the end), re-timed so that ``start_s`` becomes 0."""
+    """Moves the audio streams of ``source`` into ``output`` from input time ``start_s`` (to the end, or
+    to the end ``finish`` gives), re-timed so that ``start_s`` becomes 0."""
 
     def __init__(self, output: av.container.OutputContainer, source: str, *, start_s: float,
-                 end_s: float | None, trim_start: bool, reencode: bool = False):
+                 trim_start: bool, reencode: bool = False):
         self._input = open_input(source)
         self._output = output
         self.descriptions: list[str] = []
-        self.start_s, self.end_s, self._trim_start = start_s, end_s, trim_start
+        self.start_s, self._trim_start = start_s, trim_start
+        self.end_s: float | None = None
         # muxers without negative timestamps would shift every stream (video too) to fit a priming
         # packet before zero; such packets are dropped instead (less than one audio frame)
         self._negative_ok = bool(output.format.flags & _TS_NEGATIVE)
@@ -170,14 +171,14 @@ class _Track:
 
 
 def open_audio(output: av.container.OutputContainer, source: str | None, *, start_s: float,
-               end_s: float | None, partial: bool, reencode: bool = False) -> AudioCarrier | None:
-    """An ``AudioCarrier`` for ``source``'s audio, or None when it has none or cannot be read.
-    ``reencode`` forces the container's fallback codec (PCM for a WAV sidecar)."""
+               partial: bool, reencode: bool = False) -> AudioCarrier | None:
+    """An ``AudioCarrier`` for ``source``'s audio from input time ``start_s``, or None when it has none or
+    cannot be read. A ``partial`` run trims the start; its end is given to ``finish``. ``reencode``
+    forces the container's fallback codec (PCM for a WAV sidecar)."""
     if not source:
         return None
     try:
-        carrier = AudioCarrier(output, source, start_s=start_s, end_s=end_s if partial else None,
-                               trim_start=partial, reencode=reencode)
+        carrier = AudioCarrier(output, source, start_s=start_s, trim_start=partial, reencode=reencode)
     except InputError as exc:
         log.warning("audio not carried: %s", exc)
         return None

@@ -21,8 +21,7 @@ import numpy as np
 import pytest
 
 from birefnet.errors import ConfigError, InputError
-from pipeline.media import (frames_to_timecode, parse_frame_range, parse_time, shift_timecode,
-                            timecode_to_frames)
+from pipeline.media import frames_to_timecode, parse_frame_range, shift_timecode, timecode_to_frames
 from pipeline.sources import open_source
 from tests.clips import (colour_bars, corrupt_copy, decode_video, make_clip, make_image_sequence,
                          pattern_frame, probe, truncated_copy)
@@ -140,13 +139,9 @@ def test_frame_range_seeks_to_exact_frames_and_shifts_timecode(clips):
     assert part.info.start_pts == full_pts[10] and part.info.frame_count == 10
 
 
-def test_time_range_and_vfr_ranges(clips):
-    _, batches = read_all(clips["cfr"], time_range=(0.4, 0.6))
-    assert [b.index for b in batches] == [10] and len(batches[0]) == 5
+def test_vfr_frame_range_counts_decoded_frames(clips):
     _, batches = read_all(clips["vfr"], frame_range=(2, 5))
     assert batches[0].index == 2 and [round(p * batches[0].time_base * 25) for p in batches[0].pts] == [3, 4, 8]
-    _, batches = read_all(clips["vfr"], time_range=(0.3, 0.5))
-    assert [round(p * batches[0].time_base * 25) for p in batches[0].pts] == [8, 9, 10]
 
 
 def test_loop_rewinds_for_background_videos(clips):
@@ -238,12 +233,13 @@ def test_input_errors_are_one_line(tmp_path):
     with pytest.raises(InputError, match="requested range"):
         open_source(str(make_clip(tmp_path / "short.mp4", frames=5)), frame_range=(50, 60))
     with pytest.raises(ConfigError):
-        open_source(str(tmp_path / "short.mp4"), frame_range=(1, 2), time_range=(0, 1))
+        open_source(str(tmp_path / "short.mp4"), frame_range=(2, 1))
+    with pytest.raises(ConfigError):
+        open_source(str(tmp_path / "short.mp4"), bit_depth=10)
 
 
-def test_range_and_timecode_parsing():
+def test_frame_range_and_timecode_parsing():
     assert parse_frame_range("10:20") == (10, 20) and parse_frame_range("5:") == (5, None)
-    assert parse_time("1:02.5") == 62.5 and parse_time("01:00:00") == 3600
     for bad in ("20:10", "a:b"):
         with pytest.raises(ConfigError):
             parse_frame_range(bad)
