@@ -52,7 +52,8 @@ class AudioCarrier:
                 self.descriptions.append(f"#{stream.index} {name} copied")
                 continue
             target = FALLBACK_CODEC.get(muxer, "aac")
-            if target == "pcm_s24le" and stream.codec_context.format and stream.codec_context.format.name.startswith("s16"):
+            sample_format = stream.codec_context.format
+            if target == "pcm_s24le" and sample_format and sample_format.name.startswith("s16"):
                 target = "pcm_s16le"
             rate = stream.codec_context.sample_rate or 48000
             if target == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
@@ -60,13 +61,15 @@ class AudioCarrier:
             out_stream = output.add_stream(target, rate=rate)
             out_stream.layout = stream.codec_context.layout.name if stream.codec_context.layout else "stereo"
             stream.thread_type = "AUTO"
-            fmt = out_stream.codec_context.codec.audio_formats[0].name if out_stream.codec_context.codec.audio_formats else "fltp"
+            formats = out_stream.codec_context.codec.audio_formats
+            fmt = formats[0].name if formats else "fltp"
             resampler = av.AudioResampler(format=fmt, layout=out_stream.layout.name, rate=rate)
             self._tracks[stream.index] = _Track(stream, out_stream, resampler, rate)
             why = f"{muxer} output" if reencode else f"{muxer} cannot hold {name}"
             self.descriptions.append(f"#{stream.index} {name} re-encoded to {target} ({why})")
             if not reencode:
-                log.warning("audio stream #%d: %s cannot go into %s; re-encoding to %s", stream.index, name, muxer, target)
+                log.warning("audio stream #%d: %s cannot go into %s; re-encoding to %s", stream.index, name, muxer,
+                            target)
         if not self._tracks:
             self._input.close()
             return

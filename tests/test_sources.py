@@ -10,8 +10,8 @@ import functools
 import http.server
 import itertools
 import logging
-import threading
 import subprocess
+import threading
 import tracemalloc
 from fractions import Fraction
 
@@ -23,8 +23,16 @@ import pytest
 from birefnet.errors import ConfigError, InputError
 from pipeline.media import frames_to_timecode, parse_frame_range, shift_timecode, timecode_to_frames
 from pipeline.sources import open_source
-from tests.clips import (colour_bars, corrupt_copy, decode_video, make_clip, make_image_sequence,
-                         pattern_frame, probe, truncated_copy)
+from tests.clips import (
+    colour_bars,
+    corrupt_copy,
+    decode_video,
+    make_clip,
+    make_image_sequence,
+    pattern_frame,
+    probe,
+    truncated_copy,
+)
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +256,37 @@ def test_frame_range_and_timecode_parsing():
     for n in (0, 1799, 1800, 17982, 107892):
         assert timecode_to_frames(frames_to_timecode(n, ntsc), ntsc) == n
     assert shift_timecode("01:00:00:00", 30, Fraction(25)) == "01:00:01:05"
+
+
+def test_bit_depth_is_chosen_from_the_probe_on_the_open_reader(tmp_path):
+    path = make_clip(tmp_path / "deep.mp4", frames=3, pix_fmt="yuv420p10le", options={"crf": "0"})
+    with open_source(str(path)) as source:
+        assert source.info.bit_depth == 10 and source.bit_depth == 8
+        source.bit_depth = 16  # decided after probing, before the first frame is read
+        images = np.concatenate([b.images for b in source.batches(2)])
+        with pytest.raises(ConfigError):
+            source.bit_depth = 12
+    _, batches = read_all(path, bit_depth=16)
+    assert images.dtype == np.uint16 and np.array_equal(images, np.concatenate([b.images for b in batches]))
+    sequence = make_image_sequence(tmp_path / "seq", frames=2)
+    with open_source(str(sequence), fps=30) as source:
+        assert source.info.bit_depth == 8 and source.info.fps == 30
+        source.bit_depth = 16
+        assert np.array_equal(next(source.frames()).image, pattern_frame(0, 64, 48).astype(np.uint16) * 257)
+
+
+def test_frame_clock_numbers_frames_without_usable_timestamps():
+    from pipeline.sources.timing import FrameClock
+
+    def frame(pts):
+        picture = av.VideoFrame(4, 4, "rgb24")
+        picture.pts = pts
+        return picture
+
+    counting = FrameClock(stream_start=0, time_base=Fraction(1, 1000), fps=None, nominal_fps=Fraction(25),
+                          index_from_pts=False)
+    placed = [counting.place(frame(p)) for p in (None, None, 80, 80, 60)]
+    assert placed == [(0, 0), (1, 40), (2, 80), (3, 81), (4, 82)]  # missing: one frame on; repeats: one tick on
+    seeking = FrameClock(stream_start=1000, time_base=Fraction(1, 1000), fps=Fraction(25), nominal_fps=Fraction(25),
+                         index_from_pts=True)
+    assert [seeking.place(frame(p))[0] for p in (1400, 1440, 1440, 1520)] == [10, 11, 12, 13]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -94,7 +95,8 @@ class VideoFileWriter(Writer):
 
     def _add_video_stream(self) -> av.VideoStream:
         info, plan = self.info, self.plan
-        stream = self.container.add_stream(plan.codec.encoder, rate=info.nominal_fps, options=plan.options)
+        stream = cast(av.VideoStream, self.container.add_stream(plan.codec.encoder, rate=info.nominal_fps,
+                                                                  options=plan.options))
         ctx = stream.codec_context
         ctx.width, ctx.height = info.width + plan.pad[0], info.height + plan.pad[1]
         ctx.pix_fmt = plan.pix_fmt
@@ -147,8 +149,9 @@ class VideoFileWriter(Writer):
             self.container.close()
         except Exception:  # the file is being thrown away; a failing trailer write changes nothing
             pass
-        if getattr(self, "audio", None) is not None:
-            self.audio.close()
+        audio = getattr(self, "audio", None)  # None too when the constructor failed before opening it
+        if audio is not None:
+            audio.close()
         self.file.discard()
 
 
@@ -190,7 +193,7 @@ class ImageSequenceWriter(Writer):
         """The input's audio as ``<name>.wav`` beside the frames (image sequences hold no sound)."""
         if not self.audio_source:
             return []
-        stem = self.pattern[:PRINTF_NUMBER.search(self.pattern).start()].rstrip("_.- ") or "audio"
+        stem = PRINTF_NUMBER.split(self.pattern)[0].rstrip("_.- ") or "audio"
         file = AtomicPath(self.folder / f"{stem}.wav")
         if file.final.exists() and not self.overwrite:
             log.warning("audio not written: %s exists (use overwrite)", file.final)

@@ -130,6 +130,8 @@ class ContainerSource(VideoSource):
 
     def _seek_to_range(self, first: int) -> bool:
         """Seek to the keyframe before frame ``first``; False when the file cannot seek (decode and count)."""
+        if self._fps is None:
+            return False
         try:
             with self._lock:
                 if self._closed:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Any
 
 import av
 
@@ -140,7 +141,8 @@ def stream_frame_count(stream: av.VideoStream, container: av.container.InputCont
 
 
 def _find_timecode(container: av.container.InputContainer, stream: av.VideoStream) -> str | None:
-    for candidate in (stream, *container.streams.data, container):
+    candidates: list[Any] = [stream, *container.streams.data, container]
+    for candidate in candidates:
         tc = candidate.metadata.get("timecode")
         if tc:
             return tc

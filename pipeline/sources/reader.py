@@ -8,8 +8,9 @@ so the sink can write it at the same time it came in.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from types import TracebackType
-from typing import NamedTuple, Self
+from typing import Self
 
 import numpy as np
 
@@ -20,7 +21,8 @@ from pipeline.sources.probe import SourceInfo
 BIT_DEPTHS = (8, 16)
 
 
-class DecodedFrame(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class DecodedFrame:
     index: int
     pts: int
     image: np.ndarray  # (H, W, 3) uint8 or uint16 RGB, upright (RGBA (H, W, 4) when read with alpha)

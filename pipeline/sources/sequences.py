@@ -94,8 +94,8 @@ class ImageSequenceSource(VideoSource):
         if start >= stop:
             raise InputError(f"no frames in the requested range of {spec} ({len(files)} images)")
         self._files, self._start, self._stop = files, start, stop
-        self._loaded = self._first_readable()
-        first = self._loaded[1]
+        first_index, first = self._first_readable()
+        self._loaded: tuple[int, np.ndarray] | None = (first_index, first)
         height, width = first.shape[:2]
         deep = first.dtype != np.uint8
         partial = bool(frame_range)

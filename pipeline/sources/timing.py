@@ -36,7 +36,7 @@ class FrameClock:
         if last is not None and pts <= last:  # a duplicated or reordered timestamp
             pts = last + 1
         self._pts = pts
-        if self.index_from_pts:
+        if self.index_from_pts and self.fps is not None:
             seconds = float((pts - self.stream_start) * self.time_base)
             index = max(self._index + 1, round(seconds * self.fps))
         else:
