@@ -1,8 +1,8 @@
 """Pass-through benchmark of the video I/O: decode -> constant alpha -> encode, ours vs the ffmpeg
 command line doing the same transcode with the same codec settings, measured in one run.
 
-    python benchmarks/video_io.py                       # 1080p and 4K, ProRes 4444, + memory check
-    python benchmarks/video_io.py --sizes 1080p --frames 60 --memory-frames 0
+    python -m benchmarks.video_io                       # 1080p and 4K, ProRes 4444, + memory check
+    python -m benchmarks.video_io --sizes 1080p --frames 60 --memory-frames 0
 
 For each size a test clip (H.264 yuv420p, testsrc2) is generated with the imageio-ffmpeg binary,
 then both sides run as child processes, alternating, ``--repeats`` times; the best time of each
@@ -61,7 +61,6 @@ def run_child(cmd: list[str]) -> dict:
 
 def ours(src: str, dst: str, frames: int | None, batch: int) -> None:
     """Child: our pass-through; prints frames written and the in-process time as JSON."""
-    sys.path.insert(0, str(ROOT))
     from pipeline.sinks import open_sink
     from pipeline.sources import open_source
 
@@ -81,7 +80,7 @@ def compare(size_name: str, frames: int, repeats: int, work: Path) -> dict:
     size = SIZES[size_name]
     src = work / f"in_{size_name}_{frames}.mp4"
     make_input(src, size, frames)
-    ours_cmd = [sys.executable, __file__, "--child", str(src), str(work / "ours.mov")]
+    ours_cmd = [sys.executable, "-m", "benchmarks.video_io", "--child", str(src), str(work / "ours.mov")]
     ffmpeg_cmd = [FFMPEG, "-v", "error", "-y", "-i", str(src), *FFMPEG_PRORES, "-an", str(work / "ffmpeg.mov")]
     best = {"ours": None, "ffmpeg": None}
     for _ in range(repeats):
@@ -100,7 +99,8 @@ def memory(size_name: str, counts: list[int], work: Path) -> list[dict]:
     make_input(src, size, max(counts))
     rows = []
     for n in counts:
-        result = run_child([sys.executable, __file__, "--child", str(src), str(work / "mem.mov"), "--frames", str(n)])
+        result = run_child([sys.executable, "-m", "benchmarks.video_io", "--child", str(src), str(work / "mem.mov"),
+                            "--frames", str(n)])
         rows.append({"size": size_name, "frames": n, "peak_mib": result["peak_mib"], "seconds": result["seconds"]})
     return rows
 
@@ -122,15 +122,15 @@ def main() -> None:
     work = Path(args.work or tempfile.mkdtemp(prefix="video_io_bench_"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"device: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-          f"date: {time.strftime('%Y-%m-%d')}; command: python benchmarks/video_io.py {' '.join(sys.argv[1:])}")
+          f"date: {time.strftime('%Y-%m-%d')}; command: python -m benchmarks.video_io {' '.join(sys.argv[1:])}")
     print("\n| size | frames | ours fps | ffmpeg fps | ours / ffmpeg | ours peak MiB | ffmpeg peak MiB |")
     print("|---|---|---|---|---|---|---|")
     for size_name in args.sizes.split(","):
         frames = args.frames if size_name != "4k" else max(10, args.frames // 2)
         row = compare(size_name, frames, args.repeats, work)
         print(f"| {row['size']} | {row['frames']} | {row['ours_fps']:.1f} | {row['ffmpeg_fps']:.1f} | "
-              f"{row['ours_fps'] / row['ffmpeg_fps']:.0%} | {row['ours_peak_mib']:.0f} | {row['ffmpeg_peak_mib']:.0f} |",
-              flush=True)
+              f"{row['ours_fps'] / row['ffmpeg_fps']:.0%} | {row['ours_peak_mib']:.0f} | "
+              f"{row['ffmpeg_peak_mib']:.0f} |", flush=True)
     counts = [int(n) for n in args.memory_frames.split(",") if int(n)]
     if counts:
         print("\n| memory check | frames | ours peak MiB | seconds |")

@@ -29,15 +29,16 @@ _TS_NEGATIVE = 0x40000  # AVFMT_TS_NEGATIVE: the muxer can store timestamps belo
 
 
 class AudioCarrier:
-    """Moves the audio streams of ``source`` into ``output`` for the input window
-    [start_s, end_s) (end None: to the end), re-timed so that ``start_s`` becomes 0."""
+    """Moves the audio streams of ``source`` into ``output`` from input time ``start_s`` (to the end, or
+    to the end ``finish`` gives), re-timed so that ``start_s`` becomes 0."""
 
     def __init__(self, output: av.container.OutputContainer, source: str, *, start_s: float,
-                 end_s: float | None, trim_start: bool, reencode: bool = False):
+                 trim_start: bool, reencode: bool = False):
         self._input = open_input(source)
         self._output = output
         self.descriptions: list[str] = []
-        self.start_s, self.end_s, self._trim_start = start_s, end_s, trim_start
+        self.start_s, self._trim_start = start_s, trim_start
+        self.end_s: float | None = None
         # muxers without negative timestamps would shift every stream (video too) to fit a priming
         # packet before zero; such packets are dropped instead (less than one audio frame)
         self._negative_ok = bool(output.format.flags & _TS_NEGATIVE)
@@ -51,7 +52,8 @@ class AudioCarrier:
                 self.descriptions.append(f"#{stream.index} {name} copied")
                 continue
             target = FALLBACK_CODEC.get(muxer, "aac")
-            if target == "pcm_s24le" and stream.codec_context.format and stream.codec_context.format.name.startswith("s16"):
+            sample_format = stream.codec_context.format
+            if target == "pcm_s24le" and sample_format and sample_format.name.startswith("s16"):
                 target = "pcm_s16le"
             rate = stream.codec_context.sample_rate or 48000
             if target == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
@@ -59,13 +61,15 @@ class AudioCarrier:
             out_stream = output.add_stream(target, rate=rate)
             out_stream.layout = stream.codec_context.layout.name if stream.codec_context.layout else "stereo"
             stream.thread_type = "AUTO"
-            fmt = out_stream.codec_context.codec.audio_formats[0].name if out_stream.codec_context.codec.audio_formats else "fltp"
+            formats = out_stream.codec_context.codec.audio_formats
+            fmt = formats[0].name if formats else "fltp"
             resampler = av.AudioResampler(format=fmt, layout=out_stream.layout.name, rate=rate)
             self._tracks[stream.index] = _Track(stream, out_stream, resampler, rate)
             why = f"{muxer} output" if reencode else f"{muxer} cannot hold {name}"
             self.descriptions.append(f"#{stream.index} {name} re-encoded to {target} ({why})")
             if not reencode:
-                log.warning("audio stream #%d: %s cannot go into %s; re-encoding to %s", stream.index, name, muxer, target)
+                log.warning("audio stream #%d: %s cannot go into %s; re-encoding to %s", stream.index, name, muxer,
+                            target)
         if not self._tracks:
             self._input.close()
             return
@@ -170,14 +174,14 @@ class _Track:
 
 
 def open_audio(output: av.container.OutputContainer, source: str | None, *, start_s: float,
-               end_s: float | None, partial: bool, reencode: bool = False) -> AudioCarrier | None:
-    """An ``AudioCarrier`` for ``source``'s audio, or None when it has none or cannot be read.
-    ``reencode`` forces the container's fallback codec (PCM for a WAV sidecar)."""
+               partial: bool, reencode: bool = False) -> AudioCarrier | None:
+    """An ``AudioCarrier`` for ``source``'s audio from input time ``start_s``, or None when it has none or
+    cannot be read. A ``partial`` run trims the start; its end is given to ``finish``. ``reencode``
+    forces the container's fallback codec (PCM for a WAV sidecar)."""
     if not source:
         return None
     try:
-        carrier = AudioCarrier(output, source, start_s=start_s, end_s=end_s if partial else None,
-                               trim_start=partial, reencode=reencode)
+        carrier = AudioCarrier(output, source, start_s=start_s, trim_start=partial, reencode=reencode)
     except InputError as exc:
         log.warning("audio not carried: %s", exc)
         return None

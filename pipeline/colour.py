@@ -65,7 +65,8 @@ class ColourInfo:
 
     @property
     def swscale_matrix(self) -> Colorspace:
-        return _SWSCALE_MATRIX.get(self.matrix, Colorspace.ITU709)
+        """The matrix to convert with; an untagged picture converts as FFmpeg converts untagged ones (BT.601)."""
+        return _SWSCALE_MATRIX.get(self.matrix, Colorspace.ITU601)
 
     @property
     def swscale_range(self) -> ColorRange:
@@ -88,10 +89,13 @@ class ColourInfo:
         target.color_range = int(self.swscale_range)
 
 
-def frame_to_rgb(frame: av.VideoFrame, colour: ColourInfo, bit_depth: int = 8) -> np.ndarray:
-    """Decoded frame -> (H, W, 3) full-range RGB, uint8 or (bit_depth=16) uint16, using ``colour``'s
-    matrix and range rather than swscale's BT.601 default for untagged input."""
-    fmt = "rgb24" if bit_depth == 8 else "rgb48le"
+def frame_to_rgb(frame: av.VideoFrame, colour: ColourInfo, bit_depth: int = 8, alpha: bool = False) -> np.ndarray:
+    """Decoded frame -> (H, W, 3) full-range RGB (``alpha``: (H, W, 4) RGBA), uint8 or (bit_depth=16)
+    uint16, using ``colour``'s matrix and range rather than swscale's BT.601 default for untagged input."""
+    if alpha:
+        fmt = "rgba" if bit_depth == 8 else "rgba64le"
+    else:
+        fmt = "rgb24" if bit_depth == 8 else "rgb48le"
     if frame.format.is_rgb:
         return frame.to_ndarray(format=fmt)
     return frame.to_ndarray(

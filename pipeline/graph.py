@@ -9,7 +9,6 @@ the final name) and the decode thread stops.
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections import deque
@@ -21,6 +20,7 @@ import numpy as np
 
 from birefnet.errors import InputError
 from birefnet.pixels import to_uint8
+from pipeline.channel import Cancelled, Channel, End, Failure
 from pipeline.finish import Finisher
 from pipeline.frames import FrameBatch
 from pipeline.progress import RunSummary, StageClock
@@ -29,51 +29,6 @@ from pipeline.temporal.smoother import TemporalSmoother
 from workers.base import BatchFailed, MattingBackend
 
 QUEUE_BATCHES = 2  # decoded batches waiting for the matting backend
-_POLL_S = 0.1
-
-
-class _Cancelled(Exception):
-    """Raised in a stage whose run was stopped by another stage's failure."""
-
-
-class _End:
-    """Marks the end of a stream in a channel."""
-
-
-class _Failure:
-    def __init__(self, exc: BaseException):
-        self.exc = exc
-
-
-class _Channel:
-    """A bounded queue between two threads whose waits give up when the run is cancelled."""
-
-    def __init__(self, cancelled: threading.Event, size: int = QUEUE_BATCHES):
-        self._queue: queue.Queue = queue.Queue(maxsize=size)
-        self._cancelled = cancelled
-
-    def put(self, item: Any) -> None:
-        while not self._cancelled.is_set():
-            try:
-                self._queue.put(item, timeout=_POLL_S)
-                return
-            except queue.Full:
-                continue
-        raise _Cancelled
-
-    def __iter__(self) -> Iterator[Any]:
-        while True:
-            try:
-                item = self._queue.get(timeout=_POLL_S)
-            except queue.Empty:
-                if self._cancelled.is_set():
-                    raise _Cancelled from None
-                continue
-            if item is _End:
-                return
-            if isinstance(item, _Failure):
-                raise item.exc
-            yield item
 
 
 @dataclass
@@ -131,7 +86,7 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
     """Stream one video through the stages; returns its summary. Raises the first stage's error."""
     clock = StageClock()
     cancelled = threading.Event()
-    decoded = _Channel(cancelled)
+    decoded = Channel(cancelled, QUEUE_BATCHES)
     frames_in = [0]
     started = time.perf_counter()
     compute_before = backend.stats.compute_seconds
@@ -154,13 +109,13 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
                     break
                 frames_in[0] += len(batch)
                 decoded.put(batch)
-            decoded.put(_End)
-        except _Cancelled:
+            decoded.put(End)
+        except Cancelled:
             pass
         except BaseException as exc:  # handed to the matting stage, which raises it in the main thread
             try:
-                decoded.put(_Failure(exc))
-            except _Cancelled:
+                decoded.put(Failure(exc))
+            except Cancelled:
                 pass
 
     smoothed = _SmoothedAlphas()

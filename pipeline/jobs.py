@@ -107,10 +107,7 @@ def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, Proce
 
     frame_range = parse_frame_range(config.frames) if config.frames else None
     source = open_source(job.input, frame_range=frame_range)
-    depth = 16 if (config.bit_depth or source.info.bit_depth) > 8 else 8
-    if depth == 16:
-        source.close()
-        source = open_source(job.input, frame_range=frame_range, bit_depth=16)
+    depth = source.bit_depth = 16 if (config.bit_depth or source.info.bit_depth) > 8 else 8
     outputs: list[StageOutput] = []
     try:
         options = {"window": config.temporal_window} if config.temporal != "off" else {}

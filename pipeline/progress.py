@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Iterator
 
+from birefnet.atomic import write_text
 from birefnet.errors import OutputError
 
 STAGES = ("decode", "matting", "temporal", "composite", "encode")
@@ -106,10 +107,11 @@ def totals(summaries: list[RunSummary]) -> dict:
 
 
 def write_report(path: str | Path, summaries: list[RunSummary]) -> None:
+    """The JSON report of a run (``totals``), written atomically: a report file is always complete."""
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(json.dumps(totals(summaries), indent=2) + "\n")
+        write_text(target, json.dumps(totals(summaries), indent=2) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write report {target}: {exc.strerror or exc}") from None
 

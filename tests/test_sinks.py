@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 from birefnet.errors import ConfigError, OutputError
 from pipeline.sinks import open_sink
 from pipeline.sources import open_source
-from tests.clips import (colour_bars, decode_video, make_clip, pattern_frame, probe)
+from tests.clips import colour_bars, decode_video, make_clip, pattern_frame, probe
 
 W, H = 64, 48
 
@@ -162,7 +163,8 @@ def test_matte_outputs_are_grayscale_alpha(clip, tmp_path, name, codec):
         sink.close()
     if name.endswith(".png"):
         import cv2
-        decoded = np.stack([cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in sorted((tmp_path / "mseq").glob("*.png"))])
+        files = sorted((tmp_path / "mseq").glob("*.png"))
+        decoded = np.stack([cv2.imread(str(p), cv2.IMREAD_UNCHANGED) for p in files])
     else:
         decoded = decode_video(tmp_path / name, format="gray")[0]
     assert decoded.shape == (4, H, W)
@@ -251,3 +253,43 @@ def test_encoder_settings_are_used(clip, tmp_path):
     hq = transcode(clip, tmp_path / "hq.mov", output="composite")[0]
     assert Path(lt.path).stat().st_size < Path(hq.path).stat().st_size
     assert np.abs(decode_video(lt.path)[0][0].astype(int) - pattern_frame(0, W, H)).mean() < 4
+
+
+def test_outputs_read_back_with_their_alpha(clip, tmp_path):
+    _, _, rgb = transcode(clip, tmp_path / "out.mkv")  # FFV1: lossless, so the read-back is exact
+    with open_source(str(tmp_path / "out.mkv"), alpha=True) as source:
+        rgba = np.stack([f.image for f in source.frames()])
+    assert rgba.shape == (12, H, W, 4)
+    assert np.array_equal(rgba[..., :3], rgb) and np.array_equal(rgba[..., 3], test_alpha_matte(12))
+
+
+def test_generated_frames_are_written_untagged_at_their_rate(tmp_path):
+    from pipeline.sources import ArraySource
+
+    frames = np.stack([pattern_frame(i, W, H) for i in range(5)])
+    source = ArraySource(frames, 24)
+    with open_sink(str(tmp_path / "gen.mp4"), source.info, output="composite", crf=1, audio="drop",
+                   faststart=False) as sink:
+        for batch in source.batches(2):
+            sink.write(batch, batch.images, None)
+    got = probe(tmp_path / "gen.mp4")
+    assert got["frames"] == 5 and got["times"] == pytest.approx([i / 24 for i in range(5)], abs=1e-6)
+    assert got["colour"] == (2, 2, 2)  # untagged, like a camera file without a colour description
+    decoded = decode_video(tmp_path / "gen.mp4")[0].astype(int)
+    assert np.abs(decoded - frames).mean() < 2  # untagged is read back as BT.601, as it was written
+
+
+def test_png_frames_stay_under_hidden_names_until_the_sequence_is_complete(clip, tmp_path):
+    folder = tmp_path / "seq"
+    with open_source(str(clip)) as source:
+        sink = open_sink(str(folder / "x_%02d.png"), source.info, audio="drop")
+        for batch in source.batches(4):
+            sink.write(batch, batch.images, test_alpha_matte(len(batch), start=batch.index))
+        deadline = time.monotonic() + 30
+        while len(list(folder.iterdir())) < 12 and time.monotonic() < deadline:  # let the encode thread catch up
+            time.sleep(0.05)
+        partial_names = sorted(p.name for p in folder.iterdir())
+        sink.close()
+    assert len(partial_names) == 12
+    assert all(name.startswith(".x_") and f".partial-{os.getpid()}" in name for name in partial_names)
+    assert sorted(p.name for p in folder.iterdir()) == [f"x_{i:02d}.png" for i in range(12)]

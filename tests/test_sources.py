@@ -10,8 +10,8 @@ import functools
 import http.server
 import itertools
 import logging
-import threading
 import subprocess
+import threading
 import tracemalloc
 from fractions import Fraction
 
@@ -21,11 +21,18 @@ import numpy as np
 import pytest
 
 from birefnet.errors import ConfigError, InputError
-from pipeline.media import (frames_to_timecode, parse_frame_range, parse_time, shift_timecode,
-                            timecode_to_frames)
+from pipeline.media import frames_to_timecode, parse_frame_range, shift_timecode, timecode_to_frames
 from pipeline.sources import open_source
-from tests.clips import (colour_bars, corrupt_copy, decode_video, make_clip, make_image_sequence,
-                         pattern_frame, probe, truncated_copy)
+from tests.clips import (
+    colour_bars,
+    corrupt_copy,
+    decode_video,
+    make_clip,
+    make_image_sequence,
+    pattern_frame,
+    probe,
+    truncated_copy,
+)
 
 
 @pytest.fixture(scope="module")
@@ -140,13 +147,9 @@ def test_frame_range_seeks_to_exact_frames_and_shifts_timecode(clips):
     assert part.info.start_pts == full_pts[10] and part.info.frame_count == 10
 
 
-def test_time_range_and_vfr_ranges(clips):
-    _, batches = read_all(clips["cfr"], time_range=(0.4, 0.6))
-    assert [b.index for b in batches] == [10] and len(batches[0]) == 5
+def test_vfr_frame_range_counts_decoded_frames(clips):
     _, batches = read_all(clips["vfr"], frame_range=(2, 5))
     assert batches[0].index == 2 and [round(p * batches[0].time_base * 25) for p in batches[0].pts] == [3, 4, 8]
-    _, batches = read_all(clips["vfr"], time_range=(0.3, 0.5))
-    assert [round(p * batches[0].time_base * 25) for p in batches[0].pts] == [8, 9, 10]
 
 
 def test_loop_rewinds_for_background_videos(clips):
@@ -238,12 +241,13 @@ def test_input_errors_are_one_line(tmp_path):
     with pytest.raises(InputError, match="requested range"):
         open_source(str(make_clip(tmp_path / "short.mp4", frames=5)), frame_range=(50, 60))
     with pytest.raises(ConfigError):
-        open_source(str(tmp_path / "short.mp4"), frame_range=(1, 2), time_range=(0, 1))
+        open_source(str(tmp_path / "short.mp4"), frame_range=(2, 1))
+    with pytest.raises(ConfigError):
+        open_source(str(tmp_path / "short.mp4"), bit_depth=10)
 
 
-def test_range_and_timecode_parsing():
+def test_frame_range_and_timecode_parsing():
     assert parse_frame_range("10:20") == (10, 20) and parse_frame_range("5:") == (5, None)
-    assert parse_time("1:02.5") == 62.5 and parse_time("01:00:00") == 3600
     for bad in ("20:10", "a:b"):
         with pytest.raises(ConfigError):
             parse_frame_range(bad)
@@ -252,3 +256,37 @@ def test_range_and_timecode_parsing():
     for n in (0, 1799, 1800, 17982, 107892):
         assert timecode_to_frames(frames_to_timecode(n, ntsc), ntsc) == n
     assert shift_timecode("01:00:00:00", 30, Fraction(25)) == "01:00:01:05"
+
+
+def test_bit_depth_is_chosen_from_the_probe_on_the_open_reader(tmp_path):
+    path = make_clip(tmp_path / "deep.mp4", frames=3, pix_fmt="yuv420p10le", options={"crf": "0"})
+    with open_source(str(path)) as source:
+        assert source.info.bit_depth == 10 and source.bit_depth == 8
+        source.bit_depth = 16  # decided after probing, before the first frame is read
+        images = np.concatenate([b.images for b in source.batches(2)])
+        with pytest.raises(ConfigError):
+            source.bit_depth = 12
+    _, batches = read_all(path, bit_depth=16)
+    assert images.dtype == np.uint16 and np.array_equal(images, np.concatenate([b.images for b in batches]))
+    sequence = make_image_sequence(tmp_path / "seq", frames=2)
+    with open_source(str(sequence), fps=30) as source:
+        assert source.info.bit_depth == 8 and source.info.fps == 30
+        source.bit_depth = 16
+        assert np.array_equal(next(source.frames()).image, pattern_frame(0, 64, 48).astype(np.uint16) * 257)
+
+
+def test_frame_clock_numbers_frames_without_usable_timestamps():
+    from pipeline.sources.timing import FrameClock
+
+    def frame(pts):
+        picture = av.VideoFrame(4, 4, "rgb24")
+        picture.pts = pts
+        return picture
+
+    counting = FrameClock(stream_start=0, time_base=Fraction(1, 1000), fps=None, nominal_fps=Fraction(25),
+                          index_from_pts=False)
+    placed = [counting.place(frame(p)) for p in (None, None, 80, 80, 60)]
+    assert placed == [(0, 0), (1, 40), (2, 80), (3, 81), (4, 82)]  # missing: one frame on; repeats: one tick on
+    seeking = FrameClock(stream_start=1000, time_base=Fraction(1, 1000), fps=Fraction(25), nominal_fps=Fraction(25),
+                         index_from_pts=True)
+    assert [seeking.place(frame(p))[0] for p in (1400, 1440, 1440, 1520)] == [10, 11, 12, 13]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from torch.utils.data import DataLoader, Dataset
 
+from birefnet.atomic import AtomicPath
 from birefnet.errors import CheckpointError, ConfigError, OutputError
 from birefnet.model import IMAGENET_MEAN, IMAGENET_STD, BiRefNet
 from birefnet.predictor import pick_device, pick_precision
@@ -121,10 +121,9 @@ def save_weights(model: nn.Module, path: Path, dtype: str = "fp32", metadata: di
     cast = _SAVE_DTYPES[dtype]
     state = {k: (v.to(cast) if v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in model.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata={k: str(v) for k, v in (metadata or {}).items()})
-    tmp.chmod(0o644)
-    os.replace(tmp, path)
+    with AtomicPath(path) as temp:
+        save_file(state, str(temp), metadata={k: str(v) for k, v in (metadata or {}).items()})
+        temp.chmod(0o644)
 
 
 class _TrainForward(nn.Module):
@@ -290,9 +289,8 @@ class Trainer:
     def save_state(self) -> None:
         if not self.is_main:
             return
-        tmp = self.output / (STATE_FILE + ".tmp")
-        torch.save(self.state_dict(), tmp)
-        os.replace(tmp, self.output / STATE_FILE)
+        with AtomicPath(self.output / STATE_FILE) as temp:
+            torch.save(self.state_dict(), temp)
 
     def load_state(self, path: Path) -> None:
         try:

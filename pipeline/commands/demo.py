@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from dataclasses import dataclass, fields
-from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 
+from birefnet.atomic import AtomicPath, write_text
 from birefnet.errors import ConfigError, OutputError
 
 EXAMPLES = """examples:
@@ -79,27 +78,23 @@ def _parse_size(text: str) -> tuple[int, int]:
 
 
 def write_clip(path: Path, frames: np.ndarray, fps: int) -> None:
-    """H.264 MP4 of RGB frames (high quality, 4:2:0), written under a temporary name then renamed."""
-    import av
+    """H.264 MP4 of RGB frames (high quality, 4:2:0, untagged like a camera file), through the pipeline's sink."""
+    from pipeline.sinks import open_sink
+    from pipeline.sources import ArraySource
 
-    tmp = path.with_name(path.stem + ".partial" + path.suffix)
-    with av.open(str(tmp), "w") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps))
-        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
-        stream.options = {"crf": "12", "preset": "veryfast"}
-        for image in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")))
-        container.mux(stream.encode(None))
-    os.replace(tmp, path)
+    source = ArraySource(frames, fps)
+    with open_sink(str(path), source.info, output="composite", codec="h264", crf=12, preset="veryfast",
+                   audio="drop", overwrite=True, faststart=False) as sink:
+        for batch in source.batches(len(frames)):
+            sink.write(batch, batch.images, None)
 
 
 def decode_video(path: Path, with_alpha: bool = False) -> np.ndarray:
     """All frames of a video as uint8 RGB (N, H, W, 3), or RGBA (N, H, W, 4) with its alpha channel."""
-    import av
+    from pipeline.sources import open_source
 
-    with av.open(str(path)) as container:
-        fmt = "rgba" if with_alpha else "rgb24"
-        return np.stack([f.to_ndarray(format=fmt) for f in container.decode(video=0)])
+    with open_source(str(path), alpha=with_alpha) as source:
+        return np.stack([frame.image for frame in source.frames()])
 
 
 def contact_sheet(inputs: np.ndarray, alphas: np.ndarray, composites: np.ndarray, count: int,
@@ -124,10 +119,9 @@ def contact_sheet(inputs: np.ndarray, alphas: np.ndarray, composites: np.ndarray
 def _write_png(path: Path, rgb: np.ndarray) -> None:
     import cv2
 
-    tmp = path.with_name(path.stem + ".partial.png")
-    if not cv2.imwrite(str(tmp), np.ascontiguousarray(rgb[..., ::-1])):
-        raise OutputError(f"cannot write {path}")
-    os.replace(tmp, path)
+    with AtomicPath(path) as temp:
+        if not cv2.imwrite(str(temp), np.ascontiguousarray(rgb[..., ::-1])):
+            raise OutputError(f"cannot write {path}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -178,9 +172,7 @@ def run(args: argparse.Namespace) -> int:
     report = {"model": args.model, "frames": args.frames, "size": [width, height], "seed": args.seed,
               "mad_x1e3": scores.mad_x1e3, "dtssd_x1e2": scores.dtssd_x1e2, "seconds": round(seconds, 2),
               "files": {p.name: str(p) for p in files.all()}}
-    tmp = files.report.with_name("report.partial.json")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, files.report)
+    write_text(files.report, json.dumps(report, indent=2) + "\n")
     say(f"ProRes 4444 with alpha: {files.rgba}\ngreen screen: {files.green}\ncontact sheet: {files.contact_sheet}")
     print(f"MAD {scores.mad_x1e3:.2f} (x1e-3)  dtSSD {scores.dtssd_x1e2:.2f} (x1e-2) against the ground truth; "
           f"{seconds:.1f} s", flush=True)

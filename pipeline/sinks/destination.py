@@ -1,0 +1,90 @@
+"""Where an output goes and whether it may go there, decided before anything is encoded.
+
+A folder or a printf pattern (``shot_%05d.png``) means a PNG sequence; the output must not be the
+input, must not exist unless overwriting, and its directory must be writable (a missing one is created,
+and removed again if the run leaves it empty).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from birefnet.errors import ConfigError, OutputError
+from pipeline.media import PRINTF_NUMBER
+from pipeline.sinks.writers import sequence_files
+from pipeline.sources import SourceInfo
+
+log = logging.getLogger("birefnet_video")
+
+DEFAULT_SEQUENCE_NAME = "frame_%06d.png"
+
+
+def destination(path: str) -> tuple[Path, str]:
+    """(final path, extension) — a folder or printf pattern means a PNG sequence."""
+    target = Path(path)
+    if PRINTF_NUMBER.search(target.name):
+        return target, target.suffix.lower()
+    if path.endswith(("/", os.sep)) or (target.exists() and target.is_dir()) or not target.suffix:
+        return target / DEFAULT_SEQUENCE_NAME, ".png"
+    if target.suffix.lower() == ".png":
+        raise ConfigError(f"a PNG output needs a frame-number pattern such as shot_%05d.png or a folder, "
+                          f"not {path}")
+    return target, target.suffix.lower()
+
+
+def writable_dir_error(directory: Path) -> str | None:
+    """Why files cannot be created in ``directory`` (None when they can)."""
+    if not directory.exists():
+        return f"output directory does not exist: {directory}"
+    if not directory.is_dir():
+        return f"output parent is not a directory: {directory}"
+    if not os.access(directory, os.W_OK | os.X_OK):
+        return f"output directory is not writable: {directory}"
+    return None
+
+
+def check_destination(final: Path, info: SourceInfo, overwrite: bool, sequence: bool) -> Path | None:
+    """Refuse a destination we must not write; create a missing directory (returned, else None)."""
+    if info.kind not in ("stream", "generated"):  # an input on this disk must not be overwritten
+        src = Path(info.path)
+        if src.exists() and final.exists() and os.path.samefile(src, final):
+            raise OutputError(f"output is the input: {final}")
+        if src.resolve() == final.resolve():
+            raise OutputError(f"output is the input: {final}")
+    if sequence:
+        if sequence_files(final.parent, final.name) and not overwrite:
+            raise OutputError(f"output frames exist in {final.parent} (use --overwrite)")
+    elif final.exists() and not overwrite:
+        raise OutputError(f"output exists: {final} (use --overwrite)")
+    elif final.exists() and final.is_dir():
+        raise OutputError(f"output is a directory: {final}")
+    parent, created = final.parent, None
+    if not parent.exists():
+        created = parent
+        while not created.parent.exists():
+            created = created.parent
+        try:
+            parent.mkdir(parents=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output directory {parent}: {exc.strerror}") from None
+        log.warning("created output directory %s", parent)
+    problem = writable_dir_error(parent)
+    if problem:
+        raise OutputError(problem)
+    return created
+
+
+def remove_empty_dirs(folder: Path, top: Path | None) -> None:
+    """Remove ``folder`` and its parents up to ``top`` (directories this sink created) if empty."""
+    if top is None:
+        return
+    while True:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        if folder == top:
+            return
+        folder = folder.parent

@@ -1,0 +1,60 @@
+"""``open_sink``: check the destination, choose the encoder, start the writer and its encode thread."""
+
+from __future__ import annotations
+
+import logging
+
+from birefnet.errors import ConfigError
+from pipeline.encoders import plan_encoder, resolve_codec
+from pipeline.sinks.destination import check_destination, destination, remove_empty_dirs
+from pipeline.sinks.sink import Sink
+from pipeline.sinks.writers import ImageSequenceWriter, VideoFileWriter, Writer
+from pipeline.sources import SourceInfo
+
+log = logging.getLogger("birefnet_video")
+
+
+def open_sink(path: str, info: SourceInfo, *, output: str = "rgba", codec: str | None = None,
+              crf: int | None = None, preset: str | None = None, bitrate: str | int | None = None,
+              prores_profile: str | int | None = None, bit_depth: int = 8, premultiplied: bool = False,
+              audio: str = "copy", audio_source: str | None = None, overwrite: bool = False,
+              faststart: bool = True) -> Sink:
+    """Start writing ``path`` for frames described by ``info`` (size, rate, colour, timecode, audio).
+
+    ``output``: 'rgba' / 'foreground' (colour + alpha; needs ProRes 4444, VP9, FFV1, QuickTime
+    Animation or PNG), 'composite' (colour only), 'matte' (alpha as grayscale). ``codec`` overrides
+    the extension's default (.mov ProRes, .webm VP9, .mp4 H.264, .mkv FFV1, folder or %d pattern PNG).
+    ``bit_depth`` is that of the arrays you will write (16: uint16, kept where the codec can).
+    ``audio`` 'copy' carries the audio of ``audio_source`` (default: the input file) — copied when the
+    container takes its codec, else re-encoded; 'drop' writes none. ``faststart``: an MP4's index at
+    the front of the file (see ``VideoFileWriter``).
+    Raises ConfigError (bad settings) or OutputError (destination problems) with one-line messages.
+    """
+    if audio not in ("copy", "drop"):
+        raise ConfigError(f"audio must be 'copy' or 'drop', got {audio!r}")
+    if bit_depth not in (8, 16):
+        raise ConfigError(f"bit depth must be 8 or 16, got {bit_depth}")
+    final, extension = destination(path)
+    spec = resolve_codec(codec, extension, output)
+    sequence = spec.key == "png"
+    created = check_destination(final, info, overwrite, sequence)
+    plan = plan_encoder(spec, output=output, width=info.width, height=info.height, bit_depth=bit_depth,
+                        colour=info.colour, crf=crf, preset=preset, bitrate=bitrate,
+                        prores_profile=prores_profile)
+    if premultiplied and not plan.has_alpha:
+        log.warning("premultiplied has no effect on a %s output", output)
+        premultiplied = False
+    if audio == "drop":
+        audio_source = None
+    elif audio_source is None and info.audio and info.kind == "file":
+        audio_source = info.path
+    writer: Writer
+    try:
+        if sequence:
+            writer = ImageSequenceWriter(final, info, plan, premultiplied, audio_source, overwrite)
+        else:
+            writer = VideoFileWriter(final, info, plan, premultiplied, audio_source, faststart)
+    except BaseException:
+        remove_empty_dirs(final.parent, created)
+        raise
+    return Sink(writer, created)

@@ -1,0 +1,134 @@
+"""Reading an image sequence: a folder of images, a glob (``shots/*.png``), a printf pattern
+(``shot_%05d.png``) or one image file; png, jpg, tiff, exr..., 8 or 16 bit.
+
+The n-th file in frame order is frame n, shown at the rate the caller gives (image files carry none).
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import re
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from birefnet.errors import InputError
+from birefnet.pixels import to_uint8
+from pipeline.colour import ColourInfo
+from pipeline.media import PRINTF_NUMBER, FrameRange, numbered_files
+from pipeline.sources.probe import SourceInfo
+from pipeline.sources.reader import DecodedFrame, VideoSource
+
+log = logging.getLogger("birefnet_video")
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".exr", ".webp")
+IMAGE2_FPS = Fraction(25)  # the rate FFmpeg's image2 reader gives a sequence when none is set
+
+
+def is_image_sequence(spec: str) -> bool:
+    path = Path(spec)
+    if path.is_dir() or PRINTF_NUMBER.search(path.name) or any(ch in spec for ch in "*?["):
+        return True
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def sequence_files(spec: str) -> list[Path]:
+    """The images a folder, glob or printf pattern names, in frame order."""
+    path = Path(spec)
+    if path.is_dir():
+        files = [p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith(".")]
+        if files:
+            common = max({p.suffix.lower() for p in files}, key=lambda s: sum(p.suffix.lower() == s for p in files))
+            files = [p for p in files if p.suffix.lower() == common]
+        return sorted(files, key=_natural_key)
+    if PRINTF_NUMBER.search(path.name):
+        return [p for _, p in numbered_files(path.parent, path.name)]
+    return sorted((Path(p) for p in glob.glob(spec)), key=_natural_key)
+
+
+def _natural_key(path: Path) -> list[int | str]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
+def _load(path: Path) -> np.ndarray | None:
+    """An image file as stored (any channel count and sample type); None when it cannot be read."""
+    import cv2
+
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+def _to_rgb(image: np.ndarray, bit_depth: int) -> np.ndarray:
+    """A loaded image as (H, W, 3) RGB at ``bit_depth``."""
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    rgb = image[..., 2::-1] if image.shape[2] >= 3 else np.repeat(image[..., :1], 3, axis=2)
+    if rgb.dtype == np.uint8:
+        return np.ascontiguousarray(rgb) if bit_depth == 8 else rgb.astype(np.uint16) * 257
+    if rgb.dtype == np.uint16:
+        return np.ascontiguousarray(rgb) if bit_depth == 16 else to_uint8(rgb)
+    scale = 255.0 if bit_depth == 8 else 65535.0  # float EXR/TIFF: [0, 1] linear-as-given
+    return (np.clip(rgb, 0.0, 1.0) * scale + 0.5).astype(np.uint8 if bit_depth == 8 else np.uint16)
+
+
+class ImageSequenceSource(VideoSource):
+    """Numbered images read with OpenCV; the n-th file (in frame order) is frame n, at ``fps``.
+
+    An unreadable image, or one whose size differs from the first, is counted in ``frames_bad``
+    and skipped. Each file is read once per pass (the first readable one serves the probe too).
+    """
+
+    def __init__(self, spec: str, *, fps: Fraction, frame_range: FrameRange | None = None, bit_depth: int = 8,
+                 loop: bool = False):
+        super().__init__(loop=loop, bit_depth=bit_depth)
+        self.spec = spec
+        files = sequence_files(spec)
+        if not files:
+            raise InputError(f"no images found for {spec}")
+        fps = Fraction(fps).limit_denominator(1001)
+        start, stop = 0, len(files)
+        if frame_range:
+            start, stop = frame_range[0], min(stop, frame_range[1] if frame_range[1] is not None else stop)
+        if start >= stop:
+            raise InputError(f"no frames in the requested range of {spec} ({len(files)} images)")
+        self._files, self._start, self._stop = files, start, stop
+        first_index, first = self._first_readable()
+        self._loaded: tuple[int, np.ndarray] | None = (first_index, first)
+        height, width = first.shape[:2]
+        deep = first.dtype != np.uint8
+        partial = bool(frame_range)
+        self.info = SourceInfo(
+            path=spec, kind="sequence", container="image2", codec=files[start].suffix.lower().lstrip("."),
+            pix_fmt="rgb48le" if deep else "rgb24", width=width, height=height, fps=fps, nominal_fps=fps,
+            time_base=1 / fps, frame_count=stop - start, frame_count_exact=True,
+            duration_s=len(files) / float(fps),
+            colour=ColourInfo(primaries=1, transfer=13, full_range=False).resolved(height),
+            bit_depth=16 if deep else 8, start_pts=start if partial else 0, start_index=start,
+            stop_index=stop, partial=partial,
+        )
+
+    def _first_readable(self) -> tuple[int, np.ndarray]:
+        for index in range(self._start, self._stop):
+            image = _load(self._files[index])
+            if image is not None:
+                return index, image
+        raise InputError(f"none of the images of {self.spec} could be read")
+
+    def _frames_once(self) -> Iterator[DecodedFrame]:
+        shape = (self.info.height, self.info.width, 3)
+        loaded, self._loaded = self._loaded, None
+        for index in range(self._start, self._stop):
+            path = self._files[index]
+            image = loaded[1] if loaded is not None and loaded[0] == index else _load(path)
+            rgb = None if image is None else _to_rgb(image, self.bit_depth)
+            if rgb is None or rgb.shape != shape:
+                self.frames_bad += 1
+                why = "unreadable" if rgb is None else f"size {rgb.shape[1]}x{rgb.shape[0]} differs"
+                log.warning("%s: %s, skipped", path, why)
+                continue
+            yield DecodedFrame(index, index, rgb)
+
+    def _rewind(self) -> bool:
+        return True
