@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 
 from pipeline.temporal.analysis import analysis_factor, peak_thumbnail
-from pipeline.temporal.config import SmootherConfig
 from pipeline.temporal.confidence import Transition
+from pipeline.temporal.config import SmootherConfig
 from pipeline.temporal.flow import warp
 from pipeline.temporal.maps import local_max, resize_bilinear
 

@@ -12,7 +12,7 @@ from birefnet.pixels import box_filter
 
 def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     """Sample ``image`` (N, C, H, W) at x + flow(x); ``flow`` (N, 2, H, W) in pixels, borders replicated."""
-    n, _, height, width = image.shape
+    _, _, height, width = image.shape
     ys = torch.arange(height, device=image.device, dtype=image.dtype).view(1, height, 1)
     xs = torch.arange(width, device=image.device, dtype=image.dtype).view(1, 1, width)
     gx = (xs + flow[:, 0]) * (2.0 / max(width - 1, 1)) - 1.0

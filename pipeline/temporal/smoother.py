@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Protocol, Union
+from typing import Protocol
 
 import numpy as np
 import torch
 
 from pipeline.temporal.analysis import FrameContext, frame_contexts, is_scene_cut
 from pipeline.temporal.carry import carry_over
-from pipeline.temporal.config import MODE_DEFAULTS, SmootherConfig
 from pipeline.temporal.confidence import FlowModel, MotionModel, StillnessModel, Transition
+from pipeline.temporal.config import MODE_DEFAULTS, SmootherConfig
 from pipeline.temporal.denormals import denormals_flushed
 from pipeline.temporal.modes import TEMPORAL_MODES
 
-Array = Union[np.ndarray, torch.Tensor]  # numpy in -> numpy out, torch in -> torch out on the same device
+Array = np.ndarray | torch.Tensor  # numpy in -> numpy out, torch in -> torch out on the same device
 
 
 class TemporalSmoother(Protocol):
@@ -192,7 +192,7 @@ class MotionSmoother:
         return _alpha_like(result, like)
 
 
-def make_smoother(mode: str = "flow", **options: float | int | str) -> TemporalSmoother:
+def make_smoother(mode: str = "flow", **options: float | str) -> TemporalSmoother:
     """A temporal smoother for ``mode`` in ``off``, ``ema``, ``flow``; ``options`` are SmootherConfig fields
     and override the mode's defaults (``MODE_DEFAULTS``, then SmootherConfig's).
 
