@@ -24,7 +24,7 @@ def carry_over(
     into ``out`` when given; ``alpha_peak`` is the new alpha's peak thumbnail. At full size this is a
     peak thumbnail of the state, one upsampling and one lerp (plus the warp for flow): at 1080p on the
     CPU each full-size pass costs ~1 ms, so everything else works on thumbnails."""
-    size = alpha.shape[-2:]
+    size = (alpha.shape[-2], alpha.shape[-1])
     if transition.flow is not None and transition.stillness is not None:
         scale_y = size[0] / transition.flow.shape[-2]
         scale_x = size[1] / transition.flow.shape[-1]

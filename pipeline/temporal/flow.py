@@ -25,7 +25,7 @@ def dis_flow(current: torch.Tensor, previous: torch.Tensor, dis: cv2.DISOpticalF
     """OpenCV DIS flow such that current(x) ~ previous(x + flow)."""
     cur = current[0, 0].clamp(0, 255).to(torch.uint8).cpu().numpy()
     prev = previous[0, 0].clamp(0, 255).to(torch.uint8).cpu().numpy()
-    flow = dis.calc(cur, prev, None)
+    flow = dis.calc(cur, prev, None)  # type: ignore[call-overload]  # None: OpenCV allocates the flow
     return torch.from_numpy(flow).permute(2, 0, 1)[None].to(current.device)
 
 
@@ -85,5 +85,5 @@ class FlowEstimator:
         if backend == "torch":
             return lucas_kanade_flow(current, previous)
         if self._dis is None:
-            self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+            self._dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
         return dis_flow(current, previous, self._dis)
