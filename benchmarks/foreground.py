@@ -5,23 +5,19 @@ kernel (O(r^2)). On a CPU the pooling version takes many minutes per 4K frame, s
 timed on a centre tile (``--reference-tile``) and its per-pixel cost scaled to the full frame; the
 printed line says so. On a GPU, ``--reference-tile 0`` times it on the whole frame.
 
-    python benchmarks/foreground.py --size 3840x2160 --device cpu
+    python -m benchmarks.foreground --size 3840x2160 --device cpu
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from birefnet.foreground import estimate_foreground  # noqa: E402
-from birefnet.pixels import box_filter_reference  # noqa: E402
-from pipeline.synthetic import SyntheticScene  # noqa: E402
+from birefnet.foreground import estimate_foreground
+from birefnet.pixels import box_filter_reference
+from pipeline.synthetic import SyntheticScene
 
 
 def timed_ms(fn, device: torch.device, repeats: int) -> tuple[float, torch.Tensor]:
@@ -62,7 +58,7 @@ def main() -> int:
         ref_image, ref_alpha = image[crop].contiguous(), alpha[crop].contiguous()
     else:
         ref_image, ref_alpha = image, alpha
-    reference = lambda: estimate_foreground(ref_image, ref_alpha, box=box_filter_reference)  # noqa: E731
+    reference = lambda: estimate_foreground(ref_image, ref_alpha, box=box_filter_reference)
     ref_ms, ref = timed_ms(reference, device, 1 if device.type == "cpu" else args.repeats)
     ours_same = estimate_foreground(ref_image, ref_alpha)
     max_diff = (ours_same - ref).abs().max().item()

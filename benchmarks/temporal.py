@@ -5,25 +5,21 @@ flickering per-frame predictions (FlickerSimulator), runs every smoothing mode o
 prints MAD, MSE, Grad, Conn, dtSSD, flicker and ms/frame (smoothing only), the fast-motion segment's
 MAD, and the issue's targets (dtSSD -40%, MAD within +5%, fast-motion MAD within +10%).
 
-    python benchmarks/temporal.py --sizes 1920x1080 912x512 --frames 90
+    python -m benchmarks.temporal --sizes 1920x1080 912x512 --frames 90
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from pipeline.metrics import ClipEvaluator  # noqa: E402
-from pipeline.synthetic import FlickerSimulator, SyntheticScene  # noqa: E402
-from pipeline.temporal.smoother import make_smoother  # noqa: E402
+from pipeline.metrics import ClipEvaluator
+from pipeline.synthetic import FlickerSimulator, SyntheticScene
+from pipeline.temporal.smoother import make_smoother
 
 MODES = {"off": {}, "ema": {}, "flow": {}, "ema window=2": {"window": 2}, "flow window=2": {"window": 2}}
 

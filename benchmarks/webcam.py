@@ -1,8 +1,8 @@
 """Live-demo benchmark: sustained fps and capture-to-display latency of the webcam loop (run by hand).
 
-    python benchmarks/webcam.py                                  # lite at 512 and 1024 on the default device
-    python benchmarks/webcam.py --device cuda --duration 20 --compile
-    python benchmarks/webcam.py --device cpu --resolutions 256 512 1024 --duration 8 --source-fps 30
+    python -m benchmarks.webcam                                  # lite at 512 and 1024 on the default device
+    python -m benchmarks.webcam --device cuda --duration 20 --compile
+    python -m benchmarks.webcam --device cpu --resolutions 256 512 1024 --duration 8 --source-fps 30
 
 Runs exactly what ``birefnet-video webcam --display none`` runs (capture thread, newest-frame-wins
 engine, causal EMA smoothing, headless display) on a generated clip played at ``--source-fps`` as a
@@ -23,18 +23,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from birefnet import Predictor, build_model  # noqa: E402
-from birefnet.predictor import pick_device  # noqa: E402
-from pipeline.sources import open_source  # noqa: E402
-from pipeline.temporal.smoother import make_smoother  # noqa: E402
-from pipeline.webcam.calibrate import warm_up  # noqa: E402
-from pipeline.webcam.capture import CaptureThread  # noqa: E402
-from pipeline.webcam.engine import Engine  # noqa: E402
-from pipeline.webcam.live import LiveRun  # noqa: E402
-from pipeline.webcam.render import View  # noqa: E402
-from tests.clips import make_clip  # noqa: E402
+from birefnet import Predictor, build_model
+from birefnet.predictor import pick_device
+from pipeline.sources import open_source
+from pipeline.temporal.smoother import make_smoother
+from pipeline.webcam.calibrate import warm_up
+from pipeline.webcam.capture import CaptureThread
+from pipeline.webcam.engine import Engine
+from pipeline.webcam.live import LiveRun
+from pipeline.webcam.render import View
+from tests.clips import make_clip
 
 CLIP_SECONDS = 2  # the clip loops; it only has to be long enough not to repeat every few frames
 

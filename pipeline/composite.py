@@ -1,10 +1,8 @@
 """Composites of the matted foreground over a new background: a colour, an image, a video or a blur.
 
-Blending happens in linear light: sRGB values are decoded to linear, mixed as alpha * F + (1 - alpha) * B,
-and encoded back. Mixing encoded sRGB values instead darkens soft edges (hair looks dark-fringed);
-``linear_light=False`` restores that plain sRGB blend for matching other tools. Options: light wrap
-(background light spilling over the foreground's edges), edge feathering (softening the alpha), and
-fit/fill/stretch for image and video backgrounds. Frames come as numpy (computed on the CPU via torch)
+Blending happens in linear light (``pipeline.blend``: the same maths as the webcam preview). Options:
+light wrap (background light spilling over the foreground's edges), fit/fill/stretch for image and
+video backgrounds, the radius of the blur background. Frames come as numpy (computed on the CPU via torch)
 or as torch tensors (computed on their device); the result has the foreground's container and dtype.
 """
 
@@ -19,41 +17,16 @@ import torch.nn.functional as F
 
 from birefnet.errors import ConfigError, InputError
 from birefnet.pixels import box_filter
+from pipeline.blend import from_linear, mix, srgb_to_linear, to_linear, to_unit_float
 
 NAMED_COLOURS = {"green": (0, 255, 0), "blue": (0, 0, 255), "black": (0, 0, 0), "white": (255, 255, 255)}
 FITS = ("fill", "fit", "stretch")
 VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".mxf", ".gif"}
 
+Pixels = np.ndarray | torch.Tensor
+
 
 # ------------------------------------------------------------------------------------- helpers
-
-
-def srgb_to_linear(x: torch.Tensor) -> torch.Tensor:
-    """IEC 61966-2-1 sRGB decoding of values in [0, 1]."""
-    return torch.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
-
-
-def linear_to_srgb(x: torch.Tensor) -> torch.Tensor:
-    """IEC 61966-2-1 sRGB encoding of values in [0, 1]."""
-    x = x.clamp(0.0, 1.0)
-    return torch.where(x <= 0.0031308, x * 12.92, 1.055 * x.clamp_min(1e-12) ** (1 / 2.4) - 0.055)
-
-
-def _peak(dtype) -> float:
-    if dtype in (np.uint8, torch.uint8):
-        return 255.0
-    if dtype in (np.uint16, torch.uint16):
-        return 65535.0
-    return 1.0
-
-
-def _to_unit_float(x: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
-    """Values scaled to [0, 1] as float32 on ``device``."""
-    tensor = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
-    peak = _peak(x.dtype)
-    if tensor.dtype == torch.uint16:  # few ops support uint16: go through int32
-        tensor = tensor.to(torch.int32)
-    return tensor.to(device=device, dtype=torch.float32) / peak
 
 
 def soft_blur(x: torch.Tensor, radius: float) -> torch.Tensor:
@@ -64,7 +37,7 @@ def soft_blur(x: torch.Tensor, radius: float) -> torch.Tensor:
     height, width = x.shape[-2:]
     factor = max(1, int(radius // 4))
     small = F.avg_pool2d(x, factor, ceil_mode=True) if factor > 1 else x
-    size = max(1, int(round(radius / factor)))
+    size = max(1, round(radius / factor))
     small = box_filter(box_filter(small, size), size)
     return F.interpolate(small, size=(height, width), mode="bilinear", align_corners=False) if factor > 1 else small
 
@@ -110,26 +83,29 @@ class ColourBackground:
     def __init__(self, rgb: tuple[int, int, int]):
         self.rgb = rgb
 
-    def frames(self, n: int, size: tuple[int, int], index: int, device: torch.device) -> torch.Tensor:
-        colour = torch.tensor(self.rgb, dtype=torch.float32, device=device) / 255.0
+    def linear(self, n: int, size: tuple[int, int], index: int, device: torch.device) -> torch.Tensor:
+        colour = to_linear(torch.tensor(self.rgb, dtype=torch.uint8), device)
         return colour.view(1, 3, 1, 1).expand(n, 3, *size)
 
 
 class ImageBackground:
-    """A still image, fitted to the frame size once per size."""
+    """A still image (RGB, uint8 or uint16), fitted to the frame size and decoded once per size."""
 
-    def __init__(self, path: str, fit: str):
+    def __init__(self, image: np.ndarray, fit: str):
+        self.image, self.fit = image, fit
+        self._cache: tuple[tuple[int, int], torch.Tensor] | None = None
+
+    @classmethod
+    def read(cls, path: str, fit: str) -> ImageBackground:
         image = cv2.imread(path, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
         if image is None:
             raise InputError(f"background image {path} could not be read")
-        self.image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
-        self.fit = fit
-        self._cache: tuple[tuple[int, int], torch.Tensor] | None = None
+        return cls(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), fit)
 
-    def frames(self, n: int, size: tuple[int, int], index: int, device: torch.device) -> torch.Tensor:
+    def linear(self, n: int, size: tuple[int, int], index: int, device: torch.device) -> torch.Tensor:
         if self._cache is None or self._cache[0] != size or self._cache[1].device != device:
             fitted = resize_to(self.image, size, self.fit)
-            self._cache = (size, _to_unit_float(fitted, device).permute(2, 0, 1)[None])
+            self._cache = (size, to_linear(fitted, device).permute(2, 0, 1)[None])
         return self._cache[1].expand(n, -1, -1, -1)
 
 
@@ -151,7 +127,7 @@ class VideoBackground:
         except StopIteration:
             raise InputError(f"background video {self.path} has no frames") from None
 
-    def frames(self, n: int, size: tuple[int, int], index: int, device: torch.device) -> torch.Tensor:
+    def linear(self, n: int, size: tuple[int, int], index: int, device: torch.device) -> torch.Tensor:
         if index < self._next_index:  # the caller went back: start the background again
             self.close()
             self._source, self._next_index = self._open(), 0
@@ -161,7 +137,7 @@ class VideoBackground:
             self._next_index += 1
         images = [resize_to(self._read(), size, self.fit) for _ in range(n)]
         self._next_index += n
-        return _to_unit_float(np.stack(images), device).permute(0, 3, 1, 2)
+        return to_linear(np.stack(images), device).permute(0, 3, 1, 2)
 
     def close(self) -> None:
         self._source.close()
@@ -169,66 +145,64 @@ class VideoBackground:
 
 class BlurBackground:
     """The original frame, blurred with the subject left out (alpha-weighted), so no halo of the
-    subject's colours surrounds it. Needs the original frames (``original=`` of ``composite``)."""
+    subject's colours surrounds it. ``radius``: in pixels; default 2.5% of the long side."""
 
     def __init__(self, radius: float | None):
         self.radius = radius
+
+    def linear(self, original: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """Of ``original`` (N, 3, H, W) sRGB in [0, 1] with ``alpha`` (N, 1, H, W)."""
+        radius = self.radius or max(original.shape[-2:]) / 40
+        weight = soft_blur(1.0 - alpha, radius)
+        return srgb_to_linear(soft_blur(original * (1.0 - alpha), radius) / weight.clamp_min(1e-4))
+
+
+Background = ColourBackground | ImageBackground | VideoBackground | BlurBackground
+
+
+def open_background(spec: str, fit: str = "fill", blur_radius: float | None = None) -> Background:
+    """'green' (and other NAMED_COLOURS), '#RRGGBB', 'blur', an image or a video file."""
+    if fit not in FITS:
+        raise ConfigError(f"background fit must be one of {', '.join(FITS)}, got {fit!r}")
+    text = spec.strip()
+    if text.lower() == "blur":
+        return BlurBackground(blur_radius)
+    if text.lower() in NAMED_COLOURS or text.startswith("#"):
+        return ColourBackground(parse_colour(text))
+    path = Path(text)
+    if not path.is_file():
+        raise InputError(f"background {text!r} is not a colour, 'blur', or an existing file")
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return VideoBackground(str(path), fit)
+    return ImageBackground.read(str(path), fit)
 
 
 # ----------------------------------------------------------------------------------- compositor
 
 
 class Compositor:
-    """Puts foreground colours (N, H, W, 3) with alpha (N, H, W) over a background.
+    """Puts foreground colours (N, H, W, 3) with alpha (N, H, W) over a background, in linear light
+    (``pipeline.blend``); the webcam preview composites through it too, so it shows what is written.
 
-    ``background``: 'green' (and other NAMED_COLOURS), '#RRGGBB', 'blur', an image or a video file.
-    ``info``: the foreground's SourceInfo, accepted for the pipeline's call; sizes come from the frames.
-    ``fit``: fill, fit or stretch. ``light_wrap``: 0-1 strength of background light over
-    the foreground's edges, over ``wrap_radius`` pixels (default 1% of the long side, at least 2).
-    ``feather``: alpha softening radius in pixels. ``blur_radius``: of the 'blur' background (default
-    2.5% of the long side). ``premultiplied``: the
-    foreground colours are already multiplied by alpha.
+    ``background``: a spec for ``open_background`` or a background object. ``fit``: fill, fit or
+    stretch, for image and video backgrounds. ``light_wrap``: 0-1 strength of background light over
+    the foreground's edges (over 1% of the long side, at least 2 pixels). ``blur_radius``: of the
+    'blur' background.
     """
 
-    def __init__(self, background: str = "green", info=None, *, fit: str = "fill", light_wrap: float = 0.0,
-                 feather: float = 0.0, linear_light: bool = True, blur_radius: float | None = None,
-                 wrap_radius: float | None = None, premultiplied: bool = False):
-        if fit not in FITS:
-            raise ConfigError(f"background fit must be one of {', '.join(FITS)}, got {fit!r}")
-        if not 0.0 <= light_wrap <= 1.0 or feather < 0:
-            raise ConfigError("light wrap must be in [0, 1] and feather >= 0")
-        self.info = info
-        self.light_wrap, self.feather, self.linear_light = light_wrap, feather, linear_light
-        self.premultiplied, self.wrap_radius = premultiplied, wrap_radius
-        self.background = self._open_background(background, fit, blur_radius)
-
-    @staticmethod
-    def _open_background(spec: str, fit: str, blur_radius: float | None):
-        text = spec.strip()
-        if text.lower() == "blur":
-            return BlurBackground(blur_radius)
-        if text.lower() in NAMED_COLOURS or text.startswith("#"):
-            return ColourBackground(parse_colour(text))
-        path = Path(text)
-        if not path.is_file():
-            raise InputError(f"background {text!r} is not a colour, 'blur', or an existing file")
-        if path.suffix.lower() in VIDEO_SUFFIXES:
-            return VideoBackground(str(path), fit)
-        return ImageBackground(str(path), fit)
+    def __init__(self, background: str | Background = "green", *, fit: str = "fill", light_wrap: float = 0.0,
+                 blur_radius: float | None = None):
+        if not 0.0 <= light_wrap <= 1.0:
+            raise ConfigError(f"light wrap must be in [0, 1], got {light_wrap}")
+        self.light_wrap = light_wrap
+        self.background = open_background(background, fit, blur_radius) if isinstance(background, str) else background
 
     def close(self) -> None:
         if isinstance(self.background, VideoBackground):
             self.background.close()
 
-    def _background(self, n, size, index, device, original: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        if not isinstance(self.background, BlurBackground):
-            return self.background.frames(n, size, index, device)
-        radius = self.background.radius or max(size) / 40
-        weight = soft_blur(1.0 - alpha, radius)
-        return soft_blur(original * (1.0 - alpha), radius) / weight.clamp_min(1e-4)
-
     @torch.inference_mode()
-    def composite(self, foreground, alpha, index: int = 0, original=None):
+    def composite(self, foreground: Pixels, alpha: Pixels, index: int = 0, original: Pixels | None = None) -> Pixels:
         """The composite (N, H, W, 3) in the foreground's container and dtype.
 
         ``index``: source index of the first frame (keeps a video background in step).
@@ -239,26 +213,20 @@ class Compositor:
                              f"{tuple(foreground.shape)} and {tuple(alpha.shape)}")
         device = foreground.device if isinstance(foreground, torch.Tensor) else torch.device("cpu")
         n, height, width = foreground.shape[:3]
-        fg = _to_unit_float(foreground, device).permute(0, 3, 1, 2)
-        a = _to_unit_float(alpha, device)[:, None]
-        if self.feather > 0:
-            a = soft_blur(a, self.feather)
-        source = fg if original is None else _to_unit_float(original, device).permute(0, 3, 1, 2)
-        bg = self._background(n, (height, width), index, device, source, a)
-        decode = srgb_to_linear if self.linear_light else (lambda x: x)
-        fg_lin, bg_lin = decode(fg), decode(bg)
-        if self.premultiplied:  # un-premultiply first so feathering and linearisation stay correct
-            fg_lin = decode((fg / _to_unit_float(alpha, device)[:, None].clamp_min(1e-4)).clamp_(0, 1))
-        out = bg_lin + a * (fg_lin - bg_lin)
+        # Blending runs channels last (N, H, W, 3), the pictures' own layout; the blurs take (N, C, H, W).
+        a = to_unit_float(alpha, device)[:, None]
+        if isinstance(self.background, BlurBackground):
+            source = foreground if original is None else original
+            bg_lin = self.background.linear(to_unit_float(source, device).permute(0, 3, 1, 2), a)
+        else:
+            bg_lin = self.background.linear(n, (height, width), index, device)
+        out = mix(to_linear(foreground, device), bg_lin.permute(0, 2, 3, 1), a.permute(0, 2, 3, 1))
         if self.light_wrap > 0:
-            radius = self.wrap_radius or max(2.0, max(height, width) / 100)
+            radius = max(2.0, max(height, width) / 100)
             edge_band = a * soft_blur(1.0 - a, radius)
-            out = out + (self.light_wrap * edge_band) * (soft_blur(bg_lin, radius) - out)
-        out = linear_to_srgb(out) if self.linear_light else out.clamp(0.0, 1.0)
-        peak = _peak(foreground.dtype)
-        result = out.permute(0, 2, 3, 1)
-        if peak > 1.0:
-            result = torch.round(result * peak).to(torch.int32)
+            spill = soft_blur(bg_lin.expand(n, -1, -1, -1), radius) - out.permute(0, 3, 1, 2)
+            out = out + ((self.light_wrap * edge_band) * spill).permute(0, 2, 3, 1)
+        result = from_linear(out, foreground.dtype)
         if isinstance(foreground, torch.Tensor):
-            return result.to(foreground.dtype)
-        return result.cpu().numpy().astype(foreground.dtype)
+            return result.to(device=device, dtype=foreground.dtype)
+        return result.cpu().numpy().astype(foreground.dtype, copy=False)

@@ -114,7 +114,7 @@ def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, Proce
         smoother = make_smoother(config.temporal, **options)
         refiner = None  # one foreground estimate per batch, whichever outputs need it
         for path, settings in [(job.output, config), *also]:
-            finish = make_finisher(settings, source.info, refiner)
+            finish = make_finisher(settings, refiner)
             refiner = refiner or finish.refine
             try:
                 sink = open_sink(
@@ -135,7 +135,7 @@ def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, Proce
     return GraphStages(source, outputs, smoother, config.batch_size, "uint16" if depth == 16 else "uint8")
 
 
-def make_finisher(config: ProcessConfig, info, refiner: ForegroundRefiner | None = None) -> Finisher:
+def make_finisher(config: ProcessConfig, refiner: ForegroundRefiner | None = None) -> Finisher:
     """Foreground cleaning runs on this process's GPU when there is one (and the run is not CPU-only)."""
     import torch
 
@@ -144,7 +144,7 @@ def make_finisher(config: ProcessConfig, info, refiner: ForegroundRefiner | None
     if config.output == "composite":
         from pipeline.composite import Compositor
 
-        compositor = Compositor(config.background, info)
+        compositor = Compositor(config.background)
     return Finisher(config.output, config.refine_foreground, compositor, device, refiner)
 
 

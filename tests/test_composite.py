@@ -7,18 +7,36 @@ import pytest
 import torch
 
 from birefnet.errors import ConfigError, InputError
-from pipeline.composite import Compositor, linear_to_srgb, resize_to, srgb_to_linear
+from pipeline.blend import _Encoder, from_linear, linear_to_srgb, srgb_to_linear, to_linear
+from pipeline.composite import Compositor, resize_to
 
 
-def test_blend_over_colour_in_linear_light_and_srgb():
+def test_blend_over_colour_in_linear_light():
     fg = np.full((1, 4, 4, 3), 255, np.uint8)
     alpha = np.array([[[0.0, 1.0, 0.5, 0.5]] * 4], np.float32)
     linear = Compositor("#000000").composite(fg, alpha)
     assert np.array_equal(linear[0, 0, 0], [0, 0, 0]) and np.array_equal(linear[0, 0, 1], [255, 255, 255])
-    # Half of white's light over black is linear 0.5, which sRGB encodes as 0.7354 -> 188.
+    # Half of white's light over black is linear 0.5, which sRGB encodes as 0.7354 -> 188 (not 128).
     assert np.array_equal(linear[0, 0, 2], [188, 188, 188])
-    plain = Compositor("#000000", linear_light=False).composite(fg, alpha)
-    assert np.array_equal(plain[0, 0, 2], [128, 128, 128])
+
+
+def test_lookup_tables_give_what_the_formulas_give():
+    """8-bit decoding and encoding go through tables; they must equal the formulas float for float."""
+    codes = torch.arange(256, dtype=torch.uint8)
+    decoded = to_linear(codes, torch.device("cpu"))
+    assert torch.equal(decoded, srgb_to_linear(codes.float() / 255.0))
+    assert torch.equal(from_linear(decoded, torch.uint8), codes)  # every code survives the round trip
+    # Around every step of the encoding (+-3 floats) and on a sweep of [0, 1], in blocks of 256 floats.
+    encoder = _Encoder()
+    steps = torch.from_numpy(encoder.threshold[encoder.threshold <= encoder.ONE].astype(np.int64))
+    near = (steps[:, None] + torch.arange(-3, 4)).flatten().clamp(0, encoder.ONE)
+    sweep = torch.linspace(0, encoder.ONE, 256 * 2000).long()
+    for bits in (near, sweep):
+        bits = torch.cat([bits, bits[: -len(bits) % 256]]).to(torch.int32)
+        floats = bits.view(torch.float32)
+        assert torch.equal(from_linear(floats, torch.uint8).to(torch.int32), _Encoder.reference(bits))
+    outside = torch.tensor([-1.0, -0.0, 1.5, float("inf")])
+    assert from_linear(outside, torch.uint8).tolist() == [0, 0, 255, 255]
 
 
 def test_transfer_functions_round_trip():
@@ -38,6 +56,8 @@ def test_named_and_hex_colours_and_errors(tmp_path):
         Compositor(str(tmp_path / "missing.png"))
     with pytest.raises(ConfigError):
         Compositor("green", fit="zoom")
+    with pytest.raises(ConfigError):
+        Compositor("green", light_wrap=1.5)
 
 
 def test_resize_fit_fill_stretch():
@@ -94,18 +114,15 @@ def test_blur_background_leaves_the_subject_out():
     assert just_outside[0] < 20 and just_outside[2] > 235  # no red halo from the subject
 
 
-def test_light_wrap_and_feather_touch_only_the_edges():
+def test_light_wrap_touches_only_the_edges():
     fg = np.full((1, 40, 40, 3), 200, np.uint8)
     alpha = np.zeros((1, 40, 40), np.float32)
     alpha[:, :, :20] = 1.0
     plain = Compositor("#0000ff").composite(fg, alpha).astype(int)
     wrapped = Compositor("#0000ff", light_wrap=1.0).composite(fg, alpha).astype(int)
-    feathered = Compositor("#0000ff", feather=3).composite(fg, alpha).astype(int)
     assert np.array_equal(wrapped[0, :, :10], plain[0, :, :10])  # interior unchanged
     assert np.array_equal(wrapped[0, :, 20:], plain[0, :, 20:])  # background unchanged
     assert wrapped[0, 20, 19, 2] > plain[0, 20, 19, 2]  # blue light spills over the edge
-    assert np.array_equal(feathered[0, :, :10], plain[0, :, :10])
-    assert 0 < feathered[0, 20, 20, 0] < 200  # the hard edge became soft
 
 
 def test_torch_path_matches_numpy_and_uint16_works():

@@ -6,7 +6,10 @@ import torch
 
 from pipeline.metrics import evaluate_clip
 from pipeline.synthetic import FlickerSimulator, SyntheticScene
-from pipeline.temporal.smoother import lucas_kanade_flow, make_smoother, peak_thumbnail, warp
+from pipeline.temporal.analysis import peak_thumbnail
+from pipeline.temporal.denormals import denormals_flushed, flushing_denormals_now
+from pipeline.temporal.flow import lucas_kanade_flow, warp
+from pipeline.temporal.smoother import make_smoother
 
 SMOOTHING = [("ema", 0), ("flow", 0), ("ema", 3), ("flow", 2)]
 
@@ -151,3 +154,29 @@ def test_a_faint_strand_that_moves_away_leaves_no_ghost(mode):
     assert gated[4, :, 301].mean() > 0.75  # steady while it stays
     assert ungated[5, :, 301].max() > 0.35  # without the gate a ghost stays behind
     assert gated[5, :, 301].max() < 0.4 * ungated[5, :, 301].max()
+
+
+def test_smoothing_flushes_subnormals_only_while_it_runs():
+    """The smoother's arithmetic flushes subnormal floats (a decaying state would slow ~100x), and the
+    thread's own setting is the same after each call as before it."""
+    frames, alphas = SyntheticScene(2, 4, 32, 48).frames()
+    smoother = make_smoother("flow", window=1)
+    assert not flushing_denormals_now()
+    smoother.smooth(frames, alphas)
+    smoother.flush()
+    assert not flushing_denormals_now()
+    with denormals_flushed():
+        smoother.smooth(frames, alphas)
+        assert flushing_denormals_now()
+    assert not flushing_denormals_now()
+    tiny = np.full((1, 32, 48), np.finfo(np.float32).tiny, np.float32)
+    smoother = make_smoother("ema", strength=0.5)
+    smoother.smooth(frames[:1], tiny)
+    out = smoother.smooth(frames[:1], np.zeros_like(tiny))  # half the smallest normal: flushed to zero
+    assert np.array_equal(out, np.zeros_like(tiny))
+
+
+def test_frames_must_be_8_bit():
+    frames, alphas = SyntheticScene(1, 2, 32, 48).frames()
+    with pytest.raises(ValueError, match="uint8"):
+        make_smoother("ema").smooth(frames.astype(np.uint16) * 257, alphas)

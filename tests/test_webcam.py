@@ -7,14 +7,15 @@ import socket
 import time
 from dataclasses import replace
 
+import cv2
 import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
 
 from birefnet import Predictor, build_model
-from pipeline.composite import NAMED_COLOURS
 from birefnet.errors import InputError
+from pipeline.composite import NAMED_COLOURS, Compositor
 from pipeline.sources import open_source
 from pipeline.temporal.smoother import make_smoother
 from pipeline.webcam.capture import CaptureThread
@@ -190,3 +191,23 @@ def test_views_show_the_frame_over_each_background_or_the_matte():
         view.cycle()
         seen.add(view.background)
     assert seen == set(BACKGROUNDS)
+
+
+def test_the_preview_shows_what_the_written_output_composites(tmp_path):
+    """Each preview view equals the written output's composite of the same frame and alpha, the
+    blur view included (the output's blur leaves the subject out), pixel for pixel."""
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    alpha = rng.random((48, 64)).astype(np.float32)
+    alpha[:, :8], alpha[:, 8:16] = 0.0, 1.0
+    picture = rng.integers(0, 256, (30, 50, 3), dtype=np.uint8)
+    cv2.imwrite(str(tmp_path / "bg.png"), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    views_and_specs = [
+        (View(background="green"), "green"),
+        (View(background="colour", colour=(40, 90, 200)), "#285ac8"),
+        (View(background="blur"), "blur"),
+        (View(background="image", image=picture), str(tmp_path / "bg.png")),
+    ]
+    for view, spec in views_and_specs:
+        written = Compositor(spec).composite(image[None], alpha[None], original=image[None])[0]
+        assert np.array_equal(render(image, alpha, view), written), view.background

@@ -1,1 +1,30 @@
-"""Temporal smoothing of predicted alpha; ``modes`` names the modes without importing torch."""
+"""Temporal alpha smoothing: steadies per-frame mattes without smearing motion.
+
+BiRefNet mattes each frame on its own, so soft edges shimmer and thin parts blink. Every mode here
+carries the previous smoothed alpha into the current frame and blends it with the new prediction
+under a per-pixel confidence:
+
+* ``off``  - the per-frame alphas, untouched.
+* ``ema``  - no motion compensation; confidence falls where the image changed, so still regions are
+  averaged over many frames and moving ones keep the new prediction.
+* ``flow`` (default) - where the image is still, as ``ema``; elsewhere the previous alpha is warped
+  along the optical flow of the foreground (luma premultiplied by alpha, at reduced resolution:
+  OpenCV DIS on the CPU, a pyramidal Lucas-Kanade in torch on a GPU), with confidence falling with
+  the warp's photometric error and with speed (fast motion is where flow fails and ghosts appear).
+
+In both, confidence also falls with disagreement between the carried and the new alpha, measured on
+thumbnails so boundary jitter counts as noise and real changes do not, and wherever the carried alpha
+holds matte that the new prediction has nowhere within a few pixels: a ghost left behind by motion
+too thin or faint (hair strands) for the thumbnails to see.
+
+Scene cuts (colour-histogram jumps) reset the state, so no frame is blended across a cut. With
+``window=N`` (batch work) each output also looks N frames ahead: a backward pass from the newest
+frame's causal result is averaged with the causal result; frames are held back and returned by later
+calls or ``flush()``. State is a few frames, so memory stays bounded on any length of video.
+
+Modules, in the order data flows: ``modes`` (the mode names, torch-free), ``config`` (the knobs),
+``analysis`` (per-frame thumbnails, scene cuts), ``flow`` (optical flow, warp), ``maps`` (small map
+operations), ``confidence`` (the motion models), ``carry`` (the full-size carry-over and ghost gate),
+``denormals`` (subnormal flushing around the arithmetic), ``smoother`` (the streaming smoothers and
+``make_smoother``). This package's own import pulls in no torch.
+"""

@@ -46,7 +46,7 @@ class Engine:
 
     ``predictor`` is a ``birefnet.Predictor`` (torch frames in, alpha on its device out);
     ``smoother`` anything with ``smooth(frames, alphas)`` and ``reset()``
-    (``pipeline.temporal.make_smoother``), or None to never smooth.
+    (``pipeline.temporal.smoother.make_smoother``), or None to never smooth.
     """
 
     def __init__(self, predictor, smoother=None, smoothing: bool = True) -> None:

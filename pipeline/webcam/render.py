@@ -1,23 +1,23 @@
 """What a display shows for one matted frame: the frame over the chosen background, or the matte.
 
-Shared by the OpenCV window and the browser page so both offer the same views. Every view costs a
-few milliseconds on a 720p frame (OpenCV's blend, the blur on a downscaled picture), because it runs
-once per displayed frame.
+Shared by the OpenCV window and the browser page so both offer the same views. The frame goes over
+its background through the written output's ``Compositor`` (linear light, its 'blur' background), so
+the preview is what ``--output composite`` would write; the checkerboard, which stands for
+transparency, is a preview-only image background. It runs once per displayed frame: the blend goes
+through 8-bit lookup tables (``pipeline.blend``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import cv2
 import numpy as np
 
-from pipeline.composite import NAMED_COLOURS, resize_to
+from pipeline.composite import NAMED_COLOURS, Background, BlurBackground, ColourBackground, Compositor, ImageBackground
 
 BACKGROUNDS = ("green", "colour", "blur", "image", "checkerboard", "matte")
 CHECKER_SQUARE = 16
 CHECKER_SHADES = (102, 153)
-BLUR_DOWNSCALE = 8  # the background blur runs on a 1/8 picture: same look, a fraction of the cost
 
 
 @dataclass
@@ -29,7 +29,7 @@ class View:
     image: np.ndarray | None = None  # RGB uint8 background for the "image" view; any size
     before_matte: str = "green"
 
-    def copy(self) -> "View":
+    def copy(self) -> View:
         return replace(self)
 
     def cycle(self) -> None:
@@ -59,27 +59,27 @@ def default_background_image(height: int, width: int) -> np.ndarray:
     return (np.clip(rgb, 0.0, 1.0) * 255).astype(np.uint8)
 
 
+def background_of(view: View, height: int, width: int) -> Background:
+    """The compositor background a (non-matte) view stands for, for frames of this size."""
+    if view.background == "green":
+        return ColourBackground(NAMED_COLOURS["green"])
+    if view.background == "colour":
+        return ColourBackground(view.colour)
+    if view.background == "blur":
+        return BlurBackground(None)
+    if view.background == "image":
+        source = view.image if view.image is not None else default_background_image(height, width)
+        return ImageBackground(source, "fill")
+    if view.background == "checkerboard":
+        return ImageBackground(checkerboard(height, width), "fill")
+    raise ValueError(f"unknown background {view.background!r}; choose from {', '.join(BACKGROUNDS)}")
+
+
 def render(image: np.ndarray, alpha: np.ndarray, view: View) -> np.ndarray:
     """RGB uint8 (H, W, 3) of ``image`` (RGB uint8) with ``alpha`` ((H, W) float in [0, 1]) per ``view``."""
     height, width = alpha.shape
     if view.background == "matte":
         grey = (np.clip(alpha, 0.0, 1.0) * 255 + 0.5).astype(np.uint8)
         return np.repeat(grey[:, :, None], 3, axis=2)
-    if view.background == "green":
-        background = np.broadcast_to(np.array(NAMED_COLOURS["green"], np.uint8), image.shape)
-    elif view.background == "colour":
-        background = np.broadcast_to(np.array(view.colour, np.uint8), image.shape)
-    elif view.background == "blur":
-        small = cv2.resize(image, (max(width // BLUR_DOWNSCALE, 1), max(height // BLUR_DOWNSCALE, 1)),
-                           interpolation=cv2.INTER_AREA)
-        small = cv2.GaussianBlur(small, (0, 0), sigmaX=max(height, width) / (40 * BLUR_DOWNSCALE))
-        background = cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR)
-    elif view.background == "image":
-        source = view.image if view.image is not None else default_background_image(height, width)
-        background = resize_to(source, (height, width), "fill")
-    elif view.background == "checkerboard":
-        background = checkerboard(height, width)
-    else:
-        raise ValueError(f"unknown background {view.background!r}; choose from {', '.join(BACKGROUNDS)}")
-    weight = np.ascontiguousarray(alpha, dtype=np.float32)
-    return cv2.blendLinear(np.ascontiguousarray(image), np.ascontiguousarray(background), weight, 1.0 - weight)
+    compositor = Compositor(background_of(view, height, width))
+    return np.asarray(compositor.composite(image[None], np.asarray(alpha, np.float32)[None]))[0]

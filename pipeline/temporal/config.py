@@ -1,0 +1,58 @@
+"""The smoothers' knobs and each mode's defaults (torch-free, like ``modes``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class SmootherConfig:
+    """Knobs of the smoothers; the defaults (those of ``flow``; ``ema`` starts from ``MODE_DEFAULTS``)
+    were tuned on the synthetic benchmark (benchmarks/temporal.py, seed 0).
+
+    ``strength``: weight of the carried-over alpha where confidence is full (0 = off, 0.9 ~ 10-frame
+    memory). ``motion_scale``/``warp_error_scale``: luma change (0-255) at which confidence has fallen
+    to 1/e. ``disagreement_scale``: alpha difference (between thumbnails) at which confidence halves.
+    ``flow_speed_scale``: motion (thumbnail pixels per frame) at which flow confidence has halved, as
+    fast motion is where flow fails and ghosts appear.
+    ``ghost_radius``: pixels (at 1080 lines, scaled with the height) within which the new alpha may move
+    and still vouch for the carried one, i.e. the boundary jitter tolerated (rounded to whole thumbnail
+    cells, at least one); ``ghost_scale``: excess of the carried alpha's peak over the new one's local
+    peak at which confidence reaches 0.
+    ``analysis_size``: long side of the thumbnails used for motion, flow and cut detection.
+    ``cut_threshold``: histogram distance in [0, 1] above which a frame starts a new shot.
+    ``window``: look-ahead frames (0 = causal, lowest latency). ``flow_backend``: auto, dis or torch.
+    """
+
+    strength: float = 0.85
+    motion_scale: float = 2.5
+    warp_error_scale: float = 10.0
+    disagreement_scale: float = 0.3
+    flow_speed_scale: float = 2.0
+    ghost_radius: float = 5.0
+    ghost_scale: float = 0.25
+    analysis_size: int = 480
+    cut_threshold: float = 0.35
+    window: int = 0
+    flow_backend: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength < 1.0:
+            raise ValueError(f"strength must be in [0, 1), got {self.strength}")
+        if self.window < 0:
+            raise ValueError(f"window must be >= 0, got {self.window}")
+        if self.flow_backend not in FLOW_BACKENDS:
+            raise ValueError(f"flow_backend must be auto, dis or torch, got {self.flow_backend!r}")
+        scales = (self.motion_scale, self.warp_error_scale, self.disagreement_scale, self.flow_speed_scale,
+                  self.ghost_radius, self.ghost_scale)
+        if min(*scales, self.analysis_size) <= 0:
+            raise ValueError("scales and analysis_size must be positive")
+
+
+FLOW_BACKENDS = ("auto", "dis", "torch")
+
+# Without motion compensation, ema must smooth harder where it can (still pixels, agreeing alphas) and
+# lean on the ghost gate where the matte moved; tuned like the flow defaults above.
+MODE_DEFAULTS: dict[str, dict[str, float]] = {
+    "ema": {"strength": 0.91, "motion_scale": 4.5, "disagreement_scale": 0.5, "ghost_scale": 0.07},
+}

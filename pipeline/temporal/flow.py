@@ -1,0 +1,89 @@
+"""Optical flow between luma thumbnails and the warp that follows it: OpenCV DIS on the CPU, a
+pyramidal Lucas-Kanade in torch on a GPU."""
+
+from __future__ import annotations
+
+import cv2
+import torch
+import torch.nn.functional as F
+
+from birefnet.pixels import box_filter
+
+
+def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Sample ``image`` (N, C, H, W) at x + flow(x); ``flow`` (N, 2, H, W) in pixels, borders replicated."""
+    _, _, height, width = image.shape
+    ys = torch.arange(height, device=image.device, dtype=image.dtype).view(1, height, 1)
+    xs = torch.arange(width, device=image.device, dtype=image.dtype).view(1, 1, width)
+    gx = (xs + flow[:, 0]) * (2.0 / max(width - 1, 1)) - 1.0
+    gy = (ys + flow[:, 1]) * (2.0 / max(height - 1, 1)) - 1.0
+    grid = torch.stack((gx, gy), dim=-1)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=True)
+
+
+def dis_flow(current: torch.Tensor, previous: torch.Tensor, dis: cv2.DISOpticalFlow) -> torch.Tensor:
+    """OpenCV DIS flow such that current(x) ~ previous(x + flow)."""
+    cur = current[0, 0].clamp(0, 255).to(torch.uint8).cpu().numpy()
+    prev = previous[0, 0].clamp(0, 255).to(torch.uint8).cpu().numpy()
+    flow = dis.calc(cur, prev, None)  # type: ignore[call-overload]  # None: OpenCV allocates the flow
+    return torch.from_numpy(flow).permute(2, 0, 1)[None].to(current.device)
+
+
+def lucas_kanade_flow(
+    current: torch.Tensor, previous: torch.Tensor, levels: int = 4, iterations: int = 3, window: int = 9
+) -> torch.Tensor:
+    """Dense pyramidal Lucas-Kanade in torch (the GPU path): flow with current(x) ~ previous(x + flow).
+
+    ``current``/``previous`` are (1, 1, h, w) luma. Each level refines the upsampled coarser flow by
+    solving the windowed 2x2 normal equations per pixel, regularised where texture is flat.
+    """
+    pyramid = [(current, previous)]
+    for _ in range(levels - 1):
+        cur, prev = pyramid[-1]
+        if min(cur.shape[-2:]) < 2 * window:
+            break
+        pyramid.append((F.avg_pool2d(cur, 2), F.avg_pool2d(prev, 2)))
+    flow = torch.zeros(1, 2, *pyramid[-1][0].shape[-2:], device=current.device)
+    for cur, prev in reversed(pyramid):
+        if flow.shape[-2:] != cur.shape[-2:]:
+            flow = 2.0 * F.interpolate(flow, size=cur.shape[-2:], mode="bilinear", align_corners=False)
+        for _ in range(iterations):
+            warped = warp(prev, flow)
+            gx, gy = _difference(warped, 3), _difference(warped, 2)
+            err = cur - warped
+            sums = box_filter(torch.cat([gx * gx, gx * gy, gy * gy, gx * err, gy * err], dim=1), window)
+            a, b, c, ex, ey = sums.unbind(dim=1)
+            a, c = a + 1e-2, c + 1e-2
+            det = a * c - b * b
+            du = (c * ex - b * ey) / det
+            dv = (a * ey - b * ex) / det
+            flow = flow + torch.stack((du, dv), dim=1).clamp(-2.0, 2.0)
+    return flow
+
+
+def _difference(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """(x[i + 2] - x[i - 2]) / 2 along ``dim`` (2 = rows, 3 = columns) of (N, C, H, W), edges replicated."""
+    after, before = ((0, 2, 0, 0), (2, 0, 0, 0)) if dim == 3 else ((0, 0, 0, 2), (0, 0, 2, 0))
+    size = x.shape[dim]
+    ahead = F.pad(x, after, mode="replicate").narrow(dim, 2, size)
+    behind = F.pad(x, before, mode="replicate").narrow(dim, 0, size)
+    return (ahead - behind) / 2
+
+
+class FlowEstimator:
+    """Flow with current(x) ~ previous(x + flow) by ``backend``: ``dis``, ``torch``, or ``auto`` (DIS for
+    CPU tensors, Lucas-Kanade on a GPU). Keeps one DIS instance, which is costly to create."""
+
+    def __init__(self, backend: str = "auto"):
+        self.backend = backend
+        self._dis: cv2.DISOpticalFlow | None = None
+
+    def __call__(self, current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        backend = self.backend
+        if backend == "auto":
+            backend = "dis" if current.device.type == "cpu" else "torch"
+        if backend == "torch":
+            return lucas_kanade_flow(current, previous)
+        if self._dis is None:
+            self._dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+        return dis_flow(current, previous, self._dis)
