@@ -1,8 +1,9 @@
 """birefnet-video command line: parse, build, run.
 
-Each subcommand lives beside the code it drives and exposes ``add_parser(subparsers)``, which
-registers its options and sets ``run`` as the handler; this file only wires them together and turns
-user errors into one line and an exit code.
+Every subcommand is a module of ``pipeline.commands`` exposing ``add_parser(subparsers)``, which
+registers its settings table's flags (``pipeline.settings``) and sets ``run`` as the handler; this file
+only wires them together and turns user errors into one line and an exit code. Building the parser
+imports no torch: the commands import their heavy modules inside ``run``.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ COMMAND_MODULES = (
     "pipeline.commands.process",
     "pipeline.commands.webcam",
     "pipeline.commands.demo",
-    "birefnet.commands.models",
-    "birefnet.commands.train",
+    "pipeline.commands.models",
+    "pipeline.commands.train",
 )
 
 

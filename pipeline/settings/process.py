@@ -1,29 +1,25 @@
-"""Settings of a `process` run: one table of keys shared by the command-line flags and the YAML presets.
+"""Settings of a `process` run (and of the runs `demo` makes): ``ProcessConfig`` and its keys.
 
-Every key is parsed by one function whether it comes from a flag (a string) or from YAML (a string,
-number or bool), so a preset and a flag can never disagree on what a value means. Precedence:
-defaults < ``--config`` preset < flags. A bad value or an unknown key is a ``ConfigError`` naming it.
+Precedence: defaults < ``--config`` preset < flags. A bad value, an unknown key or a combination
+that cannot work is a ``ConfigError`` naming it.
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable
-
-import yaml
+from typing import Any
 
 from birefnet.errors import ConfigError
-from pipeline.temporal.modes import TEMPORAL_MODES
-
-CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
+from pipeline.settings import common, values
+from pipeline.settings.table import Key, SettingsTable
 
 OUTPUT_KINDS = ("rgba", "matte", "composite", "foreground")
 BACKGROUND_NAMES = ("green", "blue", "black", "white", "blur")
-PRECISIONS = ("auto", "fp32", "fp16", "bf16")
-DEVICES = ("auto", "cpu", "cuda")
+BACKGROUND_FITS = ("fill", "fit", "stretch")  # pipeline.composite.FITS (a test keeps them equal)
+PLACEMENTS = ("auto", "cpu", "cuda")  # workers place models on GPUs or CPUs; no single-device choice
 AUDIO_MODES = ("copy", "drop")
 BACKENDS = ("auto", "ray", "local")
 BIT_DEPTHS = ("auto", "8", "10", "16")
@@ -36,6 +32,9 @@ class ProcessConfig:
     model: str = "hr-matting"
     output: str = "rgba"
     background: str = "green"
+    background_fit: str = "fill"
+    light_wrap: float = 0.0
+    blur_radius: float | None = None  # None: 2.5% of the frame's long side
     codec: str | None = None  # None: the container's default (ProRes 4444 for .mov with alpha, ...)
     crf: int | None = None
     preset: str | None = None
@@ -57,244 +56,103 @@ class ProcessConfig:
     ray_address: str | None = None
     backend: str = "auto"
     frames: str | None = None  # 'A:B' frame range of each input
+    sequence_fps: Fraction = Fraction(25)  # frame rate of image-sequence inputs
     overwrite: bool = False
     quiet: bool = False
     report: str | None = None
 
 
-# ------------------------------------------------------------------------------ value parsers
-
-
-def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
-    def parse(value: Any) -> str:
-        if value is False and "off" in options:  # YAML 1.1 reads a bare `off` as false
-            return "off"
-        text = str(value).lower()
-        if isinstance(value, bool) or text not in options:
-            raise ValueError(f"expected one of {', '.join(options)}, got {value!r}")
-        return text
-
-    return parse
-
-
-def _text(value: Any) -> str:
-    if not isinstance(value, (str, int, float)) or isinstance(value, bool) or not str(value).strip():
-        raise ValueError(f"expected a non-empty string, got {value!r}")
-    return str(value)
-
-
-def _optional(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    def parse_optional(value: Any) -> Any:
-        return None if value is None or (isinstance(value, str) and value.lower() in ("", "none", "auto")) \
-            else parse(value)
-
-    return parse_optional
-
-
-def _integer(low: int, high: int | None = None) -> Callable[[Any], int]:
-    def parse(value: Any) -> int:
-        try:
-            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
-                raise ValueError
-            number = int(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"expected an integer, got {value!r}") from None
-        if number < low or (high is not None and number > high):
-            bounds = f"{low}-{high}" if high is not None else f"{low} or more"
-            raise ValueError(f"expected {bounds}, got {number}")
-        return number
-
-    return parse
-
-
-def _positive_float(value: Any) -> float:
-    try:
-        if isinstance(value, bool):
-            raise ValueError
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"expected a number, got {value!r}") from None
-    if not number > 0:
-        raise ValueError(f"must be above 0, got {value!r}")
-    return number
-
-
-def _boolean(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).lower()
-    if text in ("true", "yes", "on", "1"):
-        return True
-    if text in ("false", "no", "off", "0"):
-        return False
-    raise ValueError(f"expected true or false, got {value!r}")
-
-
 def _bit_depth(value: Any) -> int | None:
-    text = _choice(BIT_DEPTHS)(value)
-    return None if text == "auto" else int(text)
+    spelled = values.choice(BIT_DEPTHS)(value)
+    return None if spelled == "auto" else int(spelled)
 
 
-def _multiple_of_32(side: int) -> int:
-    if side <= 0 or side % 32:
-        raise ValueError(f"sides must be positive multiples of 32, got {side}")
-    return side
-
-
-def _resolution(value: Any) -> int | tuple[int, int] | str:
-    """'2048' (square), '2048x1152' (W x H) or 'dynamic' (follow each frame's aspect ratio)."""
-    text = str(value).strip().lower()
-    if text == "dynamic":
-        return text
-    match = re.fullmatch(r"(\d+)(?:x(\d+))?", text)
-    if isinstance(value, bool) or not match:
-        raise ValueError(f"expected N, WxH or dynamic, got {value!r}")
-    if match.group(2) is None:
-        return _multiple_of_32(int(match.group(1)))
-    return _multiple_of_32(int(match.group(1))), _multiple_of_32(int(match.group(2)))
-
-
-def _is_named_background(text: str) -> bool:
-    return text.lower() in BACKGROUND_NAMES or text.startswith("#")
+def _is_named_background(spelled: str) -> bool:
+    return spelled.lower() in BACKGROUND_NAMES or spelled.startswith("#")
 
 
 def _background(value: Any) -> str:
     """A colour name, blur, '#RRGGBB', or an image/video file (checked to exist for a composite)."""
-    text = _text(value)
-    if text.lower() in BACKGROUND_NAMES:
-        return text.lower()
-    if text.startswith("#") and not re.fullmatch(r"#[0-9a-fA-F]{6}", text):
-        raise ValueError(f"expected '#RRGGBB', got {text!r}")
-    return text
+    spelled = values.text(value)
+    if spelled.lower() in BACKGROUND_NAMES:
+        return spelled.lower()
+    if spelled.startswith("#") and not re.fullmatch(r"#[0-9a-fA-F]{6}", spelled):
+        raise ValueError(f"expected '#RRGGBB', got {spelled!r}")
+    return spelled
 
 
 def _frame_range(value: Any) -> str:
     from pipeline.media import parse_frame_range
 
-    text = _text(value)
+    spelled = values.text(value)
     try:
-        parse_frame_range(text)
+        parse_frame_range(spelled)
     except ConfigError as exc:
         raise ValueError(str(exc)) from None
-    return text
-
-
-@dataclass(frozen=True)
-class Key:
-    """One setting: how to parse it, and the flag help."""
-
-    parse: Callable[[Any], Any]
-    help: str
-    metavar: str | None = None
-    flag: bool = True  # False: a plain switch (--quiet) or a --x/--no-x pair, no value
+    return spelled
 
 
 KEYS: dict[str, Key] = {
-    "model": Key(_text, "variant name, checkpoint file, hub-layout directory or hub repo id", "NAME"),
-    "output": Key(_choice(OUTPUT_KINDS), "what to write: rgba (alpha channel), matte, composite, foreground",
+    "model": common.MODEL,
+    "output": Key(values.choice(OUTPUT_KINDS), "what to write: rgba (alpha channel), matte, composite, foreground",
                   "|".join(OUTPUT_KINDS)),
     "background": Key(_background, "composite background: green, blue, black, white, blur, '#RRGGBB', an image or a video",
                       "green|#RRGGBB|blur|FILE"),
-    "codec": Key(_optional(_text), "video codec (default: the container's alpha-capable codec)", "NAME"),
-    "crf": Key(_optional(_integer(0, 63)), "constant rate factor for x264/x265/VP9", "N"),
-    "preset": Key(_optional(_text), "encoder speed preset (x264/x265)", "NAME"),
-    "bitrate": Key(_optional(_text), "target bitrate, e.g. 8M (instead of --crf)", "RATE"),
-    "prores_profile": Key(_optional(_text), "ProRes profile (4444, 4444xq, hq, ...)", "NAME"),
+    "background_fit": Key(values.choice(BACKGROUND_FITS), "how an image or video background meets the frame size",
+                          "|".join(BACKGROUND_FITS)),
+    "light_wrap": Key(values.number(0.0, 1.0), "strength of background light over the foreground's edges (0: off)",
+                      "0-1"),
+    "blur_radius": Key(values.optional(values.number(above=0.0)),
+                       "radius in pixels of the 'blur' background (default: 2.5% of the long side)", "PX"),
+    "codec": Key(values.optional(values.text), "video codec (default: the container's alpha-capable codec)", "NAME"),
+    "crf": Key(values.optional(values.integer(0, 63)), "constant rate factor for x264/x265/VP9", "N"),
+    "preset": Key(values.optional(values.text), "encoder speed preset (x264/x265)", "NAME"),
+    "bitrate": Key(values.optional(values.text), "target bitrate, e.g. 8M (instead of --crf)", "RATE"),
+    "prores_profile": Key(values.optional(values.text), "ProRes profile (4444, 4444xq, hq, ...)", "NAME"),
     "bit_depth": Key(_bit_depth, "output bits per channel: auto (follow the source), 8, 10, 16", "auto|8|10|16"),
-    "premultiplied": Key(_boolean, "write premultiplied instead of straight alpha", flag=False),
-    "audio": Key(_choice(AUDIO_MODES), "copy the input's audio or drop it", "|".join(AUDIO_MODES)),
-    "resolution": Key(_optional(_resolution), "model input size: N, WxH or dynamic (default: the model's)",
-                      "N|WxH|dynamic"),
-    "temporal": Key(_choice(TEMPORAL_MODES), "temporal smoothing of the alpha", "|".join(TEMPORAL_MODES)),
-    "temporal_window": Key(_integer(0, 64), "frames the smoother looks ahead (0: causal, lowest latency)", "N"),
-    "refine_foreground": Key(_boolean, "estimate clean foreground colours at soft edges (no colour spill)",
-                             flag=False),
-    "precision": Key(_choice(PRECISIONS), "model precision", "|".join(PRECISIONS)),
-    "device": Key(_choice(DEVICES), "where the model runs", "|".join(DEVICES)),
-    "batch_size": Key(_integer(1), "frames per batch sent to a worker", "N"),
-    "in_flight": Key(_integer(1), "batches queued on each worker (backpressure bound)", "N"),
-    "workers": Key(_optional(_integer(1)), "matting workers (default: one per GPU, or one on CPU)", "N"),
-    "gpus_per_worker": Key(_positive_float, "GPUs each Ray worker takes (0.5: two workers share one GPU)", "F"),
-    "ray_address": Key(_optional(_text), "address of a running Ray cluster (default: start a local Ray)", "ADDR"),
-    "backend": Key(_choice(BACKENDS), "ray, local (in-process) or auto (ray where installed)", "|".join(BACKENDS)),
-    "frames": Key(_optional(_frame_range), "only frames A..B-1 of each input (A:B, A: or :B)", "A:B"),
-    "overwrite": Key(_boolean, "replace outputs that exist (otherwise such inputs are skipped)", flag=False),
-    "quiet": Key(_boolean, "no progress and no summary", flag=False),
-    "report": Key(_optional(_text), "write the run summary as JSON to this file", "FILE"),
+    "premultiplied": Key(values.boolean, "write premultiplied instead of straight alpha", kind="toggle"),
+    "audio": Key(values.choice(AUDIO_MODES), "copy the input's audio or drop it", "|".join(AUDIO_MODES)),
+    "resolution": Key(values.optional(values.resolution("dynamic")),
+                      "model input size: N, WxH or dynamic (default: the model's)", "N|WxH|dynamic"),
+    "temporal": common.TEMPORAL,
+    "temporal_window": Key(values.integer(0, 64), "frames the smoother looks ahead (0: causal, lowest latency)", "N"),
+    "refine_foreground": Key(values.boolean, "estimate clean foreground colours at soft edges (no colour spill)",
+                             kind="toggle"),
+    "precision": common.PRECISION,
+    "device": Key(values.choice(PLACEMENTS), "where the models run (workers take one GPU each, or the CPU)",
+                  "|".join(PLACEMENTS)),
+    "batch_size": Key(values.integer(1), "frames per batch sent to a worker", "N"),
+    "in_flight": Key(values.integer(1), "batches queued on each worker (backpressure bound)", "N"),
+    "workers": common.WORKERS.with_help("matting workers (default: one per GPU, or one on CPU)"),
+    "gpus_per_worker": Key(values.number(above=0.0), "GPUs each Ray worker takes (0.5: two workers share one GPU)",
+                           "F"),
+    "ray_address": common.RAY_ADDRESS,
+    "backend": Key(values.choice(BACKENDS), "ray, local (in-process) or auto (ray where installed)",
+                   "|".join(BACKENDS)),
+    "frames": Key(values.optional(_frame_range), "only frames A..B-1 of each input (A:B, A: or :B)", "A:B"),
+    "sequence_fps": Key(values.frame_rate, "frame rate of image-sequence inputs", "FPS"),
+    "overwrite": common.OVERWRITE.with_help("replace outputs that exist (otherwise such inputs are skipped)"),
+    "quiet": common.QUIET,
+    "report": common.REPORT,
 }
 
-
-def _flag_name(key: str) -> str:
-    return "--" + key.replace("_", "-")
+PROCESS_SETTINGS = SettingsTable("process", KEYS)
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per key; every default is None so that only flags actually given override a preset."""
-    parser.add_argument("--config", metavar="NAME|FILE", help="YAML preset (configs/NAME.yaml or a path); flags win")
-    defaults = ProcessConfig()
-    for key, spec in KEYS.items():
-        default = getattr(defaults, key)
-        if spec.flag:
-            shown = "" if default is None or "default:" in spec.help else f" (default: {default})"
-            parser.add_argument(_flag_name(key), dest=key, metavar=spec.metavar, help=spec.help + shown)
-        elif key in ("overwrite", "quiet"):
-            parser.add_argument(_flag_name(key), dest=key, action="store_const", const=True, help=spec.help)
-        else:
-            parser.add_argument(_flag_name(key), dest=key, action=argparse.BooleanOptionalAction, help=spec.help)
-
-
-def resolve_preset_path(name: str) -> Path:
-    """A path as given, or the bundled preset ``configs/NAME.yaml``."""
-    path = Path(name)
-    if path.is_file():
-        return path
-    bundled = CONFIGS_DIR / (name if name.endswith((".yaml", ".yml")) else f"{name}.yaml")
-    if bundled.is_file():
-        return bundled
-    known = ", ".join(sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml")))
-    raise ConfigError(f"config: no such file or preset {name!r} (presets: {known})")
-
-
-def load_preset(name: str) -> dict[str, Any]:
-    """Raw values of a YAML preset, keys checked; '-' and '_' are the same in key names."""
-    path = resolve_preset_path(name)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise ConfigError(f"config {path}: not valid YAML{where}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"config {path}: expected a mapping of keys to values")
-    values = {}
-    for raw_key, value in data.items():
-        key = str(raw_key).replace("-", "_")
-        if key not in KEYS:
-            raise ConfigError(f"config {path}: unknown key {raw_key!r}")
-        values[key] = (value, f"config key {raw_key!r} in {path}")
-    return values
+def default_values() -> dict[str, Any]:
+    """The defaults, as the help shows them."""
+    return vars(ProcessConfig())
 
 
 def build_config(flags: dict[str, Any], preset: str | None = None) -> ProcessConfig:
     """A validated ``ProcessConfig`` from a preset (optional) and flag values (None = not given)."""
-    raw = load_preset(preset) if preset else {}
-    for key, value in flags.items():
-        if key in KEYS and value is not None:
-            raw[key] = (value, _flag_name(key))
-    settings = {}
-    for key, (value, origin) in raw.items():
-        try:
-            settings[key] = KEYS[key].parse(value)
-        except ValueError as exc:
-            raise ConfigError(f"{origin}: {exc}") from None
-    config = ProcessConfig(**settings)
-    _check_combinations(config)
+    config = ProcessConfig(**PROCESS_SETTINGS.values(flags, preset))
+    check_config(config)
     return config
 
 
-def _check_combinations(config: ProcessConfig) -> None:
+def check_config(config: ProcessConfig) -> None:
+    """Combinations of settings that cannot work, each a one-line ``ConfigError``."""
     if config.crf is not None and config.bitrate is not None:
         raise ConfigError("crf and bitrate: give one of them, not both")
     if config.backend == "local" and config.workers not in (None, 1):
