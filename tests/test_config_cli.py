@@ -13,10 +13,10 @@ import pytest
 
 import run_pipeline
 from birefnet.errors import ConfigError
-from pipeline.commands.models import MODELS_SETTINGS
 from pipeline.jobs import plan_jobs
 from pipeline.progress import Progress, RunSummary, format_summary, totals, write_report
 from pipeline.settings.demo import DEMO_SETTINGS, DemoSettings
+from pipeline.settings.models import MODELS_SETTINGS
 from pipeline.settings.presets import bundled_presets, presets_dir
 from pipeline.settings.process import KEYS, PROCESS_SETTINGS, ProcessConfig, build_config
 from pipeline.settings.table import flag_name

@@ -6,15 +6,10 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
-from pipeline.settings import values
-from pipeline.settings.table import Key, SettingsTable
+from pipeline.settings.models import MODELS_SETTINGS
 
 if TYPE_CHECKING:
     from birefnet.registry import Variant
-
-MODELS_SETTINGS = SettingsTable("models", {
-    "json": Key(values.boolean, "print the list as JSON", kind="switch"),
-})
 
 
 def variant_status(variant: Variant) -> str:
