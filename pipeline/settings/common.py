@@ -17,6 +17,5 @@ QUIET = Key(values.boolean, "no progress and no summary", kind="switch")
 OVERWRITE = Key(values.boolean, "replace what exists (otherwise it is kept and the run stops or skips)",
                 kind="switch")
 REPORT = Key(values.optional(values.text), "write the run summary as JSON to this file", "FILE")
-WORKERS = Key(values.optional(values.integer(1)), "workers", "N")
 RAY_ADDRESS = Key(values.optional(values.text), "address of a running Ray cluster (default: start a local Ray)",
                   "ADDR")

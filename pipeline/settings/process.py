@@ -124,7 +124,7 @@ KEYS: dict[str, Key] = {
                   "|".join(PLACEMENTS)),
     "batch_size": Key(values.integer(1), "frames per batch sent to a worker", "N"),
     "in_flight": Key(values.integer(1), "batches queued on each worker (backpressure bound)", "N"),
-    "workers": common.WORKERS.with_help("matting workers (default: one per GPU, or one on CPU)"),
+    "workers": Key(values.optional(values.integer(1)), "matting workers (default: one per GPU, or one on CPU)", "N"),
     "gpus_per_worker": Key(values.number(above=0.0), "GPUs each Ray worker takes (0.5: two workers share one GPU)",
                            "F"),
     "ray_address": common.RAY_ADDRESS,
