@@ -47,7 +47,7 @@ class DemoFiles:
         return [getattr(self, f.name) for f in fields(self)]
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from pipeline.settings.demo import DEMO_SETTINGS, default_values
 
     parser = subparsers.add_parser(

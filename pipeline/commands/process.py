@@ -13,7 +13,7 @@ EXAMPLES = """examples:
 """
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "process", help="matte videos: alpha channel, matte, foreground or composite",
         description="Remove the background of videos with BiRefNet. Several inputs go to one output "

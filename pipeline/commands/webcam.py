@@ -6,13 +6,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from birefnet.atomic import write_text
 from birefnet.errors import ConfigError, InputError, OutputError
 from pipeline.settings.webcam import BROWSER_SOURCE, WebcamSettings
 
+if TYPE_CHECKING:
+    import numpy as np
 
-def add_parser(subparsers) -> None:
+    from birefnet.predictor import Predictor
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from pipeline.settings.webcam import WEBCAM_SETTINGS, default_values
 
     parser = subparsers.add_parser(
@@ -45,7 +51,7 @@ def check_settings(settings: WebcamSettings) -> None:
         check_window_support()
 
 
-def load_background_image(path: str | None):
+def load_background_image(path: str | None) -> np.ndarray | None:
     if path is None:
         return None
     import cv2
@@ -56,7 +62,7 @@ def load_background_image(path: str | None):
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def build_predictor(settings: WebcamSettings):
+def build_predictor(settings: WebcamSettings) -> Predictor:
     """The warmed-up predictor at the resolution asked for, or at the calibrated one for 'auto'."""
     from birefnet import Predictor, load_model
     from pipeline.webcam.calibrate import pick_resolution, warm_up

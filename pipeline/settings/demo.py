@@ -10,6 +10,8 @@ from pipeline.settings.table import Key, SettingsTable
 
 @dataclass
 class DemoSettings:
+    """One demo run: the clip to generate, the model to run on it, where the files go."""
+
     output_dir: str = "birefnet-demo"
     frames: int = 48
     size: tuple[int, int] = (512, 512)

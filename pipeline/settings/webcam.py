@@ -15,6 +15,8 @@ AUTO_RESOLUTION = "auto"
 
 @dataclass
 class WebcamSettings:
+    """One live session: source, model and calibration, smoothing, display, first view, report."""
+
     source: str = "0"
     loop: bool = False
     model: str = "lite"
