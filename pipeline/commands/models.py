@@ -18,7 +18,7 @@ def variant_status(variant: Variant) -> str:
 
     if variant.bundled_path is not None:
         return "bundled" if variant.bundled_path.is_file() else "missing"
-    return "cached" if cached_hub_file(variant.hub_repo) else "not cached"
+    return "cached" if variant.hub_repo and cached_hub_file(variant.hub_repo) else "not cached"
 
 
 def _resolution(variant: Variant) -> str:

@@ -41,7 +41,7 @@ class WebcamSettings:
 def _live_resolution(value: Any) -> tuple[int, int] | None:
     """N or WxH as (W, H), or None for 'auto'; no 'dynamic' live (each frame would recompile)."""
     size = values.resolution(AUTO_RESOLUTION)(value)
-    if size == AUTO_RESOLUTION:
+    if isinstance(size, str):  # the one word it takes: auto
         return None
     return (size, size) if isinstance(size, int) else size
 
