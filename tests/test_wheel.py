@@ -8,6 +8,7 @@ PYTHONPATH, and the test checks that the package it imported is the wheel's.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +19,9 @@ import pytest
 from tests.clips import make_clip
 
 ROOT = Path(__file__).resolve().parent.parent
+# what a build reads; copied out so that the build's own build/ and *.egg-info never land in the checkout
+BUILD_INPUTS = ("pyproject.toml", "setup.py", "README.md", "run_pipeline.py", "birefnet", "pipeline", "workers",
+                "configs")
 
 
 def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -29,9 +33,16 @@ def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Compl
 @pytest.mark.slow
 def test_wheel_installs_with_presets_and_processes_a_clip(tmp_path):
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in BUILD_INPUTS:
+        if (ROOT / name).is_dir():
+            shutil.copytree(ROOT / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(ROOT / name, source / name)
     wheels = tmp_path / "wheels"
     _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
-          str(ROOT)], cwd=tmp_path, env=env)
+          str(source)], cwd=tmp_path, env=env)
     [wheel] = wheels.glob("birefnet_video-*.whl")
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], cwd=tmp_path, env=env)
