@@ -1,8 +1,9 @@
 """birefnet-video command line: parse, build, run.
 
-Each subcommand lives beside the code it drives and exposes ``add_parser(subparsers)``, which
-registers its options and sets ``run`` as the handler; this file only wires them together and turns
-user errors into one line and an exit code.
+Every subcommand is a module of ``pipeline.commands`` exposing ``add_parser(subparsers)``, which
+registers its settings table's flags (``pipeline.settings``) and sets ``run`` as the handler; this file
+only wires them together and turns user errors into one line and an exit code. Building the parser
+imports no torch: the commands import their heavy modules inside ``run``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import importlib
 import signal
 import sys
 import threading
+from types import FrameType
 
 from birefnet.errors import UserError
 from pipeline.termination import Terminated
@@ -21,8 +23,8 @@ COMMAND_MODULES = (
     "pipeline.commands.process",
     "pipeline.commands.webcam",
     "pipeline.commands.demo",
-    "birefnet.commands.models",
-    "birefnet.commands.train",
+    "pipeline.commands.models",
+    "pipeline.commands.train",
 )
 
 
@@ -37,23 +39,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _raise_terminated(signum: int, frame) -> None:
+# set by the SIGTERM handler: a blocking Ray call (ray.wait) turns the Terminated raised in the handler
+# into a plain KeyboardInterrupt, so the exception alone cannot tell SIGTERM from Ctrl-C
+_sigterm_received = threading.Event()
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    _sigterm_received.set()
     raise Terminated
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()  # signals are only set there
+    _sigterm_received.clear()
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return int(args.run(args) or 0)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except Terminated:
-        print("terminated", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Terminated is one
+        if isinstance(exc, Terminated) or _sigterm_received.is_set():
+            print("terminated", file=sys.stderr)
+            return 128 + signal.SIGTERM
         print("interrupted", file=sys.stderr)
         return 128 + signal.SIGINT
     finally:

@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.config import build_config  # noqa: E402
+from pipeline.settings.process import build_config  # noqa: E402
 from pipeline.frames import FrameBatch  # noqa: E402
 from pipeline.jobs import Job, run_job  # noqa: E402
 from pipeline.sources import open_source  # noqa: E402

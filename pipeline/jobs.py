@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from birefnet.errors import CheckpointError, ConfigError, UserError
-from pipeline.config import ProcessConfig
 from pipeline.finish import Finisher, ForegroundRefiner
 from pipeline.graph import GraphStages, StageOutput, run_graph
 from pipeline.progress import Progress, RunSummary, format_summary, write_report
+from pipeline.settings.process import ProcessConfig
 from workers.base import BackendConfig, MattingBackend, WorkersLost
 from workers.factory import create_backend
 from workers.matting import PredictorSpec
@@ -106,7 +106,7 @@ def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, Proce
     from pipeline.temporal.smoother import make_smoother
 
     frame_range = parse_frame_range(config.frames) if config.frames else None
-    source = open_source(job.input, frame_range=frame_range)
+    source = open_source(job.input, frame_range=frame_range, fps=config.sequence_fps)
     depth = source.bit_depth = 16 if (config.bit_depth or source.info.bit_depth) > 8 else 8
     outputs: list[StageOutput] = []
     try:
@@ -144,7 +144,8 @@ def make_finisher(config: ProcessConfig, refiner: ForegroundRefiner | None = Non
     if config.output == "composite":
         from pipeline.composite import Compositor
 
-        compositor = Compositor(config.background)
+        compositor = Compositor(config.background, fit=config.background_fit, light_wrap=config.light_wrap,
+                                blur_radius=config.blur_radius)
     return Finisher(config.output, config.refine_foreground, compositor, device, refiner)
 
 

@@ -1,32 +1,120 @@
-"""Settings of `process`: presets, flags over presets, and one-line errors that name the key."""
+"""Settings of every command: presets, flags over presets, one-line errors that name the key."""
 
 from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
 
 import pytest
 
 import run_pipeline
 from birefnet.errors import ConfigError
-from pipeline.config import CONFIGS_DIR, KEYS, ProcessConfig, build_config
 from pipeline.jobs import plan_jobs
 from pipeline.progress import Progress, RunSummary, format_summary, totals, write_report
+from pipeline.settings.demo import DEMO_SETTINGS, DemoSettings
+from pipeline.settings.models import MODELS_SETTINGS
+from pipeline.settings.presets import bundled_presets, presets_dir
+from pipeline.settings.process import KEYS, PROCESS_SETTINGS, ProcessConfig, build_config
+from pipeline.settings.table import flag_name
+from pipeline.settings.webcam import WEBCAM_SETTINGS, WebcamSettings
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLES = {t.command: t for t in (PROCESS_SETTINGS, DEMO_SETTINGS, WEBCAM_SETTINGS, MODELS_SETTINGS)}
 
 
 def test_every_key_is_a_config_field():
     assert set(KEYS) == set(ProcessConfig.__dataclass_fields__)
+    assert set(DEMO_SETTINGS.keys) == {f.name for f in fields(DemoSettings)}
+    assert set(WEBCAM_SETTINGS.keys) == {f.name for f in fields(WebcamSettings)}
 
 
-@pytest.mark.parametrize("preset", sorted(p.stem for p in CONFIGS_DIR.glob("*.yaml")))
+def test_presets_are_the_configs_folder_of_the_checkout():
+    assert presets_dir() == ROOT / "configs"
+
+
+@pytest.mark.parametrize("preset", sorted(bundled_presets(PROCESS_SETTINGS.command)))
 def test_bundled_presets_are_valid(preset):
     config = build_config({}, preset=preset)
     assert config != ProcessConfig()
 
 
+@pytest.mark.parametrize("preset", sorted(bundled_presets()))
+def test_every_bundled_preset_names_its_command_and_parses(preset):
+    import yaml
+
+    command = yaml.safe_load((presets_dir() / f"{preset}.yaml").read_text())["command"]
+    if command == "train":  # a run directory is always given with -o; tests/test_train.py trains from the preset
+        from pipeline.settings.train import TRAIN_SETTINGS
+
+        assert TRAIN_SETTINGS.values({"output": "run"}, preset)["data"] == "synthetic"
+    else:
+        assert TABLES[command].values({}, preset)
+
+
+def test_every_command_has_a_bundled_preset_but_models():
+    commands = {command for command in ("process", "demo", "webcam", "train", "models") if bundled_presets(command)}
+    assert commands == {"process", "demo", "webcam", "train"}
+
+
 def test_presets_that_the_issue_names_exist():
-    names = {p.stem for p in CONFIGS_DIR.glob("*.yaml")}
+    names = set(bundled_presets("process"))
     assert {"prores-hr-matting", "web-green-screen", "preview-lite", "cpu-test"} <= names
+
+
+def test_a_preset_of_another_command_is_a_one_line_error(capsys):
+    assert run_pipeline.main(["webcam", "--config", "cpu-test", "--display", "none"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "a preset for `process`, not for `webcam`" in err
+    with pytest.raises(ConfigError, match="a preset for `webcam`, not for `process`"):
+        build_config({}, preset="webcam-browser")
+
+
+def test_a_user_preset_without_a_command_serves_the_command_that_reads_it(tmp_path):
+    preset = tmp_path / "mine.yaml"
+    preset.write_text("temporal: off\nquiet: true\n")
+    assert build_config({}, preset=str(preset)).temporal == "off"
+    assert WEBCAM_SETTINGS.values({}, str(preset)) == {"temporal": "off", "quiet": True}
+
+
+def test_flags_are_the_yaml_keys_in_every_command():
+    parser = run_pipeline.build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    from pipeline.settings.train import TRAIN_SETTINGS
+
+    for table in [*TABLES.values(), TRAIN_SETTINGS]:
+        options = {s for action in commands[table.command]._actions for s in action.option_strings}
+        assert {flag_name(key) for key in table.keys} | {"--config"} <= options, table.command
+    # one name per idea: the same flag for the same setting in every command that has it
+    for shared in ("--model", "--device", "--precision", "--temporal", "--quiet", "--overwrite", "--report"):
+        having = [c for c, sub in commands.items() if shared in {s for a in sub._actions for s in a.option_strings}]
+        assert len(having) >= 2, shared
+    assert "--smoothing" not in {s for a in commands["webcam"]._actions for s in a.option_strings}
+
+
+def test_help_imports_no_torch():
+    code = ("import sys, contextlib, io, run_pipeline\n"
+            "for argv in (['--help'], *([c, '--help'] for c in ('process', 'demo', 'webcam', 'train', 'models'))):\n"
+            "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+            "        run_pipeline.main(argv)\n"
+            "print('torch' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"
+
+
+def test_settings_for_the_other_stages_parse():
+    config = build_config({"sequence_fps": "30000/1001", "background_fit": "stretch", "light_wrap": "0.4",
+                           "blur_radius": "6"})
+    assert (config.sequence_fps.numerator, config.sequence_fps.denominator) == (30000, 1001)
+    assert (config.background_fit, config.light_wrap, config.blur_radius) == ("stretch", 0.4, 6.0)
+    assert build_config({}).sequence_fps == 25 and build_config({}).blur_radius is None
+    webcam = WEBCAM_SETTINGS.values({"resolution": "256", "colour": "#00ff80", "temporal": "off"})
+    assert webcam == {"resolution": (256, 256), "colour": (0, 255, 128), "temporal": "off"}
+    assert WEBCAM_SETTINGS.values({"resolution": "auto"}) == {"resolution": None}
+    assert DEMO_SETTINGS.values({"size": "96x64", "frames": "4"}) == {"size": (96, 64), "frames": 4}
 
 
 def test_flags_win_over_preset_and_preset_over_defaults(tmp_path):
@@ -48,6 +136,9 @@ def test_flags_win_over_preset_and_preset_over_defaults(tmp_path):
     ({"batch_size": "0"}, "--batch-size: expected 1 or more, got 0"),
     ({"gpus_per_worker": "-1"}, "--gpus-per-worker: must be above 0"),
     ({"frames": "9:3"}, "--frames: empty frame range"),
+    ({"sequence_fps": "0"}, "--sequence-fps: must be above 0"),
+    ({"light_wrap": "2"}, "--light-wrap: expected 0-1, got '2'"),
+    ({"background_fit": "crop"}, "--background-fit: expected one of fill, fit, stretch, got 'crop'"),
     ({"crf": "20", "bitrate": "8M"}, "crf and bitrate: give one of them, not both"),
     ({"backend": "local", "workers": "2"}, "workers: the local backend runs one worker"),
 ])
@@ -70,6 +161,27 @@ def test_bad_preset_keys_and_values_name_key_and_file(tmp_path):
         build_config({}, preset=str(preset))
     with pytest.raises(ConfigError, match="no such file or preset 'nope'.*cpu-test"):
         build_config({}, preset="nope")
+    preset.write_text("- a list\n")
+    with pytest.raises(ConfigError, match=r"bad\.yaml: expected a mapping"):
+        build_config({}, preset=str(preset))
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["demo", "--frames", "1"], "error: --frames: expected 2 or more, got 1"),
+    (["demo", "--size", "33x64"], "error: --size: 33x64: width and height must be even and at least 32"),
+    (["webcam", "--port", "70000"], "error: --port: expected 0-65535, got 70000"),
+    (["webcam", "--colour", "blue"], "error: --colour: expected #rrggbb, got 'blue'"),
+    (["webcam", "--resolution", "dynamic"], "error: --resolution: expected N, WxH or auto, got 'dynamic'"),
+    (["webcam", "--duration", "0"], "error: --duration: must be above 0, got '0'"),
+    (["train", "-o", "run"], "error: train: --data required (as a flag or a preset key)"),
+    (["train", "--data", "synthetic", "-o", "run", "--synthetic-scale", "2", "1"],
+     "error: --synthetic-scale: expected 1 <= LOW <= HIGH, got 2 1"),
+])
+def test_every_command_reports_bad_values_in_one_line(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert run_pipeline.main(argv) == 2
+    assert capsys.readouterr().err == message + "\n"
+    assert not any(tmp_path.iterdir())
 
 
 def test_outputs_for_several_inputs_go_into_one_directory(tmp_path):
@@ -121,3 +233,29 @@ def test_progress_prints_plain_lines_when_not_a_terminal():
     quiet = io.StringIO()
     Progress("clip.mp4", total=8, quiet=True, stream=quiet, line_interval_s=0).update(4, {})
     assert quiet.getvalue() == ""
+
+
+def _video_rate_and_frames(path: Path):
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return stream.average_rate, [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+
+
+@pytest.mark.slow
+def test_sequence_fps_and_compositor_flags_reach_the_pipeline(tmp_path, capsys):
+    """An image sequence is read at --sequence-fps; --light-wrap and --blur-radius change the composite."""
+    import numpy as np
+
+    from tests.clips import make_image_sequence
+
+    folder = make_image_sequence(tmp_path / "seq", frames=3)
+    run = ["process", str(folder), "--config", "cpu-test", "--quiet", "--output", "composite", "--background", "blur"]
+    assert run_pipeline.main([*run, "-o", str(tmp_path / "plain.mp4"), "--sequence-fps", "30"]) == 0
+    assert run_pipeline.main([*run, "-o", str(tmp_path / "styled.mp4"), "--light-wrap", "1", "--blur-radius", "2"]) == 0
+    assert capsys.readouterr().err == ""
+    rate, plain = _video_rate_and_frames(tmp_path / "plain.mp4")
+    default_rate, styled = _video_rate_and_frames(tmp_path / "styled.mp4")
+    assert (rate, default_rate) == (30, 25) and len(plain) == len(styled) == 3
+    assert not np.array_equal(np.stack(plain), np.stack(styled))

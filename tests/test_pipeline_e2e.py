@@ -22,8 +22,8 @@ import torch
 import run_pipeline
 from birefnet import Predictor, build_model
 from birefnet.errors import OutputError
-from pipeline.config import build_config
 from pipeline.jobs import Job, run_job
+from pipeline.settings.process import build_config
 from pipeline.sources import open_source
 from tests.clips import corrupt_copy, decode_video, make_clip, probe, truncated_copy
 from tests.ray_session import local_ray  # noqa: F401  (fixture)

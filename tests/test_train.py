@@ -227,3 +227,30 @@ def test_ray_train_two_workers_share_each_epoch_and_rank0_writes(tmp_path):
     frames = np.random.default_rng(2).integers(0, 256, (1, SIZE, SIZE, 3), dtype=np.uint8)
     alpha = Predictor(str(run / BEST_WEIGHTS), device="cpu", resolution=SIZE).predict(frames)
     assert alpha.shape == (1, SIZE, SIZE) and np.isfinite(alpha).all()
+
+
+@pytest.mark.slow
+def test_train_command_reads_a_preset_under_its_flags(tmp_path):
+    """The bundled synthetic-demo preset, shortened by flags: what the run recorded is preset < flags."""
+    run = tmp_path / "run"
+    code = main(["train", "--config", "train-synthetic-demo", "-o", str(run), "--size", str(SIZE),
+                 "--val-size", str(SIZE), "--epochs", "1", "--synthetic-samples", "2", "--val-samples", "1",
+                 "--batch-size", "2", "--loader-workers", "0", "--device", "cpu", "--no-check-data", "--quiet"])
+    assert code == 0
+    recorded = torch.load(run / STATE_FILE, map_location="cpu", weights_only=True)["config"]
+    assert (recorded["data"], recorded["arch"], recorded["lr"], recorded["loss_weights"]) == \
+        ("synthetic", "demo", 1e-3, "bce=30,iou=0.5")  # the preset
+    assert (recorded["size"], recorded["epochs"], recorded["check_data"]) == (SIZE, 1, False)  # the flags
+    assert tuple(recorded["crop_scale"]) == TrainConfig(output="").crop_scale  # no key: TrainConfig's default
+
+
+def test_train_settings_cover_train_config_with_its_own_choices():
+    from birefnet.train.loop import _SAVE_DTYPES
+    from birefnet.train.metrics import HIGHER_IS_BETTER
+    from pipeline.settings import train as settings
+
+    keys = set(settings.TRAIN_SETTINGS.keys) - set(settings.PLACEMENT_KEYS)
+    assert keys == set(TrainConfig.__dataclass_fields__) - {"crop_scale"}
+    assert set(settings.LOSS_PRESET_NAMES) == set(LOSS_PRESETS)
+    assert set(settings.SAVE_DTYPES) == set(_SAVE_DTYPES) and set(settings.BEST_METRICS) == set(HIGHER_IS_BETTER)
+    assert settings.SYNTHETIC == TrainConfig(output="").data

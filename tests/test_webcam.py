@@ -74,7 +74,7 @@ def test_cli_plays_clip_for_bounded_time_and_reports(tmp_path, clip, checkpoint,
     assert code == 0
     report = json.loads(report_path.read_text())
     assert REPORT_KEYS <= set(report)
-    assert report["resolution"] == "64x64" and report["smoothing"] == "ema"
+    assert report["resolution"] == "64x64" and report["temporal"] == "ema"
     # stopped by --duration, not by the end of the 120-frame clip, and never faster than the clip's 30 fps
     assert 0 < report["frames_captured"] < 120
     assert report["frames_captured"] <= 30 * report["duration_s"] + 1

@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
 
 from birefnet.atomic import AtomicPath, write_text
-from birefnet.errors import ConfigError, OutputError
+from birefnet.errors import OutputError
 
 EXAMPLES = """examples:
   birefnet-video demo                      # writes ./birefnet-demo/
@@ -46,35 +46,16 @@ class DemoFiles:
         return [getattr(self, f.name) for f in fields(self)]
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from pipeline.settings.demo import DEMO_SETTINGS, default_values
+
     parser = subparsers.add_parser(
         "demo", help="offline first run: synthetic clip -> pipeline -> ProRes 4444, green screen, contact sheet",
         description="Generate a synthetic clip with ground truth, matte it with the bundled demo model through "
                     "the full pipeline, and report how close the matte is (MAD, dtSSD).",
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-o", "--output-dir", default="birefnet-demo", help="directory for the demo's files")
-    parser.add_argument("--frames", type=int, default=48, help="length of the clip")
-    parser.add_argument("--size", default="512x512", help="clip size WxH")
-    parser.add_argument("--fps", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=11,
-                        help="synthetic scene (held out: the demo model never trained or was selected on it)")
-    parser.add_argument("--model", default="demo", help="model source (default: the bundled demo model)")
-    parser.add_argument("--resolution", default=None, help="model working resolution (default: the model's)")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--sheet-frames", type=int, default=4, help="frames on the contact sheet")
-    parser.add_argument("--overwrite", action="store_true")
-    parser.add_argument("--quiet", action="store_true")
+    DEMO_SETTINGS.add_arguments(parser, default_values())
     parser.set_defaults(run=run)
-
-
-def _parse_size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise ConfigError(f"--size must be WxH, got {text!r}") from None
-    if width < 32 or height < 32 or width % 2 or height % 2:
-        raise ConfigError(f"--size {text}: width and height must be even and at least 32")
-    return width, height
 
 
 def write_clip(path: Path, frames: np.ndarray, fps: int) -> None:
@@ -125,57 +106,57 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.config import build_config
     from pipeline.jobs import Job, build_backend, run_job
     from pipeline.metrics import ClipEvaluator
     from pipeline.progress import format_summary
+    from pipeline.settings.demo import DEMO_SETTINGS, DemoSettings
+    from pipeline.settings.process import ProcessConfig, check_config
     from pipeline.synthetic import SyntheticScene
 
     started = time.perf_counter()
-    width, height = _parse_size(args.size)
-    if args.frames < 2:
-        raise ConfigError("--frames must be at least 2 (dtSSD compares consecutive frames)")
-    folder = Path(args.output_dir).expanduser()
+    settings = DemoSettings(**DEMO_SETTINGS.values_of(args))
+    width, height = settings.size
+    folder = Path(settings.output_dir).expanduser()
     files = DemoFiles.in_folder(folder)
     existing = [p.name for p in files.all() if p.exists()]
-    if existing and not args.overwrite:
+    if existing and not settings.overwrite:
         raise OutputError(f"{folder} already holds a demo ({', '.join(existing)}); pass --overwrite")
     folder.mkdir(parents=True, exist_ok=True)
 
     def say(text: str) -> None:
-        if not args.quiet:
+        if not settings.quiet:
             print(text, flush=True)
 
-    scene = SyntheticScene(args.seed, args.frames, height, width)
+    scene = SyntheticScene(settings.seed, settings.frames, height, width)
     frames, truth = scene.frames()
-    write_clip(files.input, frames, args.fps)
-    say(f"synthetic clip: {files.input} ({args.frames} frames, {width}x{height}, seed {args.seed})")
+    write_clip(files.input, frames, settings.fps)
+    say(f"synthetic clip: {files.input} ({settings.frames} frames, {width}x{height}, seed {settings.seed})")
 
-    common = {"model": args.model, "backend": "local", "device": args.device, "overwrite": True,
-              "quiet": args.quiet, "resolution": args.resolution}
-    config = build_config({**common, "output": "rgba"})
-    green = build_config({**common, "output": "composite", "background": "green"})
+    config = ProcessConfig(model=settings.model, backend="local", device=settings.device, overwrite=True,
+                           quiet=settings.quiet, resolution=settings.resolution, output="rgba")
+    green = replace(config, output="composite", background="green")
+    check_config(config)
     with build_backend(config) as backend:
         say(format_summary(run_job(Job(str(files.input), str(files.rgba)), config, backend,
                                    also=[(str(files.green), green)])))
 
     rgba = decode_video(files.rgba, with_alpha=True)
     composites = decode_video(files.green)
-    if len(rgba) != args.frames or len(composites) != args.frames:
-        raise OutputError(f"the pipeline wrote {len(rgba)} and {len(composites)} frames for {args.frames} in")
+    if len(rgba) != settings.frames or len(composites) != settings.frames:
+        raise OutputError(f"the pipeline wrote {len(rgba)} and {len(composites)} frames for {settings.frames} in")
     alphas = rgba[..., 3].astype(np.float32) / 255.0
     evaluator = ClipEvaluator(with_grad_conn=False)
     evaluator.update(alphas, truth)
     scores = evaluator.result()
-    _write_png(files.contact_sheet, contact_sheet(frames, alphas, composites, args.sheet_frames))
+    _write_png(files.contact_sheet, contact_sheet(frames, alphas, composites, settings.sheet_frames))
     seconds = time.perf_counter() - started
-    report = {"model": args.model, "frames": args.frames, "size": [width, height], "seed": args.seed,
+    report = {"model": settings.model, "frames": settings.frames, "size": [width, height], "seed": settings.seed,
               "mad_x1e3": scores.mad_x1e3, "dtssd_x1e2": scores.dtssd_x1e2, "seconds": round(seconds, 2),
               "files": {p.name: str(p) for p in files.all()}}
     write_text(files.report, json.dumps(report, indent=2) + "\n")
     say(f"ProRes 4444 with alpha: {files.rgba}\ngreen screen: {files.green}\ncontact sheet: {files.contact_sheet}")
     print(f"MAD {scores.mad_x1e3:.2f} (x1e-3)  dtSSD {scores.dtssd_x1e2:.2f} (x1e-2) against the ground truth; "
           f"{seconds:.1f} s", flush=True)
-    if args.model == "demo":
+    if settings.model == "demo":
         say("next, on real footage: birefnet-video process clip.mp4 -o clip_rgba.mov --model hr-matting")
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from pipeline.config import add_config_arguments, build_config, KEYS
+from pipeline.settings.process import PROCESS_SETTINGS, build_config, default_values
 
 EXAMPLES = """examples:
   birefnet-video process clip.mp4 -o clip_rgba.mov
@@ -13,7 +13,7 @@ EXAMPLES = """examples:
 """
 
 
-def add_parser(subparsers) -> None:
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "process", help="matte videos: alpha channel, matte, foreground or composite",
         description="Remove the background of videos with BiRefNet. Several inputs go to one output "
@@ -22,14 +22,13 @@ def add_parser(subparsers) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, image sequence or stream URL")
     parser.add_argument("-o", dest="output_path", required=True, metavar="OUTPUT",
                         help="output file, or a directory for several inputs")
-    add_config_arguments(parser)
+    PROCESS_SETTINGS.add_arguments(parser, default_values())
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.jobs import plan_jobs, run_jobs
 
-    flags = {key: value for key, value in vars(args).items() if key in KEYS}
-    config = build_config(flags, preset=args.config)
+    config = build_config(PROCESS_SETTINGS.flags_of(args), preset=args.config)
     run_jobs(plan_jobs(args.inputs, args.output_path, config), config)
     return 0

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from birefnet.atomic import write_text
 from birefnet.errors import ConfigError, InputError, OutputError
+from pipeline.settings.webcam import BROWSER_SOURCE, WebcamSettings
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from birefnet.predictor import Predictor
 
 
-DISPLAYS = ("window", "web", "none")
-BROWSER_SOURCE = "browser"
-
-
-def add_parser(subparsers) -> None:
-    from pipeline.temporal.modes import TEMPORAL_MODES
-    from pipeline.webcam.render import BACKGROUNDS
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    from pipeline.settings.webcam import WEBCAM_SETTINGS, default_values
 
     parser = subparsers.add_parser(
         "webcam",
@@ -28,122 +29,64 @@ def add_parser(subparsers) -> None:
                     "newest result with capture/inference fps and capture-to-display latency. Keys in the "
                     "window and the page: q quits, b cycles backgrounds, s toggles smoothing, m shows the matte.",
     )
-    parser.add_argument("--source", default="0",
-                        help="camera index (0), /dev/videoN, a video file or stream URL played at its own "
-                             "frame rate, or 'browser' (the web page sends its own camera; needs --display web)"
-                             " [default: %(default)s]")
-    parser.add_argument("--loop", action="store_true", help="replay a video file source when it ends")
-    parser.add_argument("--model", default="lite",
-                        help="variant name, checkpoint file, hub-layout folder or repo id [default: %(default)s]")
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N [default: %(default)s]")
-    parser.add_argument("--precision", default="auto",
-                        help="auto (fp16/bf16 on GPU, fp32 on CPU), fp32, fp16, bf16 [default: %(default)s]")
-    parser.add_argument("--compile", action="store_true",
-                        help="torch.compile the model: a slower start for faster frames on GPU")
-    parser.add_argument("--resolution", default="auto",
-                        help="working resolution: N or WxH (multiples of 32), or 'auto': the largest square "
-                             "that holds --fps-target on this device [default: %(default)s]")
-    parser.add_argument("--fps-target", type=float, default=30.0,
-                        help="frame rate 'auto' resolution aims to hold [default: %(default)s]")
-    parser.add_argument("--smoothing", choices=TEMPORAL_MODES, default="ema",
-                        help="causal temporal smoothing of the alpha; s toggles it live [default: %(default)s]")
-    parser.add_argument("--display", choices=DISPLAYS, default="window",
-                        help="OpenCV window, web page on --host:--port, or none (headless) [default: %(default)s]")
-    parser.add_argument("--host", default="127.0.0.1", help="address the web page binds [default: %(default)s]")
-    parser.add_argument("--port", type=int, default=8765, help="port of the web page [default: %(default)s]")
-    parser.add_argument("--background", choices=BACKGROUNDS, default="green",
-                        help="first background shown [default: %(default)s]")
-    parser.add_argument("--colour", "--color", dest="colour", default="#2858c8",
-                        help="colour of the 'colour' background, #rrggbb [default: %(default)s]")
-    parser.add_argument("--background-image", type=Path, help="picture for the 'image' background")
-    parser.add_argument("--duration", type=float, help="stop after this many seconds [default: until q / Ctrl-C]")
-    parser.add_argument("--report", type=Path, help="write capture/inference fps, latency p50/p95, frames "
-                                                     "shown and dropped as JSON at exit")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --report file")
-    parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    WEBCAM_SETTINGS.add_arguments(parser, default_values())
     parser.set_defaults(run=run)
 
 
-def parse_colour(text: str) -> tuple[int, int, int]:
-    match = re.fullmatch(r"#?([0-9a-fA-F]{6})", text.strip())
-    if match is None:
-        raise ConfigError(f"--colour must be #rrggbb, got {text!r}")
-    value = match.group(1)
-    return tuple(int(value[i:i + 2], 16) for i in (0, 2, 4))
-
-
-def parse_resolution(text: str) -> tuple[int, int] | None:
-    """None for 'auto', else (W, H)."""
-    from birefnet.predictor import parse_resolution as parse_size
-
-    if text == "auto":
-        return None
-    size = parse_size(text, default=None)
-    if size == "dynamic":
-        raise ConfigError("--resolution dynamic is not offered live; give N, WxH or auto")
-    return size
-
-
-def check_args(args: argparse.Namespace) -> None:
-    """Every mistake the flags can hold, before the model loads or the camera opens."""
-    if args.duration is not None and args.duration <= 0:
-        raise ConfigError(f"--duration must be positive, got {args.duration}")
-    if args.fps_target <= 0:
-        raise ConfigError(f"--fps-target must be positive, got {args.fps_target}")
-    if not 0 <= args.port <= 65535:
-        raise ConfigError(f"--port must be 0..65535, got {args.port}")
-    if args.source == BROWSER_SOURCE and args.display != "web":
+def check_settings(settings: WebcamSettings) -> None:
+    """The mistakes no single value shows, before the model loads or the camera opens."""
+    if settings.source == BROWSER_SOURCE and settings.display != "web":
         raise ConfigError("--source browser needs --display web (the page sends the frames)")
-    if args.report is not None:
-        if args.report.exists() and not args.overwrite:
-            raise OutputError(f"report exists: {args.report} (use --overwrite to replace it)")
-        if not args.report.parent.is_dir():
-            raise OutputError(f"folder of --report does not exist: {args.report.parent}")
-    if args.background_image is not None and not args.background_image.is_file():
-        raise InputError(f"background image not found: {args.background_image}")
-    parse_resolution(args.resolution)
-    if args.display == "window":
+    if settings.report is not None:
+        report = Path(settings.report)
+        if report.exists() and not settings.overwrite:
+            raise OutputError(f"report exists: {report} (use --overwrite to replace it)")
+        if not report.parent.is_dir():
+            raise OutputError(f"folder of --report does not exist: {report.parent}")
+    if settings.background_image is not None and not Path(settings.background_image).is_file():
+        raise InputError(f"background image not found: {settings.background_image}")
+    if settings.display == "window":
         from pipeline.webcam.display import check_window_support
 
         check_window_support()
 
 
-def load_background_image(path: Path | None):
+def load_background_image(path: str | None) -> np.ndarray | None:
     if path is None:
         return None
     import cv2
 
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    bgr = cv2.imread(path, cv2.IMREAD_COLOR)
     if bgr is None:
         raise InputError(f"not a readable image: {path}")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
-def build_predictor(args: argparse.Namespace, resolution: tuple[int, int] | None):
-    """The warmed-up predictor at ``resolution``, or at the calibrated one when that is None."""
+def build_predictor(settings: WebcamSettings) -> Predictor:
+    """The warmed-up predictor at the resolution asked for, or at the calibrated one for 'auto'."""
     from birefnet import Predictor, load_model
     from pipeline.webcam.calibrate import pick_resolution, warm_up
 
-    model = load_model(args.model)
+    model = load_model(settings.model)
 
     def at(size):
-        return Predictor.from_model(model, device=args.device, precision=args.precision, resolution=size,
-                                    compile=args.compile)
+        return Predictor.from_model(model, device=settings.device, precision=settings.precision, resolution=size,
+                                    compile=settings.compile)
 
-    if resolution is not None:
-        predictor = at(resolution)
+    if settings.resolution is not None:
+        predictor = at(settings.resolution)
         warm_up(predictor)
         return predictor
-    predictor, calibration = pick_resolution(at, args.fps_target)
-    if not args.quiet:
+    predictor, calibration = pick_resolution(at, settings.fps_target)
+    if not settings.quiet:
         verdict = "holds" if calibration.holds_target else "cannot hold"
         print(f"resolution {calibration.resolution} px ({calibration.inference_ms:.0f} ms per frame on "
-              f"{predictor.device}) {verdict} {args.fps_target:g} fps", file=sys.stderr)
+              f"{predictor.device}) {verdict} {settings.fps_target:g} fps", file=sys.stderr)
     return predictor
 
 
 def build_smoother(mode: str):
-    """The causal smoother for ``--smoothing``; None for 'off', which also disables the live toggle."""
+    """The causal smoother for ``--temporal``; None for 'off', which also disables the live toggle."""
     if mode == "off":
         return None
     from pipeline.temporal.smoother import make_smoother
@@ -152,34 +95,36 @@ def build_smoother(mode: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    from pipeline.settings.webcam import WEBCAM_SETTINGS
     from pipeline.sources import open_source
     from pipeline.webcam.capture import CaptureThread, source_spec
     from pipeline.webcam.engine import Engine
     from pipeline.webcam.live import LiveRun
     from pipeline.webcam.render import View
 
-    check_args(args)
-    view = View(background=args.background, colour=parse_colour(args.colour),
-                image=load_background_image(args.background_image))
-    resolution = parse_resolution(args.resolution)
+    settings = WebcamSettings(**WEBCAM_SETTINGS.values_of(args))
+    check_settings(settings)
+    view = View(background=settings.background, colour=settings.colour,
+                image=load_background_image(settings.background_image))
     # the source opens before the model loads: a missing camera or file is reported at once
-    source = None if args.source == BROWSER_SOURCE else open_source(source_spec(args.source), loop=args.loop)
+    source = None if settings.source == BROWSER_SOURCE else \
+        open_source(source_spec(settings.source), loop=settings.loop)
     try:
-        predictor = build_predictor(args, resolution)
-        engine = Engine(predictor, build_smoother(args.smoothing))
+        predictor = build_predictor(settings)
+        engine = Engine(predictor, build_smoother(settings.temporal))
         capture = None if source is None else CaptureThread(source, engine)
-        report = LiveRun(engine, capture, view, display=args.display, host=args.host, port=args.port,
-                         duration=args.duration, source_name=args.source, quiet=args.quiet).run()
+        report = LiveRun(engine, capture, view, display=settings.display, host=settings.host, port=settings.port,
+                         duration=settings.duration, source_name=settings.source, quiet=settings.quiet).run()
     finally:
         if source is not None:
             source.close()
     width, height = predictor.resolution
-    report.update(source=args.source, model=args.model, device=str(predictor.device),
+    report.update(source=settings.source, model=settings.model, device=str(predictor.device),
                   precision=str(predictor.dtype).removeprefix("torch."), resolution=f"{width}x{height}",
-                  smoothing=args.smoothing, display=args.display)
-    if args.report is not None:
-        write_report(args.report, report)
-    if not args.quiet:
+                  temporal=settings.temporal, display=settings.display)
+    if settings.report is not None:
+        write_report(Path(settings.report), report)
+    if not settings.quiet:
         print(summary_line(report), file=sys.stderr)
     return 0
 
@@ -193,7 +138,5 @@ def summary_line(report: dict) -> str:
 
 
 def write_report(path: Path, report: dict) -> None:
-    """Write under a temporary name and rename, so a report file is always complete."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(partial, path)
+    """Written whole or not at all (a temporary name, then a rename)."""
+    write_text(path, json.dumps(report, indent=2) + "\n")

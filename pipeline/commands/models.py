@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
-from ..registry import VARIANTS, Variant
-from ..weights import cached_hub_file
+from pipeline.settings.models import MODELS_SETTINGS
+
+if TYPE_CHECKING:
+    from birefnet.registry import Variant
 
 
 def variant_status(variant: Variant) -> str:
     """'bundled', 'cached' or 'not cached' (never touches the network)."""
+    from birefnet.weights import cached_hub_file
+
     if variant.bundled_path is not None:
         return "bundled" if variant.bundled_path.is_file() else "missing"
-    return "cached" if cached_hub_file(variant.hub_repo) else "not cached"
+    return "cached" if variant.hub_repo and cached_hub_file(variant.hub_repo) else "not cached"
 
 
 def _resolution(variant: Variant) -> str:
@@ -21,6 +26,9 @@ def _resolution(variant: Variant) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from birefnet.registry import VARIANTS
+
+    as_json = MODELS_SETTINGS.values_of(args).get("json", False)
     rows = [
         {
             "name": v.name,
@@ -33,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
         }
         for v in VARIANTS.values()
     ]
-    if args.json:
+    if as_json:
         print(json.dumps(rows, indent=2))
         return 0
     columns = ["name", "backbone", "resolution", "weights", "hub_repo", "licence"]
@@ -48,5 +56,5 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("models", help="list model variants and which are cached locally")
-    parser.add_argument("--json", action="store_true", help="print the list as JSON")
+    MODELS_SETTINGS.add_arguments(parser)
     parser.set_defaults(run=run)
