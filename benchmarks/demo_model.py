@@ -12,17 +12,13 @@ scenes use seeds of a million and up (``birefnet.train.synthetic_data``), so sma
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from birefnet import Predictor  # noqa: E402
-from pipeline.metrics import ClipEvaluator  # noqa: E402
-from pipeline.synthetic import SyntheticScene  # noqa: E402
+from birefnet import Predictor
+from birefnet.train.scenes import SyntheticScene
+from pipeline.metrics import ClipEvaluator
 
 
 def scene_scores(predictor: Predictor, frames: np.ndarray, truth: np.ndarray) -> tuple[float, float]:

@@ -17,7 +17,7 @@ import torch
 
 from birefnet.foreground import estimate_foreground
 from birefnet.pixels import box_filter_reference
-from pipeline.synthetic import SyntheticScene
+from birefnet.train.scenes import SyntheticScene
 
 
 def timed_ms(fn, device: torch.device, repeats: int) -> tuple[float, torch.Tensor]:
@@ -58,7 +58,9 @@ def main() -> int:
         ref_image, ref_alpha = image[crop].contiguous(), alpha[crop].contiguous()
     else:
         ref_image, ref_alpha = image, alpha
-    reference = lambda: estimate_foreground(ref_image, ref_alpha, box=box_filter_reference)
+    def reference() -> torch.Tensor:
+        return estimate_foreground(ref_image, ref_alpha, box=box_filter_reference)
+
     ref_ms, ref = timed_ms(reference, device, 1 if device.type == "cpu" else args.repeats)
     ours_same = estimate_foreground(ref_image, ref_alpha)
     max_diff = (ours_same - ref).abs().max().item()

@@ -15,15 +15,11 @@ import argparse
 import platform
 import resource
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from birefnet import Predictor, build_model  # noqa: E402
 from birefnet.modules.deform_conv import _torchvision_deform_conv2d, deform_conv2d_torch  # noqa: E402
@@ -64,9 +60,10 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def throughput(args: argparse.Namespace) -> None:
     device = torch.device(args.device)
-    print(f"# device={device} ({torch.cuda.get_device_name() if device.type == 'cuda' else platform.processor() or platform.machine()}), "
-          f"torch {torch.__version__}, precision={args.precision}, compile={args.compile}")
-    print("| model | resolution | batch | frames/s | ms/frame | GFLOP/frame | achieved TFLOP/s | utilisation | peak MiB |")
+    name = torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or platform.machine()
+    print(f"# device={device} ({name}), torch {torch.__version__}, precision={args.precision}, compile={args.compile}")
+    print("| model | resolution | batch | frames/s | ms/frame | GFLOP/frame | achieved TFLOP/s | utilisation "
+          "| peak MiB |")
     print("|---|---|---|---|---|---|---|---|---|")
     for name in args.models:
         model = build_model(name)
@@ -77,7 +74,8 @@ def throughput(args: argparse.Namespace) -> None:
         for batch in args.batch_sizes:
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats()
-            frames = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (batch, *size[::-1], 3), dtype=np.uint8))
+            pixels = np.random.default_rng(0).integers(0, 256, (batch, *size[::-1], 3), dtype=np.uint8)
+            frames = torch.from_numpy(pixels)
             frames = frames.to(device)
             seconds = _time(lambda: predictor.predict(frames, dtype="uint8"), device, args.repeats, args.warmup)
             fps = batch / seconds
@@ -89,8 +87,7 @@ def throughput(args: argparse.Namespace) -> None:
 
 def deform(args: argparse.Namespace) -> None:
     """Ours vs a naive per-pixel reference (CPU, small map) and vs torchvision (where it runs)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from deform_reference import naive_deform_conv2d
+    from benchmarks.deform_reference import naive_deform_conv2d
 
     g = torch.Generator().manual_seed(0)
     x = torch.randn(1, 8, 16, 16, generator=g)
@@ -104,13 +101,13 @@ def deform(args: argparse.Namespace) -> None:
     err = (deform_conv2d_torch(x, offset, weight, None, mask, padding=1).double() - expected).abs().max().item()
     print("| comparison | map | ours ms | other ms | speed-up | max abs error |")
     print("|---|---|---|---|---|---|")
-    print(f"| ours vs naive reference (CPU, fp32 vs fp64) | 1x8x16x16, 3x3 | {ours_s * 1e3:.2f} | {naive_s * 1e3:.0f} | "
-          f"{naive_s / ours_s:.0f}x | {err:.1e} |")
+    print(f"| ours vs naive reference (CPU, fp32 vs fp64) | 1x8x16x16, 3x3 | {ours_s * 1e3:.2f} "
+          f"| {naive_s * 1e3:.0f} | {naive_s / ours_s:.0f}x | {err:.1e} |")
 
     device = torch.device(args.device)
     tv = _torchvision_deform_conv2d()
     if tv is None:
-        print(f"| ours vs torchvision | - | - | - | - | torchvision not importable here |")
+        print("| ours vs torchvision | - | - | - | - | torchvision not importable here |")
         return
     for channels, size, k in ((64, 256, 3), (64, 256, 7), (64, 512, 7)):
         x = torch.randn(1, channels, size, size, device=device)
@@ -121,8 +118,8 @@ def deform(args: argparse.Namespace) -> None:
         theirs = _time(lambda: tv(x, offset, weight, None, padding=k // 2, mask=mask), device, 10, 2)
         err = (deform_conv2d_torch(x, offset, weight, None, mask, padding=k // 2)
                - tv(x, offset, weight, None, padding=k // 2, mask=mask)).abs().max().item()
-        print(f"| ours vs torchvision ({device.type}) | 1x{channels}x{size}x{size}, {k}x{k} -> 256 | {ours * 1e3:.2f} | "
-              f"{theirs * 1e3:.2f} | {theirs / ours:.2f}x | {err:.1e} |")
+        print(f"| ours vs torchvision ({device.type}) | 1x{channels}x{size}x{size}, {k}x{k} -> 256 "
+              f"| {ours * 1e3:.2f} | {theirs * 1e3:.2f} | {theirs / ours:.2f}x | {err:.1e} |")
 
 
 def main() -> None:
@@ -137,7 +134,8 @@ def main() -> None:
     t.add_argument("--compile", action="store_true")
     t.add_argument("--repeats", type=int, default=5)
     t.add_argument("--warmup", type=int, default=2)
-    t.add_argument("--peak-tflops", type=float, default=None, help="device peak for utilisation, e.g. 989 for H100 bf16 dense")
+    t.add_argument("--peak-tflops", type=float, default=None,
+                   help="device peak for utilisation, e.g. 989 for H100 bf16 dense")
     t.set_defaults(run=throughput)
     d = sub.add_parser("deform")
     d.add_argument("--device", default="cpu")

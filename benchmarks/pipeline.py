@@ -30,16 +30,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from pipeline.settings.process import build_config  # noqa: E402
-from pipeline.frames import FrameBatch  # noqa: E402
-from pipeline.jobs import Job, run_job  # noqa: E402
-from pipeline.sources import open_source  # noqa: E402
-from tests.clips import make_clip  # noqa: E402
-from workers.base import BackendConfig  # noqa: E402
-from workers.factory import create_backend  # noqa: E402
-from workers.matting import PredictorSpec  # noqa: E402
+from benchmarks.clips import synthetic_clip
+from pipeline.frames import FrameBatch
+from pipeline.jobs import Job, run_job
+from pipeline.settings.process import build_config
+from pipeline.sources import open_source
+from workers.base import BackendConfig
+from workers.factory import create_backend
+from workers.matting import PredictorSpec
 
 SIZES = {"1080p": (1920, 1080), "4k": (3840, 2160), "720p": (1280, 720), "360p": (640, 360)}
 
@@ -219,8 +217,8 @@ def main(argv: list[str] | None = None) -> int:
             model = str(work / "demo_random.safetensors")
             save_file(build_model("demo").state_dict(), model)
         spec = PredictorSpec(model, "auto", int(args.resolution) if args.resolution.isdigit() else args.resolution)
-        clips = {size: make_clip(work / f"{size}.mp4", width=SIZES[size][0], height=SIZES[size][1],
-                                 frames=args.frames, codec="libx264") for size in args.sizes.split(",")}
+        clips = {size: synthetic_clip(work / f"{size}.mp4", *SIZES[size], frames=args.frames)
+                 for size in args.sizes.split(",")}
         results = {
             "date": date.today().isoformat(), "host": platform.node(), "cpus": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
@@ -230,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         if "efficiency" not in skip:
             results["efficiency"] = efficiency(args, clips, spec, work)
         if "scaling" not in skip:
-            small = make_clip(work / "scale.mp4", width=320, height=180, frames=args.scale_frames)
+            small = synthetic_clip(work / "scale.mp4", 320, 180, frames=args.scale_frames)
             results["scaling"] = scaling(args, small, work)
         if "overhead" not in skip:
             results["ray_overhead"] = ray_overhead(args, next(iter(clips.values())))

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.clips import synthetic_clip
 from birefnet import Predictor, build_model
 from birefnet.predictor import pick_device
 from pipeline.sources import open_source
@@ -32,7 +33,6 @@ from pipeline.webcam.capture import CaptureThread
 from pipeline.webcam.engine import Engine
 from pipeline.webcam.live import LiveRun
 from pipeline.webcam.render import View
-from tests.clips import make_clip
 
 CLIP_SECONDS = 2  # the clip loops; it only has to be long enough not to repeat every few frames
 
@@ -67,13 +67,15 @@ def main() -> None:
     args.source_fps = args.source_fps or (120 if device.type == "cuda" else 30)
     width, height = (int(v) for v in args.size.split("x"))
 
-    print(f"device {device} ({torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor() or platform.machine()}), "
-          f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads", file=sys.stderr)
+    is_cuda = device.type == "cuda"
+    name = torch.cuda.get_device_name(device) if is_cuda else platform.processor() or platform.machine()
+    print(f"device {device} ({name}), torch {torch.__version__}, {torch.get_num_threads()} CPU threads",
+          file=sys.stderr)
     model = build_model(args.model)
     reports = []
     with tempfile.TemporaryDirectory() as folder:
-        clip = make_clip(Path(folder) / "camera.mp4", width=width, height=height,
-                         frames=CLIP_SECONDS * args.source_fps, fps=args.source_fps, options={"preset": "ultrafast"})
+        clip = synthetic_clip(Path(folder) / "camera.mp4", width, height, frames=CLIP_SECONDS * args.source_fps,
+                              fps=args.source_fps)
         for resolution in args.resolutions:
             report = measure(model, clip, resolution, args)
             reports.append(report)

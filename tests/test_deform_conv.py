@@ -3,10 +3,9 @@
 import pytest
 import torch
 
+from benchmarks.deform_reference import naive_deform_conv2d
 from birefnet.modules import deform_conv as dc
 from birefnet.modules.deform_conv import DeformableConv2d, deform_conv2d_torch
-
-from .deform_reference import naive_deform_conv2d
 
 
 def _case(kernel, stride=1, padding=0, dilation=1, height=7, width=9, offset_scale=3.0, seed=0):

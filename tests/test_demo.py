@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from birefnet.errors import OutputError
-from pipeline.synthetic import SyntheticScene
+from birefnet.train.scenes import SyntheticScene
 from run_pipeline import main
 
 FRAMES, WIDTH, HEIGHT = 4, 96, 64

@@ -26,7 +26,6 @@ from pipeline.jobs import Job, run_job
 from pipeline.settings.process import build_config
 from pipeline.sources import open_source
 from tests.clips import corrupt_copy, decode_video, make_clip, probe, truncated_copy
-from tests.ray_session import local_ray  # noqa: F401  (fixture)
 from tests.predictors import FaultyFirstWorker
 from workers.base import BackendConfig
 from workers.factory import create_backend

@@ -1,7 +1,7 @@
 """PVT v2 backbone: checkpoint layout of every released variant, output geometry, determinism."""
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ MANIFESTS = Path(__file__).parent / "fixtures" / "manifests"
 VARIANTS = sorted(PVT_V2_CONFIGS)
 
 
-@lru_cache(maxsize=None)
+@cache
 def backbone(name: str) -> PyramidVisionTransformerV2:
     torch.manual_seed(0)
     return PyramidVisionTransformerV2(PVT_V2_CONFIGS[name]).eval()

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from birefnet.train.scenes import SyntheticScene
 from pipeline.metrics import evaluate_clip
-from pipeline.synthetic import FlickerSimulator, SyntheticScene
+from pipeline.synthetic import FlickerSimulator
 from pipeline.temporal.analysis import peak_thumbnail
 from pipeline.temporal.denormals import denormals_flushed, flushing_denormals_now
 from pipeline.temporal.flow import lucas_kanade_flow, warp
@@ -40,7 +41,8 @@ def solid_cuts(n, size=(24, 32)):
 @pytest.mark.parametrize("mode,window", SMOOTHING + [("off", 0)])
 def test_count_and_order_are_preserved(mode, window):
     frames, alphas = solid_cuts(11)
-    out = run(make_smoother(mode, window=window) if mode != "off" else make_smoother("off"), frames, alphas, [1, 3, 2, 5])
+    smoother = make_smoother(mode, window=window) if mode != "off" else make_smoother("off")
+    out = run(smoother, frames, alphas, [1, 3, 2, 5])
     # Every frame is a cut, so nothing may be blended: the output is the input, in order.
     assert out.shape == alphas.shape
     assert np.array_equal(out, alphas)

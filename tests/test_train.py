@@ -12,8 +12,8 @@ import torch
 from birefnet import Predictor
 from birefnet.errors import ConfigError, InputError, OutputError
 from birefnet.train.data import check_pairs, find_pairs
-from birefnet.train.losses import LOSS_PRESETS, BiRefNetLoss, ssim_loss
 from birefnet.train.loop import BEST_WEIGHTS, LAST_WEIGHTS, LOG_FILE, STATE_FILE, TrainConfig, Trainer
+from birefnet.train.losses import LOSS_PRESETS, BiRefNetLoss, ssim_loss
 from birefnet.train.metrics import pair_metrics
 from run_pipeline import main
 

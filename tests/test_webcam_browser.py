@@ -24,8 +24,10 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e '.[test]')")
 pytestmark = [
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="Chromium is not installed: apt-get install chromium chromium-driver"),
-    pytest.mark.skipif(not Path(CHROMEDRIVER).exists(), reason="chromedriver is not installed: apt-get install chromium-driver"),
+    pytest.mark.skipif(not CHROMIUM.exists(),
+                       reason="Chromium is not installed: apt-get install chromium chromium-driver"),
+    pytest.mark.skipif(not Path(CHROMEDRIVER).exists(),
+                       reason="chromedriver is not installed: apt-get install chromium-driver"),
     pytest.mark.slow,
 ]
 

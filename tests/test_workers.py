@@ -19,7 +19,6 @@ from tests.predictors import (
     expected_alpha,
     random_batches,
 )
-from tests.ray_session import local_ray  # noqa: F401  (fixture)
 from workers.base import BackendConfig, BatchFailed
 from workers.factory import create_backend
 from workers.matting import MattingWorker, WorkerOutOfMemory

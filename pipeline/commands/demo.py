@@ -58,18 +58,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(run=run)
 
 
-def write_clip(path: Path, frames: np.ndarray, fps: int) -> None:
-    """H.264 MP4 of RGB frames (high quality, 4:2:0, untagged like a camera file), through the pipeline's sink."""
-    from pipeline.sinks import open_sink
-    from pipeline.sources import ArraySource
-
-    source = ArraySource(frames, fps)
-    with open_sink(str(path), source.info, output="composite", codec="h264", crf=12, preset="veryfast",
-                   audio="drop", overwrite=True, faststart=False) as sink:
-        for batch in source.batches(len(frames)):
-            sink.write(batch, batch.images, None)
-
-
 def decode_video(path: Path, with_alpha: bool = False) -> np.ndarray:
     """All frames of a video as uint8 RGB (N, H, W, 3), or RGBA (N, H, W, 4) with its alpha channel."""
     from pipeline.sources import open_source
@@ -106,12 +94,13 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from birefnet.train.scenes import SyntheticScene
     from pipeline.jobs import Job, build_backend, run_job
     from pipeline.metrics import ClipEvaluator
     from pipeline.progress import format_summary
     from pipeline.settings.demo import DEMO_SETTINGS, DemoSettings
     from pipeline.settings.process import ProcessConfig, check_config
-    from pipeline.synthetic import SyntheticScene
+    from pipeline.synthetic import write_clip
 
     started = time.perf_counter()
     settings = DemoSettings(**DEMO_SETTINGS.values_of(args))

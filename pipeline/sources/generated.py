@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 
 import numpy as np
@@ -13,15 +13,18 @@ from pipeline.sources.reader import DecodedFrame, VideoSource
 
 
 class ArraySource(VideoSource):
-    """(N, H, W, 3) uint8 RGB frames at ``fps``; frame n has timestamp n in a 1/fps time base.
+    """(H, W, 3) uint8 RGB frames at ``fps``; frame n has timestamp n in a 1/fps time base.
 
-    The pictures carry no colour description (like an untagged file), so a sink writes them untagged.
+    ``frames`` is an (N, H, W, 3) array or any sequence of such pictures (one that renders each on
+    access keeps a long clip out of memory). The pictures carry no colour description (like an untagged
+    file), so a sink writes them untagged.
     """
 
-    def __init__(self, frames: np.ndarray, fps: Fraction | int):
+    def __init__(self, frames: np.ndarray | Sequence[np.ndarray], fps: Fraction | int):
         super().__init__()
         rate = Fraction(fps)
-        count, height, width = frames.shape[:3]
+        count = len(frames)
+        height, width = frames[0].shape[:2]
         self._frames = frames
         self.info = SourceInfo(
             path="", kind="generated", container="", codec="rawvideo", pix_fmt="rgb24", width=width,
