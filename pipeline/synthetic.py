@@ -7,6 +7,9 @@ hard cut), the very renderer the demo model is trained on; every value is a func
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
+
 import cv2
 import numpy as np
 
@@ -16,6 +19,19 @@ from birefnet.train.scenes import SyntheticScene
 def make_clip(seed: int, n_frames: int, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """A whole synthetic clip: (frames uint8 (N, H, W, 3), alpha float32 (N, H, W)); ``size`` is (H, W)."""
     return SyntheticScene(seed, n_frames, *size).frames()
+
+
+def write_clip(path: Path, frames: np.ndarray | Sequence[np.ndarray], fps: int) -> Path:
+    """H.264 MP4 of RGB frames (high quality, 4:2:0, untagged like a camera file), through the pipeline's sink."""
+    from pipeline.sinks import open_sink
+    from pipeline.sources import ArraySource
+
+    source = ArraySource(frames, fps)
+    with open_sink(str(path), source.info, output="composite", codec="h264", crf=12, preset="veryfast",
+                   audio="drop", overwrite=True, faststart=False) as sink:
+        for batch in source.batches(4):
+            sink.write(batch, batch.images, None)
+    return path
 
 
 class FlickerSimulator:
