@@ -42,7 +42,8 @@ def _gauss_derivative_kernels(sigma: float, epsilon: float = 1e-2) -> tuple[np.n
 
 def _gradient_magnitude(alpha: np.ndarray, sigma: float) -> np.ndarray:
     kernel_x, kernel_y = _gauss_derivative_kernels(sigma)
-    normed = cv2.normalize(alpha.astype(np.float64), None, 1.0, 0.0, cv2.NORM_MINMAX)
+    # the stubs make dst required; OpenCV allocates it when None is passed
+    normed = cv2.normalize(alpha.astype(np.float64), None, 1.0, 0.0, cv2.NORM_MINMAX)  # type: ignore[call-overload]
     grad_x = cv2.filter2D(normed, -1, kernel_x, borderType=cv2.BORDER_REPLICATE)
     grad_y = cv2.filter2D(normed, -1, kernel_y, borderType=cv2.BORDER_REPLICATE)
     return np.sqrt(grad_x**2 + grad_y**2)
@@ -68,7 +69,7 @@ def connectivity_error(pred: np.ndarray, true: np.ndarray, step: float = CONN_ST
     true = true.astype(np.float64)
     thresholds = np.arange(0.0, 1.0 + step, step)
     level = np.full(true.shape, -1.0)
-    for previous, threshold in zip(thresholds[:-1], thresholds[1:]):
+    for previous, threshold in zip(thresholds[:-1], thresholds[1:], strict=True):
         both = ((true >= threshold) & (pred >= threshold)).astype(np.uint8)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(both, connectivity=4)
         in_largest = np.zeros(true.shape, dtype=bool)

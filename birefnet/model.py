@@ -42,14 +42,16 @@ class BiRefNet(nn.Module):
         self.squeeze_module = nn.Sequential(
             BasicDecBlk(c1 + c2 + c3 + c4, c4, config.decoder_channels, config.aspp_channels)
         )
-        self.decoder = Decoder([c4, c3, c2, c1], config.decoder_channels, config.aspp_channels, config.gradient_channels)
+        self.decoder = Decoder(
+            [c4, c3, c2, c1], config.decoder_channels, config.aspp_channels, config.gradient_channels
+        )
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Backbone features at full and half resolution, fused, plus the squeezed global context."""
         h, w = x.shape[-2:]
         full = self.bb(x)
         half = self.bb(resize(x, (h // 2, w // 2)))
-        f1, f2, f3, f4 = (torch.cat([f, resize(g, f.shape[-2:])], dim=1) for f, g in zip(full, half))
+        f1, f2, f3, f4 = (torch.cat([f, resize(g, f.shape[-2:])], dim=1) for f, g in zip(full, half, strict=True))
         context = [resize(f, f4.shape[-2:]) for f in (f1, f2, f3)]
         f4 = self.squeeze_module(torch.cat([*context, f4], dim=1))
         return f1, f2, f3, f4

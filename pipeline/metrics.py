@@ -78,7 +78,7 @@ class ClipEvaluator:
         self._frames = 0
         self._pairs = 0
         self._flicker_pairs = 0
-        self._previous: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._previous: tuple[np.ndarray, np.ndarray, np.ndarray | None] | None = None  # pred, true, frame
 
     def update(self, pred: np.ndarray, true: np.ndarray, frame: np.ndarray | None = None) -> None:
         """Add frames in order: alphas (N, H, W) or (H, W); ``frame`` (same N) RGB uint8 for flicker."""

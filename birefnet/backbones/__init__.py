@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from torch import nn
-
 from .pvt_v2 import PVT_V2_CONFIGS, PVTv2Config, PyramidVisionTransformerV2
 from .swin import SWIN_CONFIGS, SwinConfig, SwinTransformer
 
@@ -13,7 +11,7 @@ BackboneConfig = SwinConfig | PVTv2Config
 BACKBONE_CONFIGS: dict[str, BackboneConfig] = {**SWIN_CONFIGS, **PVT_V2_CONFIGS}
 
 
-def build_backbone(config: BackboneConfig) -> nn.Module:
+def build_backbone(config: BackboneConfig) -> SwinTransformer | PyramidVisionTransformerV2:
     if isinstance(config, SwinConfig):
         return SwinTransformer(config)
     if isinstance(config, PVTv2Config):

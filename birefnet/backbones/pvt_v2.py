@@ -8,8 +8,8 @@ the four stage outputs at strides 4, 8, 16 and 32 in NCHW, as BiRefNet's decoder
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -89,6 +89,7 @@ class SpatialReductionAttention(nn.Module):
         q = self.q(x).reshape(batch, length, self.num_heads, head_dim).transpose(1, 2)
         context = x
         if self.sr is not None:
+            assert self.norm is not None  # built together with sr
             context = self.norm(self.sr(tokens_to_map(x, hw)).flatten(2).transpose(1, 2))
         # kv features are laid out (2, heads, head_dim): all keys first, then all values.
         kv = self.kv(context).reshape(batch, -1, 2, self.num_heads, head_dim).permute(2, 0, 3, 1, 4)
@@ -149,7 +150,7 @@ class PyramidVisionTransformerV2(nn.Module):
         self.config = config
         self.out_channels: tuple[int, ...] = tuple(config.embed_dims)
         stage_inputs = (in_channels,) + self.out_channels[:-1]
-        for i, (cin, cout) in enumerate(zip(stage_inputs, self.out_channels), start=1):
+        for i, (cin, cout) in enumerate(zip(stage_inputs, self.out_channels, strict=True), start=1):
             kernel, stride = (7, 4) if i == 1 else (3, 2)
             self.add_module(f"patch_embed{i}", OverlapPatchEmbed(cin, cout, kernel, stride))
         total = sum(config.depths)  # plain floats: the model may be built on the meta device
@@ -169,9 +170,9 @@ class PyramidVisionTransformerV2(nn.Module):
         features = []
         for i in range(1, 5):
             tokens, hw = self.get_submodule(f"patch_embed{i}")(x)
-            for block in self.get_submodule(f"block{i}"):
+            for block in cast(nn.ModuleList, self.get_submodule(f"block{i}")):
                 tokens = block(tokens, hw)
             tokens = self.get_submodule(f"norm{i}")(tokens)
             x = tokens_to_map(tokens, hw).contiguous()
             features.append(x)
-        return tuple(features)
+        return cast("tuple[Tensor, Tensor, Tensor, Tensor]", tuple(features))

@@ -8,7 +8,9 @@ cached until the table changes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -55,6 +57,8 @@ def _shift_region_ids(window: int, shift: int, last: bool) -> Tensor:
 
 class WindowAttention(nn.Module):
     """Multi-head self-attention inside non-overlapping windows, with a learned relative position bias."""
+
+    relative_position_index: Tensor  # registered buffer
 
     def __init__(self, dim: int, window_size: int, num_heads: int) -> None:
         super().__init__()
@@ -215,7 +219,9 @@ class SwinTransformer(nn.Module):
         last = len(config.depths) - 1
         self.layers = nn.ModuleList(
             SwinStage(dim, depth, heads, config.window_size, config.mlp_ratio, downsample=i < last)
-            for i, (dim, depth, heads) in enumerate(zip(config.out_channels, config.depths, config.num_heads))
+            for i, (dim, depth, heads) in enumerate(
+                zip(config.out_channels, config.depths, config.num_heads, strict=False)
+            )
         )
         for i, dim in enumerate(config.out_channels):
             self.add_module(f"norm{i}", nn.LayerNorm(dim))
@@ -223,7 +229,7 @@ class SwinTransformer(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         x = self.patch_embed(x)
         features = []
-        for i, stage in enumerate(self.layers):
+        for i, stage in enumerate(cast(Iterable[SwinStage], self.layers)):
             for block in stage.blocks:
                 x = block(x)
             features.append(getattr(self, f"norm{i}")(x).permute(0, 3, 1, 2).contiguous())

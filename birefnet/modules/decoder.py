@@ -119,7 +119,9 @@ class Decoder(nn.Module):
     """
 
     # patch-grid side (in tiles) of the inward reference per level: strides 32, 16, 8, 4, 1
-    def __init__(self, ch: list[int], inner_channels: int = 64, aspp_channels: int = 256, gdt_channels: int = 16) -> None:
+    def __init__(
+        self, ch: list[int], inner_channels: int = 64, aspp_channels: int = 256, gdt_channels: int = 16
+    ) -> None:
         super().__init__()
         ipt_out = [ch[0] // 8, ch[0] // 8, ch[1] // 8, ch[2] // 8, ch[3] // 8]
         self.ipt_blk5 = SimpleConvs(3 * 32**2, ipt_out[0], inner_channels)
@@ -156,7 +158,9 @@ class Decoder(nn.Module):
         patches = resize(image_to_patches(image, x.shape[-2:]), x.shape[-2:])
         return torch.cat([x, ipt_blk(patches)], dim=1)
 
-    def forward(self, image: Tensor, features: tuple[Tensor, Tensor, Tensor, Tensor]) -> dict[str, Tensor | list[Tensor]]:
+    def forward(
+        self, image: Tensor, features: tuple[Tensor, Tensor, Tensor, Tensor]
+    ) -> dict[str, Tensor | list[Tensor]]:
         f1, f2, f3, f4 = features
         side_logits, gradient_logits = [], []
 

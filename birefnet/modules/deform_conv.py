@@ -95,6 +95,7 @@ def deform_conv2d_torch(
         chunk_weight = weight_by_tap[:, :, start:stop].reshape(out_channels, -1)
         partial = torch.matmul(chunk_weight, sampled.reshape(batch, -1, out_h * out_w))
         out = partial if out is None else out + partial
+    assert out is not None  # taps >= 1: the loop ran
     out = out.view(batch, out_channels, out_h, out_w)
     if bias is not None:
         out = out + bias.view(1, -1, 1, 1)
@@ -131,6 +132,7 @@ class DeformableConv2d(nn.Module):
         self.offset_conv = nn.Conv2d(in_channels, 2 * taps, kernel_size, stride, padding, bias=True)
         self.modulator_conv = nn.Conv2d(in_channels, taps, kernel_size, stride, padding, bias=True)
         self.regular_conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=bias)
+        assert self.offset_conv.bias is not None and self.modulator_conv.bias is not None  # bias=True
         nn.init.zeros_(self.offset_conv.weight)
         nn.init.zeros_(self.offset_conv.bias)
         nn.init.zeros_(self.modulator_conv.weight)

@@ -20,6 +20,7 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TypeAlias, cast
 
 import numpy as np
 import torch
@@ -45,6 +46,8 @@ STATE_FILE = "last.pt"
 LAST_WEIGHTS = "last.safetensors"
 BEST_WEIGHTS = "best.safetensors"
 LOG_FILE = "log.jsonl"
+# the datasets the trainer draws from: both have set_epoch and __len__
+_TrainDataset: TypeAlias = PairDataset | SyntheticMattingDataset
 _SAVE_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -176,7 +179,7 @@ class Trainer:
         self.train_set, self.val_set = self._datasets()
         torch.manual_seed(config.seed)  # fresh weights and dropout follow the seed (resume restores the RNG)
         self.model = self._initial_model().to(self.device).train()
-        forward = _TrainForward(self.model)
+        forward: nn.Module = _TrainForward(self.model)
         if world_size > 1:
             ids = [self.device.index] if self.device.type == "cuda" else None
             forward = nn.parallel.DistributedDataParallel(forward, device_ids=ids)
@@ -218,7 +221,7 @@ class Trainer:
     @property
     def published_model(self) -> BiRefNet:
         """The weights validation measures and checkpoints hold: the EMA when there is one."""
-        return self.ema.module if self.ema is not None else self.model
+        return cast(BiRefNet, self.ema.module) if self.ema is not None else self.model
 
     def _prepare_output(self) -> None:
         self.output.mkdir(parents=True, exist_ok=True)
@@ -230,14 +233,19 @@ class Trainer:
             for name in (*existing, LOG_FILE):
                 (self.output / name).unlink(missing_ok=True)
 
-    def _datasets(self) -> tuple[Dataset, Dataset | None]:
+    def _datasets(self) -> tuple[_TrainDataset, _TrainDataset | None]:
         c = self.config
         size, val_size = (c.size, c.size), (c.val_size, c.val_size)
-        augmenter = Augmenter(AugmentConfig(size, tuple(c.crop_scale), True, c.jitter, c.background_prob))
+        augmenter = Augmenter(
+            AugmentConfig(size, cast("tuple[float, float]", tuple(c.crop_scale)), True, c.jitter, c.background_prob)
+        )
+        train: _TrainDataset
+        val: _TrainDataset | None
         if c.data == SYNTHETIC:
-            scale = tuple(c.synthetic_scale)
+            scale = cast("tuple[float, float]", tuple(c.synthetic_scale))
             train = SyntheticMattingDataset(c.seed, c.synthetic_samples, size, augmenter, scale)
-            val = SyntheticMattingDataset(c.val_seed, c.val_samples, val_size, None, scale) if c.val_data is None else None
+            val = (SyntheticMattingDataset(c.val_seed, c.val_samples, val_size, None, scale)
+                   if c.val_data is None else None)
         else:
             pairs = find_pairs(c.data)
             if c.check_data:
@@ -316,7 +324,8 @@ class Trainer:
         path = self.output / name
         if self.is_main:
             save_weights(self.published_model, path, self.config.save_dtype,
-                         {"format": "birefnet", "step": self.step, "epoch": self.epoch, "arch": self.model.config.backbone})
+                         {"format": "birefnet", "step": self.step, "epoch": self.epoch,
+                          "arch": self.model.config.backbone})
         return path
 
     # ---- training ----------------------------------------------------------------------------

@@ -11,6 +11,7 @@ with BCE: the image's edges, kept where that level believes the object is.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -120,7 +121,7 @@ def gradient_loss(gradient_logits: list[Tensor], side_logits: list[Tensor], imag
     reference = gradient_reference(image)
     size = reference.shape[-2:]
     total = reference.new_zeros(())
-    for pred, side in zip(gradient_logits, side_logits):
+    for pred, side in zip(gradient_logits, side_logits, strict=False):
         label = torch.sigmoid(reference * F.interpolate(side.float(), size=size, mode="bilinear", align_corners=True))
         pred = F.interpolate(pred.float(), size=size, mode="bilinear", align_corners=True)
         total = total + F.binary_cross_entropy_with_logits(pred, label)
@@ -142,5 +143,5 @@ class BiRefNetLoss:
         if self.weights.gradient and outputs["gradient_logits"]:
             parts["gradient"] = self.weights.gradient * gradient_loss(
                 outputs["gradient_logits"], outputs["side_logits"], image)
-        total = sum(parts.values())
+        total = cast(Tensor, sum(parts.values()))  # the int 0 only when every weight is zero
         return total, {name: float(value.detach()) for name, value in parts.items()}

@@ -114,7 +114,7 @@ class MetricAverager:
         self.count = 0
 
     def update(self, preds: np.ndarray, gts: np.ndarray) -> None:
-        for pred, gt in zip(preds, gts):
+        for pred, gt in zip(preds, gts, strict=False):
             for name, value in pair_metrics(pred, gt).items():
                 self.sums[name] = self.sums.get(name, 0.0) + value
             self.count += 1

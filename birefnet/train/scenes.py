@@ -11,6 +11,7 @@ scenes (``synthetic_data``); the video side (``pipeline.synthetic``) renders who
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -114,7 +115,7 @@ def _place(canvas: _Sprite, sprite: _Sprite, centre: tuple[float, float], angle_
         return
     matrix[:, 2] -= (x0, y0)
     size = (int(x1 - x0), int(y1 - y0))
-    warp = dict(flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    warp: dict[str, Any] = dict(flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     alpha = cv2.warpAffine(sprite.alpha, matrix, size, **warp)
     premultiplied = cv2.warpAffine(sprite.premultiplied, matrix, size, **warp)
     roi_alpha = canvas.alpha[y0:y1, x0:x1]
@@ -168,7 +169,7 @@ class SyntheticScene:
         h, w = self.height, self.width
         shot = 1 if self.cuts and t >= self.cuts[0] else 0
         offset = self._camera_offset(t) if shot == 0 else 0.0
-        shift = np.float32([[1, 0, -offset - 2], [0, 1, -2]])
+        shift = np.array([[1, 0, -offset - 2], [0, 1, -2]], np.float32)
         background = cv2.warpAffine(self._backgrounds[shot], shift, (w, h), flags=cv2.INTER_LINEAR)
         layer = _Sprite(np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32))
         ball_progress = self._progress("enter_leave", t)

@@ -49,6 +49,7 @@ class SyntheticMattingDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
         if self.augmenter is None:
+            assert self._validation_scene is not None  # built in __init__ when there is no augmenter
             frame = self._validation_scene.render(index * SCENE_FRAMES // self.length)
             return to_tensors(*resize_pair(frame.image, frame.alpha, self.size))
         rng = np.random.default_rng([self.seed, self.epoch, index])

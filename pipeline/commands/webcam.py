@@ -118,7 +118,9 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if source is not None:
             source.close()
-    width, height = predictor.resolution
+    resolution = predictor.resolution
+    assert isinstance(resolution, tuple), "the live demo runs at a fixed resolution"
+    width, height = resolution
     report.update(source=settings.source, model=settings.model, device=str(predictor.device),
                   precision=str(predictor.dtype).removeprefix("torch."), resolution=f"{width}x{height}",
                   temporal=settings.temporal, display=settings.display)

@@ -132,7 +132,7 @@ class MotionSmoother:
                 result = torch.empty(alphas_t.shape, device=device)
         with torch.no_grad(), denormals_flushed():
             contexts = frame_contexts(frames_t, alphas_t, self.config.analysis_size)
-            for i, (context, alpha) in enumerate(zip(contexts, alphas_t)):
+            for i, (context, alpha) in enumerate(zip(contexts, alphas_t, strict=True)):
                 ready.extend(self._push(context, alpha[None, None], None if result is None else result[i][None, None]))
             if result is not None:
                 if len(result) and stream.state is not None:

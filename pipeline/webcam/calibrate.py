@@ -11,10 +11,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 log = logging.getLogger("birefnet_video")
+
+P = TypeVar("P")  # whatever predictor make_predictor builds
 
 CANDIDATES = (256, 384, 512, 640, 768, 1024)
 HEADROOM = 0.8  # inference may use this share of the frame interval; the rest is capture, smoothing, display
@@ -46,8 +49,8 @@ def time_inference(predictor, frame: np.ndarray, runs: int = TIMED_RUNS) -> floa
     return float(np.median(times))
 
 
-def pick_resolution(make_predictor: Callable[[int], object], fps_target: float,
-                    candidates: tuple[int, ...] = CANDIDATES) -> tuple[object, Calibration]:
+def pick_resolution(make_predictor: Callable[[int], P], fps_target: float,
+                    candidates: tuple[int, ...] = CANDIDATES) -> tuple[P, Calibration]:
     """The predictor at the largest candidate resolution whose inference fits ``HEADROOM / fps_target``.
 
     ``make_predictor(side)`` builds a predictor working at ``side`` x ``side``. When even the smallest
@@ -55,7 +58,7 @@ def pick_resolution(make_predictor: Callable[[int], object], fps_target: float,
     """
     budget_ms = 1000.0 * HEADROOM / fps_target
     frame = np.zeros((*CALIBRATION_FRAME, 3), np.uint8)
-    chosen = None
+    chosen: tuple[P, Calibration] | None = None
     for side in sorted(candidates):
         predictor = make_predictor(side)
         inference_ms = time_inference(predictor, frame)
@@ -65,4 +68,5 @@ def pick_resolution(make_predictor: Callable[[int], object], fps_target: float,
             chosen = (predictor, Calibration(side, inference_ms, fits))
         if not fits:
             break
+    assert chosen is not None, "no candidate resolutions"
     return chosen

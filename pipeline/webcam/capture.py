@@ -26,7 +26,8 @@ def paced(frames: Iterable[DecodedFrame], seconds_per_tick: float, stopping: thr
     When decoding falls behind, frames come out as fast as they decode (the engine drops the stale
     ones). A timestamp that goes backwards (a looped file starting over) restarts the clock.
     """
-    start_wall = start_pts = last_pts = None
+    start_wall: float | None = None
+    start_pts = last_pts = 0  # read only once start_wall is set, by then both hold real timestamps
     for frame in frames:
         if start_wall is None or frame.pts < last_pts:
             start_wall, start_pts = time.perf_counter(), frame.pts
@@ -54,7 +55,7 @@ class CaptureThread:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="webcam-capture", daemon=True)
 
-    def start(self) -> "CaptureThread":
+    def start(self) -> CaptureThread:
         self._thread.start()
         return self
 

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 
 from birefnet.errors import ConfigError
-from collections.abc import Callable
-
 from pipeline.webcam.engine import Engine
 from pipeline.webcam.render import View, render
 

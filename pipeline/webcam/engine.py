@@ -87,7 +87,7 @@ class Engine:
             self._reset_smoother = True  # history from before the pause would smear the first frames
         self._smoothing = on
 
-    def start(self) -> "Engine":
+    def start(self) -> Engine:
         self.stats = RunStats()
         self._thread.start()
         return self

@@ -46,7 +46,7 @@ class RunStats:
         self.frames_matted = 0
         self.shown: list[FrameTiming] = []
         self._shown_indices: set[int] = set()
-        self._recent = {name: deque() for name in ("captured", "matted")}
+        self._recent: dict[str, deque[float]] = {name: deque() for name in ("captured", "matted")}
         self._recent_shown: deque[FrameTiming] = deque()
 
     def frame_captured(self, at: float) -> None:
@@ -91,7 +91,8 @@ class RunStats:
         with self._lock:
             window = min(LIVE_WINDOW_S, max(now - self.started_at, 1e-6))
             recent = [t.latency_ms for t in self._recent_shown if t.shown_at >= now - LIVE_WINDOW_S]
-            counts = {name: sum(1 for at in events if at >= now - LIVE_WINDOW_S) for name, events in self._recent.items()}
+            counts = {name: sum(1 for at in events if at >= now - LIVE_WINDOW_S)
+                      for name, events in self._recent.items()}
         return {
             "capture_fps": counts["captured"] / window,
             "inference_fps": counts["matted"] / window,
