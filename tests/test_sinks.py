@@ -146,7 +146,7 @@ def test_colour_round_trip_and_tags(tmp_path, tag, size, pix_fmt, codec, name):
                     colour=tag, pix_fmt=pix_fmt, codec=codec or "libx264", options={"crf": "4"})
     full = lambda b: np.full(b.images.shape[:3], 255, np.uint8)  # noqa: E731
     output = "rgba" if name.endswith(".mov") else "composite"
-    transcode(src, tmp_path / name, alpha=full, output=output, crf=10)
+    transcode(src, tmp_path / name, matte=full, output=output, crf=10)
     before, after = decode_video(src)[0].astype(int), decode_video(tmp_path / name)[0].astype(int)
     assert (np.abs(after - before).mean(axis=(0, 1, 2)) < 2).all()
     assert np.abs(after[0] - colour_bars(*size)).mean() < 4
