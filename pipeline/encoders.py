@@ -312,11 +312,13 @@ def make_frame(plan: EncoderPlan, rgb: np.ndarray | None, alpha: np.ndarray | No
     """
     if plan.output == "matte":
         return matte_frame(pad_edges(alpha, plan.pad), plan.pix_fmt, plan.colour)
+    fmt = av.VideoFormat(plan.pix_fmt)
+    if fmt.is_rgb and rgb.dtype == np.uint8 and fmt.components[0].bits > 8:
+        rgb = scale_bits(rgb, 16)  # exact x257; swscale's 8 -> 10/16-bit RGB shifts instead (255 -> 1020)
     if not plan.has_alpha:
         return rgb_to_frame(pad_edges(rgb, plan.pad), plan.pix_fmt, plan.colour)
     if plan.premultiplied:
         rgb = premultiply(rgb, alpha)
-    fmt = av.VideoFormat(plan.pix_fmt)
     alpha_component = fmt.components[-1]
     if fmt.is_planar:
         frame = rgb_to_frame(rgb, plan.pix_fmt, plan.colour)

@@ -27,7 +27,8 @@ from pipeline.sources import SourceInfo
 
 log = logging.getLogger("birefnet_video")
 
-DPX_TIMECODE_OFFSET = 1920  # television header: SMPTE timecode, 4 BCD bytes (SMPTE 268M)
+DPX_GENERIC_HEADER = 1664  # file + image + orientation headers: all FFmpeg's encoder writes (SMPTE 268M)
+DPX_FILM_HEADER, DPX_TV_HEADER = 256, 128  # the industry headers; the TV one holds the SMPTE timecode
 TIFF_EXTRA_SAMPLES = 338  # 1: associated (premultiplied) alpha, 2: unassociated (straight)
 
 
@@ -52,13 +53,28 @@ def _bcd(value: int) -> int:
     return (value // 10) << 4 | value % 10
 
 
-def dpx_with_timecode(data: bytes, timecode: str) -> bytes:
-    """FFmpeg's DPX with the frame's SMPTE timecode in the television header (FFmpeg leaves it unset)."""
-    hh, mm, ss, ff = (int(part) for part in timecode.replace(";", ":").split(":"))
-    packed = _bcd(hh) << 24 | _bcd(mm) << 16 | _bcd(ss) << 8 | _bcd(ff)
+def dpx_with_timecode(data: bytes, timecode: str, fps: float) -> bytes:
+    """FFmpeg's DPX with the film and television headers added, the latter holding the frame's SMPTE
+    timecode and rate (FFmpeg writes neither); offsets and sizes in the file header move to match."""
     order = ">" if data[:4] == b"SDPX" else "<"
-    end = DPX_TIMECODE_OFFSET + 4
-    return data[:DPX_TIMECODE_OFFSET] + struct.pack(order + "I", packed) + data[end:]
+    u32 = struct.Struct(order + "I")
+    (image_offset,) = u32.unpack_from(data, 4)
+    if image_offset != DPX_GENERIC_HEADER:
+        return data  # not the layout we know: leave it as it is
+    hh, mm, ss, ff = (int(part) for part in timecode.replace(";", ":").split(":"))
+    industry = bytearray(b"\xff" * (DPX_FILM_HEADER + DPX_TV_HEADER))  # all bits set: 'undefined' in DPX
+    industry[:36] = bytes(36)  # the film header's text fields, empty
+    tv = DPX_FILM_HEADER
+    u32.pack_into(industry, tv, _bcd(hh) << 24 | _bcd(mm) << 16 | _bcd(ss) << 8 | _bcd(ff))
+    struct.pack_into(order + "f", industry, tv + 20, fps)  # temporal sampling rate
+    header = bytearray(data[:DPX_GENERIC_HEADER])
+    grown = len(industry)
+    u32.pack_into(header, 4, image_offset + grown)
+    u32.pack_into(header, 16, len(data) + grown)
+    u32.pack_into(header, 28, grown)  # industry header size
+    (element_offset,) = u32.unpack_from(header, 808)
+    u32.pack_into(header, 808, element_offset + grown)
+    return bytes(header) + bytes(industry) + data[DPX_GENERIC_HEADER:]
 
 
 def tiff_with_alpha_kind(data: bytes, premultiplied: bool) -> bytes:
@@ -82,12 +98,12 @@ class FfmpegImageFrames:
         encoder.time_base = info.time_base
         encoder.options = dict(plan.options)
         plan.colour.tag(encoder)
-        self.encoder, self.plan = encoder, plan
+        self.encoder, self.plan, self.fps = encoder, plan, info.nominal_fps
 
     def write(self, path: Path, frame: av.VideoFrame, timecode: str | None) -> None:
         data = b"".join(bytes(p) for p in self.encoder.encode(frame))
         if self.plan.codec.key == "dpx" and timecode:
-            data = dpx_with_timecode(data, timecode)
+            data = dpx_with_timecode(data, timecode, float(self.fps))
         if self.plan.codec.key == "tiff" and self.plan.has_alpha:
             data = tiff_with_alpha_kind(data, self.plan.premultiplied)
         path.write_bytes(data)

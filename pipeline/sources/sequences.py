@@ -88,10 +88,10 @@ def _load_exr(path: Path) -> np.ndarray | None:
     try:
         import OpenEXR
 
-        with OpenEXR.File(str(path)) as image:
-            header, channels = image.header(), image.channels()
-            planes = channels["RGBA"].pixels if "RGBA" in channels else \
-                channels["RGB"].pixels if "RGB" in channels else channels[next(iter(channels))].pixels
+        with OpenEXR.File(str(path)) as image:  # header and pixels are freed when the file closes
+            header, channels = dict(image.header()), image.channels()
+            name = next((n for n in ("RGBA", "RGB") if n in channels), next(iter(channels)))
+            planes = np.array(channels[name].pixels)
     except (ImportError, OSError, RuntimeError, KeyError, StopIteration):
         return None
     rgb = np.atleast_3d(planes)[..., :3].astype(np.float32)
