@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from birefnet.errors import CheckpointError, ConfigError, UserError
 from pipeline.finish import Finisher, ForegroundRefiner
@@ -183,12 +184,16 @@ def make_finisher(config: ProcessConfig, refiner: ForegroundRefiner | None = Non
 
 def run_job(job: Job, config: ProcessConfig, backend: MattingBackend,
             also: Sequence[tuple[str, ProcessConfig]] = ()) -> RunSummary:
-    """One video through the graph, to ``job.output`` and to every output in ``also`` (see open_stages)."""
+    """One video through the graph, to ``job.output`` and to every output in ``also`` (see open_stages);
+    the summary names the alpha (straight or premultiplied) the outputs were written with."""
+    from pipeline.sinks import Sink
+
     stages = open_stages(job, config, also)
     progress = Progress(Path(job.input).name, stages.source.info.frame_count, quiet=config.quiet)
     try:
         summary = run_graph(stages, backend, job.input, on_frames=progress.update)
-        summary.alpha = ", ".join(sorted({out.sink.writer.plan.alpha_mode or "" for out in stages.outputs} - {""}))
+        modes = {cast(Sink, out.sink).writer.plan.alpha_mode for out in stages.outputs}
+        summary.alpha = ", ".join(sorted(mode for mode in modes if mode))
         return summary
     finally:
         progress.close()

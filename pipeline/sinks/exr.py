@@ -24,7 +24,7 @@ COMPRESSION_NAMES = {"zips": "ZIPS_COMPRESSION", "zip": "ZIP_COMPRESSION", "piz"
 def openexr():
     """The OpenEXR module, with its compression threads set to the machine's cores."""
     try:
-        import OpenEXR
+        import OpenEXR  # type: ignore[import-not-found]
     except ImportError:
         raise ConfigError("EXR output needs the OpenEXR package: pip install 'birefnet-video[exr]'") from None
     if OpenEXR.global_thread_count() == 0:
@@ -69,10 +69,12 @@ class ExrFrames:
             header["timeCode"] = self._timecode(timecode)
         dtype = np.float16 if self.half else np.float32
         if self.plan.output == "matte":
+            assert alpha is not None
             channels = {"Y": _unit(alpha).astype(dtype)}
         else:
+            assert rgb is not None and (alpha is not None or not self.plan.has_alpha)
             light, _ = to_linear(_unit(rgb), self.plan.colour.transfer)
-            if self.plan.has_alpha:
+            if self.plan.has_alpha and alpha is not None:
                 a = _unit(alpha)
                 rgba = np.empty(light.shape[:2] + (4,), np.float32)
                 rgba[..., :3] = light * a[..., None] if self.plan.premultiplied else light

@@ -12,6 +12,7 @@ import logging
 import struct
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -20,7 +21,12 @@ from birefnet.atomic import AtomicPath
 from birefnet.errors import ConfigError
 from pipeline.audio import open_audio
 from pipeline.encoders import EncoderPlan
-from pipeline.media import DEFAULT_START_NUMBER, PRINTF_NUMBER, shift_timecode, timecode_to_frames
+from pipeline.media import (
+    DEFAULT_START_NUMBER,
+    PRINTF_NUMBER,
+    shift_timecode,
+    timecode_to_frames,
+)
 from pipeline.sinks.exr import ExrFrames
 from pipeline.sinks.writers import SinkSummary, Writer, sequence_files
 from pipeline.sources import SourceInfo
@@ -93,7 +99,7 @@ class FfmpegImageFrames:
     """Frames encoded by one of FFmpeg's image encoders (png, dpx, tiff) into bytes."""
 
     def __init__(self, plan: EncoderPlan, info: SourceInfo):
-        encoder = av.CodecContext.create(plan.codec.encoder, "w")
+        encoder = cast(av.VideoCodecContext, av.CodecContext.create(plan.codec.encoder, "w"))
         encoder.width, encoder.height, encoder.pix_fmt = info.width, info.height, plan.pix_fmt
         encoder.time_base = info.time_base
         encoder.options = dict(plan.options)
@@ -120,8 +126,12 @@ class ImageSequenceWriter(Writer):
         self.audio_source = audio_source
         self.files: list[AtomicPath] = []
         self.number = frame_numbering(info, start_number)
-        self.exr = ExrFrames(plan, info.nominal_fps, self.provenance()) if plan.codec.key == "exr" else None
-        self.images = None if self.exr else FfmpegImageFrames(plan, info)
+        self.exr: ExrFrames | None = None
+        self.images: FfmpegImageFrames | None = None
+        if plan.codec.key == "exr":
+            self.exr = ExrFrames(plan, info.nominal_fps, self.provenance())
+        else:
+            self.images = FfmpegImageFrames(plan, info)
 
     def write_frame(self, index: int, pts: int, rgb: np.ndarray | None, alpha: np.ndarray | None) -> None:
         file = AtomicPath(self.folder / (self.pattern % self.number(index)))
@@ -129,7 +139,7 @@ class ImageSequenceWriter(Writer):
         timecode = shift_timecode(self.info.timecode, index - self.info.start_index, self.info.nominal_fps)
         if self.exr is not None:
             self.exr.write(file.temp, rgb, alpha, timecode)
-        else:
+        elif self.images is not None:
             self.images.write(file.temp, self._frame(rgb, alpha), timecode)
         self.frames_written += 1
 

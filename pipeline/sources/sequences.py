@@ -58,7 +58,7 @@ def _natural_key(path: Path) -> list[int | str]:
 def frame_numbers(files: list[Path]) -> tuple[int, ...]:
     """The number each file's name carries, when all carry one in increasing order (else ())."""
     numbers = [file_number(p.stem) for p in files]
-    if None in numbers or any(b <= a for a, b in zip(numbers, numbers[1:])):  # type: ignore[operator]
+    if None in numbers or any(b <= a for a, b in zip(numbers, numbers[1:], strict=False)):  # type: ignore[operator]
         return ()
     return tuple(numbers)  # type: ignore[arg-type]
 
@@ -86,7 +86,7 @@ def _load_exr(path: Path) -> np.ndarray | None:
     """An EXR's RGB as float in [0, 1] (BGR order), encoded with the transfer our header names (else sRGB,
     what a viewer shows linear light with)."""
     try:
-        import OpenEXR
+        import OpenEXR  # type: ignore[import-not-found]
 
         with OpenEXR.File(str(path)) as image:  # header and pixels are freed when the file closes
             header, channels = dict(image.header()), image.channels()
