@@ -132,3 +132,76 @@ def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: ColourInfo) -> av.VideoF
         )
     colour.tag(frame)
     return frame
+
+
+# ---------------------------------------------------------------------------- linear light (EXR)
+
+def _bt709_to_linear(v: np.ndarray) -> np.ndarray:
+    return np.where(v < 0.081, v / 4.5, ((v + 0.099) / 1.099) ** (1 / 0.45))
+
+
+def _bt709_from_linear(light: np.ndarray) -> np.ndarray:
+    return np.where(light < 0.018, light * 4.5, 1.099 * np.maximum(light, 0.018) ** 0.45 - 0.099)
+
+
+def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def _srgb_from_linear(light: np.ndarray) -> np.ndarray:
+    return np.where(light <= 0.0031308, light * 12.92, 1.055 * np.maximum(light, 0.0031308) ** (1 / 2.4) - 0.055)
+
+
+def _smpte240m_to_linear(v: np.ndarray) -> np.ndarray:
+    return np.where(v < 0.0913, v / 4.0, ((v + 0.1115) / 1.1115) ** (1 / 0.45))
+
+
+def _smpte240m_from_linear(light: np.ndarray) -> np.ndarray:
+    return np.where(light < 0.0228, light * 4.0, 1.1115 * np.maximum(light, 0.0228) ** 0.45 - 0.1115)
+
+
+def _power(exponent: float):
+    return lambda v: np.maximum(v, 0.0) ** exponent
+
+
+def _identity(v: np.ndarray) -> np.ndarray:
+    return v
+
+
+# AVColorTransferCharacteristic -> (encoded -> linear, linear -> encoded). BT.709-family curves are undone
+# with the inverse camera OETF (scene light), as Nuke's 'rec709' colourspace does; PQ and HLG are absent.
+TRANSFER_CURVES = {
+    1: (_bt709_to_linear, _bt709_from_linear), 6: (_bt709_to_linear, _bt709_from_linear),
+    14: (_bt709_to_linear, _bt709_from_linear), 15: (_bt709_to_linear, _bt709_from_linear),
+    7: (_smpte240m_to_linear, _smpte240m_from_linear),
+    13: (_srgb_to_linear, _srgb_from_linear),
+    4: (_power(2.2), _power(1 / 2.2)), 5: (_power(2.8), _power(1 / 2.8)),
+    8: (_identity, _identity),
+}
+TRANSFER_CODES = {name: code for code, name in _NAMES["transfer"].items()}
+
+# AVColorPrimaries -> OpenEXR colorInteropID of linear light in those primaries (Color Interop Forum names)
+LINEAR_INTEROP_IDS = {1: "lin_rec709_scene", 9: "lin_rec2020_scene", 12: "lin_p3d65_scene"}
+
+
+def transfer_name(code: int) -> str:
+    return _NAMES["transfer"].get(code, str(code))
+
+
+def primaries_name(code: int) -> str:
+    return _NAMES["primaries"].get(code, str(code))
+
+
+def to_linear(values: np.ndarray, transfer: int) -> tuple[np.ndarray, bool]:
+    """Encoded [0, 1] samples -> linear light (float32), and whether the curve was known (else unchanged)."""
+    curves = TRANSFER_CURVES.get(transfer)
+    if curves is None:
+        return values.astype(np.float32, copy=False), False
+    return curves[0](values.astype(np.float32, copy=False)).astype(np.float32, copy=False), True
+
+
+def from_linear(values: np.ndarray, transfer: int) -> np.ndarray:
+    """Linear light -> samples encoded with ``transfer`` (float32); an unknown curve leaves them as they are."""
+    curves = TRANSFER_CURVES.get(transfer)
+    values = values.astype(np.float32, copy=False)
+    return values if curves is None else curves[1](values).astype(np.float32, copy=False)

@@ -3,7 +3,10 @@ encoder's frames.
 
 One table (``CODECS``) describes every codec we write; the output's extension picks the default
 and ``--codec`` overrides it. Output kinds: ``rgba`` and ``foreground`` carry an alpha channel and
-need an alpha-capable codec; ``composite`` is plain colour; ``matte`` is the alpha alone as gray.
+need an alpha-capable codec; ``composite`` is plain colour; ``picture`` is the input's own colours
+untouched (the picture half of ``--output picture+matte``); ``matte`` is the alpha alone as gray.
+PNG, EXR, DPX and TIFF are numbered image sequences (``SEQUENCE_CODECS``); EXR is written with the
+OpenEXR library (``pipeline.sinks.exr``), the rest with FFmpeg's encoders.
 """
 
 from __future__ import annotations
@@ -19,8 +22,14 @@ from pipeline.colour import ColourInfo, rgb_to_frame
 
 log = logging.getLogger("birefnet_video")
 
-OUTPUT_KINDS = ("rgba", "matte", "composite", "foreground")
+OUTPUT_KINDS = ("rgba", "matte", "composite", "foreground", "picture")
 ALPHA_KINDS = ("rgba", "foreground")
+ALPHA_MODES = ("straight", "premultiplied")
+EXR_DEPTHS = ("half", "float")
+# OpenEXR compressions we offer, by the name users type; zips (zlib, one scanline per block) is what
+# Nuke's Write node defaults to and reads fastest, lossless like zip (16 lines) and piz (wavelet, best on
+# grain); dwaa is lossy (DCT) and small
+EXR_COMPRESSIONS = ("zips", "zip", "piz", "dwaa", "rle", "none")
 
 PRORES_PROFILES = {"proxy": 0, "lt": 1, "standard": 2, "hq": 3, "4444": 4, "4444xq": 5, "xq": 5}
 
@@ -63,10 +72,28 @@ CODECS = {
     "png": CodecSpec("png", "png", (".png",),
                      colour={8: "rgb24", 16: "rgb48be"}, matte={8: "gray", 16: "gray16be"},
                      alpha={8: "rgba", 16: "rgba64be"}),
+    # float RGB(A) in linear light; the pixel formats only name the layout, the writer stores half or float
+    "exr": CodecSpec("exr", "openexr", (".exr",),
+                     colour={8: "gbrpf32le", 16: "gbrpf32le"}, matte={8: "grayf32le", 16: "grayf32le"},
+                     alpha={8: "gbrapf32le", 16: "gbrapf32le"}, defaults={"depth": "half", "compression": "zips"}),
+    # 10-bit RGB for colour (the DPX film standard); FFmpeg's 10-bit layout has no alpha, so RGBA is 16-bit
+    "dpx": CodecSpec("dpx", "dpx", (".dpx",),
+                     colour={8: "gbrp10le", 16: "gbrp10le"}, matte={8: "gray16le", 16: "gray16le"},
+                     alpha={8: "rgba64le", 16: "rgba64le"}),
+    "tiff": CodecSpec("tiff", "tiff", (".tif", ".tiff"),
+                      colour={8: "rgb48le", 16: "rgb48le"}, matte={8: "gray16le", 16: "gray16le"},
+                      alpha={8: "rgba64le", 16: "rgba64le"}),
 }
+SEQUENCE_CODECS = ("png", "exr", "dpx", "tiff")
 CODEC_ALIASES = {"prores_ks": "prores", "prores4444": "prores", "libvpx-vp9": "vp9", "libx264": "h264",
                  "avc": "h264", "libx265": "h265", "hevc": "h265", "animation": "qtrle"}
-DEFAULT_CODEC = {".mov": "prores", ".webm": "vp9", ".mp4": "h264", ".mkv": "ffv1", ".avi": "ffv1", ".png": "png"}
+DEFAULT_CODEC = {".mov": "prores", ".webm": "vp9", ".mp4": "h264", ".mkv": "ffv1", ".avi": "ffv1", ".png": "png",
+                 ".exr": "exr", ".dpx": "dpx", ".tif": "tiff", ".tiff": "tiff"}
+# what editors make of an alpha output in each codec (Premiere reads neither VP9 alpha nor Animation)
+EDITOR_NOTES = {"vp9": "VP9 alpha (.webm) is for browsers; editors (Premiere, Resolve, Final Cut) want ProRes 4444 "
+                       "(.mov)",
+                "qtrle": "QuickTime Animation alpha is not read by Premiere; ProRes 4444 (.mov) is the editor-safe "
+                         "choice"}
 MUXERS = {".mov": "mov", ".mp4": "mp4", ".webm": "webm", ".mkv": "matroska", ".avi": "avi"}
 
 # libvpx speed for x264-style preset names (cpu-used: higher is faster)
@@ -86,6 +113,11 @@ class EncoderPlan:
     colour: ColourInfo
     pad: tuple[int, int] = (0, 0)  # extra columns, rows (odd size into an even-only encoder)
     has_alpha: bool = False
+    alpha_mode: str | None = None  # straight or premultiplied (None without alpha)
+
+    @property
+    def premultiplied(self) -> bool:
+        return self.alpha_mode == "premultiplied"
 
 
 def resolve_codec(name: str | None, extension: str, output: str) -> CodecSpec:
@@ -100,24 +132,38 @@ def resolve_codec(name: str | None, extension: str, output: str) -> CodecSpec:
         key = DEFAULT_CODEC.get(extension)
         if key is None:
             raise ConfigError(f"cannot tell the output format from {extension or 'no extension'!r}; use "
-                              f"{', '.join(DEFAULT_CODEC)} or a PNG pattern such as shot_%05d.png")
+                              f"{', '.join(DEFAULT_CODEC)} or a sequence pattern such as plate.####.exr")
     spec = CODECS[key]
     if extension not in spec.extensions:
         raise ConfigError(f"codec {spec.key} cannot be written to a {extension or 'folder'} output; "
                           f"use {' or '.join(spec.extensions)}")
     if output in ALPHA_KINDS and spec.alpha is None:
         raise ConfigError(f"codec {spec.key} cannot carry alpha (output {output!r}); use ProRes 4444 (.mov), "
-                          "VP9 (.webm), FFV1 (.mkv), QuickTime Animation or PNG")
+                          "VP9 (.webm), FFV1 (.mkv), QuickTime Animation, or a PNG, EXR, DPX or TIFF sequence")
     return spec
 
 
 def plan_encoder(spec: CodecSpec, *, output: str, width: int, height: int, bit_depth: int,
-                 colour: ColourInfo, crf=None, preset=None, bitrate=None, prores_profile=None) -> EncoderPlan:
-    """Pick pixel format, colour tags and encoder options; warn about what had to change."""
+                 colour: ColourInfo, crf=None, preset=None, bitrate=None, prores_profile=None,
+                 alpha: str | None = None, exr_depth: str | None = None,
+                 exr_compression: str | None = None) -> EncoderPlan:
+    """Pick pixel format, colour tags and encoder options; warn about what had to change.
+
+    ``alpha``: straight or premultiplied colour (None: premultiplied for EXR, the OpenEXR convention,
+    straight for everything else)."""
     has_alpha = output in ALPHA_KINDS
     table = spec.alpha if has_alpha else (spec.matte if output == "matte" else spec.colour)
     pix_fmt = table[bit_depth]
     options = dict(spec.defaults)
+    alpha_mode = _alpha_mode(spec, has_alpha, output, alpha)
+    if spec.key == "exr":
+        options["depth"] = _choice("EXR depth", exr_depth or options["depth"], EXR_DEPTHS)
+        options["compression"] = _choice("EXR compression", exr_compression or options["compression"],
+                                         EXR_COMPRESSIONS)
+    elif exr_depth is not None or exr_compression is not None:
+        log.warning("EXR depth and compression have no effect on %s", spec.key)
+    if has_alpha and spec.key in EDITOR_NOTES:
+        log.warning("note: %s", EDITOR_NOTES[spec.key])
     if spec.key == "prores":
         profile = _prores_profile(prores_profile, has_alpha)
         if profile >= 4 and not has_alpha:
@@ -154,7 +200,27 @@ def plan_encoder(spec: CodecSpec, *, output: str, width: int, height: int, bit_d
         log.warning("%s %s cannot take the odd size %dx%d; padded to %dx%d by repeating the edge "
                     "(ProRes, FFV1 or PNG keep the exact size)", spec.key, pix_fmt, width, height,
                     width + pad[0], height + pad[1])
-    return EncoderPlan(spec, output, pix_fmt, options, bit_rate, colour, pad, has_alpha)
+    return EncoderPlan(spec, output, pix_fmt, options, bit_rate, colour, pad, has_alpha, alpha_mode)
+
+
+def _choice(what: str, value: str, allowed: tuple[str, ...]) -> str:
+    spelled = str(value).lower()
+    if spelled not in allowed:
+        raise ConfigError(f"unknown {what} {value!r}; choose from {', '.join(allowed)}")
+    return spelled
+
+
+def _alpha_mode(spec: CodecSpec, has_alpha: bool, output: str, alpha: str | None) -> str | None:
+    if not has_alpha:
+        if alpha is not None:
+            log.warning("--alpha %s has no effect on a %s output", alpha, output)
+        return None
+    if alpha is None:
+        return "premultiplied" if spec.key == "exr" else "straight"
+    mode = _choice("alpha mode", alpha, ALPHA_MODES)
+    if mode == "premultiplied" and spec.key == "png":
+        log.warning("PNG alpha is straight by definition; readers will show this premultiplied PNG too dark at edges")
+    return mode
 
 
 def _prores_profile(value, has_alpha: bool) -> int:
@@ -238,8 +304,7 @@ def matte_frame(alpha: np.ndarray, pix_fmt: str, colour: ColourInfo) -> av.Video
     return frame
 
 
-def make_frame(plan: EncoderPlan, rgb: np.ndarray | None, alpha: np.ndarray | None,
-               premultiplied: bool = False) -> av.VideoFrame:
+def make_frame(plan: EncoderPlan, rgb: np.ndarray | None, alpha: np.ndarray | None) -> av.VideoFrame:
     """One picture (rgb (H, W, 3), alpha (H, W)) -> a VideoFrame in the plan's pixel format.
 
     Planar alpha formats (yuva*, gbrap*) get the alpha written straight into their alpha plane after
@@ -247,11 +312,13 @@ def make_frame(plan: EncoderPlan, rgb: np.ndarray | None, alpha: np.ndarray | No
     """
     if plan.output == "matte":
         return matte_frame(pad_edges(alpha, plan.pad), plan.pix_fmt, plan.colour)
+    fmt = av.VideoFormat(plan.pix_fmt)
+    if fmt.is_rgb and rgb.dtype == np.uint8 and fmt.components[0].bits > 8:
+        rgb = scale_bits(rgb, 16)  # exact x257; swscale's 8 -> 10/16-bit RGB shifts instead (255 -> 1020)
     if not plan.has_alpha:
         return rgb_to_frame(pad_edges(rgb, plan.pad), plan.pix_fmt, plan.colour)
-    if premultiplied:
+    if plan.premultiplied:
         rgb = premultiply(rgb, alpha)
-    fmt = av.VideoFormat(plan.pix_fmt)
     alpha_component = fmt.components[-1]
     if fmt.is_planar:
         frame = rgb_to_frame(rgb, plan.pix_fmt, plan.colour)

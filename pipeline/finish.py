@@ -2,7 +2,7 @@
 
 ``rgba``: the frame's colours (cleaned of background spill when ``refine_foreground``) and alpha;
 ``foreground``: always the cleaned colours, and alpha; ``matte``: alpha only; ``composite``: the
-cleaned colours over the chosen background, no alpha.
+cleaned colours over the chosen background, no alpha; ``picture``: the frame as decoded, no alpha.
 """
 
 from __future__ import annotations
@@ -43,12 +43,14 @@ class Finisher:
             raise ValueError("a composite output needs a compositor")
         self.output = output
         self.compositor = compositor
-        cleaned = output == "foreground" or (refine_foreground and output != "matte")
+        cleaned = output == "foreground" or (refine_foreground and output not in ("matte", "picture"))
         self.refine = (refiner or ForegroundRefiner(device)) if cleaned else None
 
     def __call__(self, batch: FrameBatch, alpha: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None]:
         if self.output == "matte":
             return None, alpha
+        if self.output == "picture":
+            return batch.images, None
         rgb = self.refine(batch.images, alpha) if self.refine is not None else batch.images
         if self.output == "composite":
             return self.compositor.composite(rgb, alpha, batch.index, original=batch.images), None

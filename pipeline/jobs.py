@@ -8,10 +8,12 @@ that keep dying) stop the run at once.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from birefnet.errors import CheckpointError, ConfigError, UserError
 from pipeline.finish import Finisher, ForegroundRefiner
@@ -41,7 +43,8 @@ class Job:
 
 
 # container of each input's output when several inputs go into one directory
-DIRECTORY_SUFFIX = {"rgba": ".mov", "foreground": ".mov", "matte": ".mp4", "composite": ".mp4"}
+DIRECTORY_SUFFIX = {"rgba": ".mov", "foreground": ".mov", "matte": ".mp4", "composite": ".mp4",
+                    "picture+matte": ".mov"}
 
 
 def directory_suffix(config: ProcessConfig) -> str:
@@ -77,9 +80,11 @@ def plan_jobs(inputs: list[str], output: str, config: ProcessConfig) -> list[Job
 def output_exists(output: str) -> bool:
     """A finished output is there: the file, or frames of a PNG sequence (sinks rename both into place
     only when complete, so what exists is complete)."""
+    from pipeline.media import printf_name
     from pipeline.sinks import DEFAULT_SEQUENCE_NAME, sequence_files
 
     path = Path(output)
+    path = path.with_name(printf_name(path.name))
     if "%" in path.name:
         return bool(sequence_files(path.parent, path.name))
     if path.is_dir():
@@ -113,15 +118,16 @@ def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, Proce
         options = {"window": config.temporal_window} if config.temporal != "off" else {}
         smoother = make_smoother(config.temporal, **options)
         refiner = None  # one foreground estimate per batch, whichever outputs need it
-        for path, settings in [(job.output, config), *also]:
+        for path, settings in [*output_pairs(job.output, config), *also]:
             finish = make_finisher(settings, refiner)
             refiner = refiner or finish.refine
             try:
                 sink = open_sink(
                     path, source.info, output=settings.output, codec=settings.codec, crf=settings.crf,
                     preset=settings.preset, bitrate=settings.bitrate, prores_profile=settings.prores_profile,
-                    bit_depth=depth, premultiplied=settings.premultiplied, audio=settings.audio,
-                    overwrite=settings.overwrite)
+                    bit_depth=depth, alpha=settings.alpha, audio=settings.audio, overwrite=settings.overwrite,
+                    exr_depth=settings.exr_depth, exr_compression=settings.exr_compression,
+                    start_number=settings.start_number, model=config.model)
             except BaseException:
                 finish.close()
                 raise
@@ -133,6 +139,33 @@ def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, Proce
         source.close()
         raise
     return GraphStages(source, outputs, smoother, config.batch_size, "uint16" if depth == 16 else "uint8")
+
+
+def output_pairs(output: str, config: ProcessConfig) -> list[tuple[str, ProcessConfig]]:
+    """The (path, settings) pairs one output setting writes: ``picture+matte`` is the untouched picture at
+    ``output`` and the matte beside it (``matte_path``), both from the same frames and timecode."""
+    if config.output != "picture+matte":
+        return [(output, config)]
+    from dataclasses import replace
+
+    return [(output, replace(config, output="picture")), (matte_path(output), replace(config, output="matte"))]
+
+
+def matte_path(output: str) -> str:
+    """Where the matte of ``picture+matte`` goes: ``shot.mov`` -> ``shot_matte.mov``, ``plate.####.exr`` ->
+    ``plate_matte.####.exr``, a folder -> ``<folder>_matte``."""
+    from pipeline.media import PRINTF_NUMBER, printf_name
+
+    path = Path(output)
+    name = printf_name(path.name)
+    number = PRINTF_NUMBER.search(name)
+    if number:
+        head = name[:number.start()]
+        stem = head.rstrip("._-")
+        return str(path.with_name(f"{stem}_matte{head[len(stem):]}{name[number.start():]}"))
+    if output.endswith(("/", os.sep)) or path.is_dir() or not path.suffix:
+        return str(path.parent / f"{path.name}_matte") + "/"
+    return str(path.with_name(f"{path.stem}_matte{path.suffix}"))
 
 
 def make_finisher(config: ProcessConfig, refiner: ForegroundRefiner | None = None) -> Finisher:
@@ -151,11 +184,17 @@ def make_finisher(config: ProcessConfig, refiner: ForegroundRefiner | None = Non
 
 def run_job(job: Job, config: ProcessConfig, backend: MattingBackend,
             also: Sequence[tuple[str, ProcessConfig]] = ()) -> RunSummary:
-    """One video through the graph, to ``job.output`` and to every output in ``also`` (see open_stages)."""
+    """One video through the graph, to ``job.output`` and to every output in ``also`` (see open_stages);
+    the summary names the alpha (straight or premultiplied) the outputs were written with."""
+    from pipeline.sinks import Sink
+
     stages = open_stages(job, config, also)
     progress = Progress(Path(job.input).name, stages.source.info.frame_count, quiet=config.quiet)
     try:
-        return run_graph(stages, backend, job.input, on_frames=progress.update)
+        summary = run_graph(stages, backend, job.input, on_frames=progress.update)
+        modes = {cast(Sink, out.sink).writer.plan.alpha_mode for out in stages.outputs}
+        summary.alpha = ", ".join(sorted(mode for mode in modes if mode))
+        return summary
     finally:
         progress.close()
         for out in stages.outputs:

@@ -51,6 +51,7 @@ class RunSummary:
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     workers: int = 1
+    alpha: str = ""  # straight or premultiplied, for outputs with alpha
 
     @property
     def fps(self) -> float:
@@ -83,9 +84,10 @@ def format_summary(summary: RunSummary) -> str:
         return f"{summary.input}: FAILED: {summary.error}"
     dropped = summary.frames_in - summary.frames_out
     stages = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in summary.stages.items())
+    alpha = f"; {summary.alpha} alpha" if summary.alpha else ""
     return (f"{summary.input} -> {summary.output}: {summary.frames_in} frames in, {summary.frames_out} out, "
             f"{summary.frames_bad} bad, {dropped} dropped; {summary.seconds:.1f} s, {summary.fps:.1f} fps "
-            f"({stages})")
+            f"({stages}){alpha}")
 
 
 def totals(summaries: list[RunSummary]) -> dict:

@@ -131,7 +131,7 @@ def test_flags_win_over_preset_and_preset_over_defaults(tmp_path):
     ({"crf": "99"}, "--crf: expected 0-63, got 99"),
     ({"resolution": "1000"}, "--resolution: sides must be positive multiples of 32, got 1000"),
     ({"resolution": "big"}, "--resolution: expected N, WxH or dynamic, got 'big'"),
-    ({"output": "png"}, "--output: expected one of rgba, matte, composite, foreground, got 'png'"),
+    ({"output": "png"}, "--output: expected one of rgba, matte, composite, foreground, picture+matte, got 'png'"),
     ({"background": "#12345"}, "--background: expected '#RRGGBB', got '#12345'"),
     ({"batch_size": "0"}, "--batch-size: expected 1 or more, got 0"),
     ({"gpus_per_worker": "-1"}, "--gpus-per-worker: must be above 0"),

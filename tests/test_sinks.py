@@ -40,13 +40,13 @@ def test_alpha_matte(n: int, width: int = W, height: int = H, bits: int = 8, sta
 test_alpha_matte.__test__ = False  # a helper, not a test
 
 
-def transcode(src, dst, *, source_kwargs=None, alpha=None, batch=5, **sink_kwargs):
+def transcode(src, dst, *, source_kwargs=None, matte=None, batch=5, **sink_kwargs):
     """Read ``src`` with our source, write ``dst`` with our sink; returns (summary, source, rgb in)."""
     with open_source(str(src), **(source_kwargs or {})) as source:
         sink = open_sink(str(dst), source.info, **sink_kwargs)
         images = []
         for b in source.batches(batch):
-            a = alpha(b) if alpha else test_alpha_matte(len(b), source.info.width, source.info.height, start=b.index)
+            a = matte(b) if matte else test_alpha_matte(len(b), source.info.width, source.info.height, start=b.index)
             sink.write(b, b.images, a)
             images.append(b.images)
         return sink.close(), source, np.concatenate(images)
@@ -64,7 +64,7 @@ def test_alpha_survives_each_alpha_codec(clip, tmp_path, name, codec, tolerance)
     assert summary.frames_written == 12
     if name.endswith(".png"):
         files = sorted((tmp_path / "seq").glob("f_*.png"))
-        assert [f.name for f in files] == [f"f_{i:04d}.png" for i in range(12)]
+        assert [f.name for f in files] == [f"f_{1001 + i:04d}.png" for i in range(12)]  # VFX's first frame
         import cv2
         decoded = np.stack([cv2.imread(str(f), cv2.IMREAD_UNCHANGED)[..., [2, 1, 0, 3]] for f in files])
     else:
@@ -79,12 +79,12 @@ def test_alpha_survives_each_alpha_codec(clip, tmp_path, name, codec, tolerance)
 def test_sixteen_bit_png_and_prores_keep_more_than_eight_bits(tmp_path):
     src = make_clip(tmp_path / "deep.mov", frames=3, codec="prores_ks", pix_fmt="yuv422p10le")
     deep_alpha = lambda b: test_alpha_matte(len(b), bits=16, start=b.index)  # noqa: E731
-    transcode(src, tmp_path / "seq/d_%03d.png", source_kwargs={"bit_depth": 16}, bit_depth=16, alpha=deep_alpha)
+    transcode(src, tmp_path / "seq/d_%03d.png", source_kwargs={"bit_depth": 16}, bit_depth=16, matte=deep_alpha)
     import cv2
-    png = cv2.imread(str(tmp_path / "seq/d_001.png"), cv2.IMREAD_UNCHANGED)
+    png = cv2.imread(str(tmp_path / "seq/d_1002.png"), cv2.IMREAD_UNCHANGED)
     assert png.dtype == np.uint16 and np.array_equal(png[..., 3], test_alpha_matte(1, bits=16, start=1)[0])
     summary, _, rgb = transcode(src, tmp_path / "deep_out.mov", source_kwargs={"bit_depth": 16},
-                                bit_depth=16, alpha=deep_alpha)
+                                bit_depth=16, matte=deep_alpha)
     decoded = decode_video(tmp_path / "deep_out.mov", format="rgba64le")[0]
     assert np.abs(decoded[..., :3].astype(int) - rgb).mean() < 64  # 10-bit precision = 64 16-bit steps
     assert np.abs(decoded[..., 3].astype(int) - test_alpha_matte(3, bits=16)).max() <= 64
@@ -146,7 +146,7 @@ def test_colour_round_trip_and_tags(tmp_path, tag, size, pix_fmt, codec, name):
                     colour=tag, pix_fmt=pix_fmt, codec=codec or "libx264", options={"crf": "4"})
     full = lambda b: np.full(b.images.shape[:3], 255, np.uint8)  # noqa: E731
     output = "rgba" if name.endswith(".mov") else "composite"
-    transcode(src, tmp_path / name, alpha=full, output=output, crf=10)
+    transcode(src, tmp_path / name, matte=full, output=output, crf=10)
     before, after = decode_video(src)[0].astype(int), decode_video(tmp_path / name)[0].astype(int)
     assert (np.abs(after - before).mean(axis=(0, 1, 2)) < 2).all()
     assert np.abs(after[0] - colour_bars(*size)).mean() < 4
@@ -191,13 +191,13 @@ def test_rotation_and_pixel_aspect_carried(tmp_path):
 
 
 def test_premultiplied_alpha_is_a_choice(clip, tmp_path):
-    transcode(clip, tmp_path / "p/f_%02d.png", premultiplied=True, source_kwargs={"frame_range": (0, 1)})
+    transcode(clip, tmp_path / "p/f_%02d.png", alpha="premultiplied", source_kwargs={"frame_range": (0, 1)})
     _, _, rgb = transcode(clip, tmp_path / "s/f_%02d.png", source_kwargs={"frame_range": (0, 1)})
     import cv2
-    pre = cv2.imread(str(tmp_path / "p/f_00.png"), cv2.IMREAD_UNCHANGED)[..., [2, 1, 0]].astype(int)
+    pre = cv2.imread(str(tmp_path / "p/f_1001.png"), cv2.IMREAD_UNCHANGED)[..., [2, 1, 0]].astype(int)
     alpha = test_alpha_matte(1)[0].astype(int)
     assert np.abs(pre - (rgb[0].astype(int) * alpha[..., None] + 127) // 255).max() <= 1
-    straight = cv2.imread(str(tmp_path / "s/f_00.png"), cv2.IMREAD_UNCHANGED)[..., [2, 1, 0]]
+    straight = cv2.imread(str(tmp_path / "s/f_1001.png"), cv2.IMREAD_UNCHANGED)[..., [2, 1, 0]]
     assert np.array_equal(straight, rgb[0])
 
 
@@ -292,4 +292,4 @@ def test_png_frames_stay_under_hidden_names_until_the_sequence_is_complete(clip,
         sink.close()
     assert len(partial_names) == 12
     assert all(name.startswith(".x_") and f".partial-{os.getpid()}" in name for name in partial_names)
-    assert sorted(p.name for p in folder.iterdir()) == [f"x_{i:02d}.png" for i in range(12)]
+    assert sorted(p.name for p in folder.iterdir()) == [f"x_{1001 + i}.png" for i in range(12)]

@@ -5,10 +5,18 @@
 The names below are the package's public surface.
 """
 
-from pipeline.media.numbering import PRINTF_NUMBER, numbered_files
+from pipeline.media.numbering import (
+    DEFAULT_START_NUMBER,
+    PRINTF_NUMBER,
+    file_number,
+    is_numbered_name,
+    numbered_files,
+    printf_name,
+)
 from pipeline.media.opening import STREAM_SCHEMES, is_url, open_input
 from pipeline.media.ranges import FrameRange, check_frame_range, parse_frame_range
 from pipeline.media.timecode import frames_to_timecode, shift_timecode, timecode_to_frames
 
-__all__ = ["PRINTF_NUMBER", "numbered_files", "STREAM_SCHEMES", "is_url", "open_input", "FrameRange",
+__all__ = ["DEFAULT_START_NUMBER", "PRINTF_NUMBER", "file_number", "is_numbered_name", "numbered_files", "printf_name",
+           "STREAM_SCHEMES", "is_url", "open_input", "FrameRange",
            "check_frame_range", "parse_frame_range", "frames_to_timecode", "shift_timecode", "timecode_to_frames"]

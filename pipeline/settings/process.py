@@ -16,7 +16,10 @@ from birefnet.errors import ConfigError
 from pipeline.settings import common, values
 from pipeline.settings.table import Key, SettingsTable
 
-OUTPUT_KINDS = ("rgba", "matte", "composite", "foreground")
+OUTPUT_KINDS = ("rgba", "matte", "composite", "foreground", "picture+matte")
+ALPHA_MODES = ("auto", "straight", "premultiplied")
+EXR_DEPTHS = ("half", "float")  # pipeline.encoders.EXR_DEPTHS
+EXR_COMPRESSIONS = ("zips", "zip", "piz", "dwaa", "rle", "none")  # pipeline.encoders.EXR_COMPRESSIONS
 BACKGROUND_NAMES = ("green", "blue", "black", "white", "blur")
 BACKGROUND_FITS = ("fill", "fit", "stretch")  # pipeline.composite.FITS (a test keeps them equal)
 PLACEMENTS = ("auto", "cpu", "cuda")  # workers place models on GPUs or CPUs; no single-device choice
@@ -41,7 +44,10 @@ class ProcessConfig:
     bitrate: str | None = None
     prores_profile: str | None = None
     bit_depth: int | None = None  # None: follow the source (10-bit stays 10-bit)
-    premultiplied: bool = False
+    alpha: str | None = None  # straight | premultiplied; None: premultiplied for EXR, straight elsewhere
+    exr_depth: str = "half"
+    exr_compression: str = "zips"
+    start_number: int | str | None = None  # None: a numbered input's own numbers, else 1001; or 'timecode'
     audio: str = "copy"
     resolution: int | tuple[int, int] | str | None = None  # None: the model's own
     temporal: str = "flow"
@@ -65,6 +71,17 @@ class ProcessConfig:
 def _bit_depth(value: Any) -> int | None:
     spelled = values.choice(BIT_DEPTHS)(value)
     return None if spelled == "auto" else int(spelled)
+
+
+def _alpha(value: Any) -> str | None:
+    spelled = values.choice(ALPHA_MODES)(value)
+    return None if spelled == "auto" else spelled
+
+
+def _start_number(value: Any) -> int | str | None:
+    if isinstance(value, str) and value.lower() == "timecode":
+        return "timecode"
+    return values.optional(values.integer(0))(value)
 
 
 def _is_named_background(spelled: str) -> bool:
@@ -94,8 +111,8 @@ def _frame_range(value: Any) -> str:
 
 KEYS: dict[str, Key] = {
     "model": common.MODEL,
-    "output": Key(values.choice(OUTPUT_KINDS), "what to write: rgba (alpha channel), matte, composite, foreground",
-                  "|".join(OUTPUT_KINDS)),
+    "output": Key(values.choice(OUTPUT_KINDS), "what to write: rgba (alpha channel), matte, composite, foreground, "
+                  "picture+matte (the untouched picture and its matte as two files)", "|".join(OUTPUT_KINDS)),
     "background": Key(_background,
                       "composite background: green, blue, black, white, blur, '#RRGGBB', an image or a video",
                       "green|#RRGGBB|blur|FILE"),
@@ -110,8 +127,15 @@ KEYS: dict[str, Key] = {
     "preset": Key(values.optional(values.text), "encoder speed preset (x264/x265)", "NAME"),
     "bitrate": Key(values.optional(values.text), "target bitrate, e.g. 8M (instead of --crf)", "RATE"),
     "prores_profile": Key(values.optional(values.text), "ProRes profile (4444, 4444xq, hq, ...)", "NAME"),
+    "exr_depth": Key(values.choice(EXR_DEPTHS), "EXR sample type: half (16-bit float) or float (32-bit)",
+                     "|".join(EXR_DEPTHS)),
+    "exr_compression": Key(values.choice(EXR_COMPRESSIONS), "EXR compression (zips: Nuke's default, lossless)",
+                           "|".join(EXR_COMPRESSIONS)),
+    "start_number": Key(_start_number, "number of the first frame of an image sequence output (default: the "
+                        "input's own numbers, else 1001), or 'timecode'", "N|timecode"),
     "bit_depth": Key(_bit_depth, "output bits per channel: auto (follow the source), 8, 10, 16", "auto|8|10|16"),
-    "premultiplied": Key(values.boolean, "write premultiplied instead of straight alpha", kind="toggle"),
+    "alpha": Key(_alpha, "colour of alpha outputs: straight or premultiplied by alpha (auto: premultiplied for EXR, "
+                 "straight otherwise)", "|".join(ALPHA_MODES)),
     "audio": Key(values.choice(AUDIO_MODES), "copy the input's audio or drop it", "|".join(AUDIO_MODES)),
     "resolution": Key(values.optional(values.resolution("dynamic")),
                       "model input size: N, WxH or dynamic (default: the model's)", "N|WxH|dynamic"),

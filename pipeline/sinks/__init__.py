@@ -7,15 +7,16 @@ directory missing or unwritable), picks the codec from the extension or ``codec`
 file is written under a hidden temporary name and renamed when complete, so a crash or ``abort()``
 never leaves a half-written file under the final name.
 
-Alpha is straight (unpremultiplied) by default, which is what ProRes 4444, VP9, PNG and compositing
-applications expect; ``premultiplied=True`` multiplies the colour by alpha before encoding, for
-tools set up for premultiplied footage.
+Alpha is straight (unpremultiplied) by default, which is what ProRes 4444, VP9, PNG and TIFF readers
+expect, and premultiplied for OpenEXR (its convention); ``alpha='premultiplied'|'straight'`` chooses.
+Image sequences (PNG, EXR, DPX, TIFF) live in ``sequences`` (EXR frames in ``exr``).
 """
 
 from pipeline.sinks.destination import DEFAULT_SEQUENCE_NAME
 from pipeline.sinks.open import open_sink
+from pipeline.sinks.sequences import ImageSequenceWriter
 from pipeline.sinks.sink import Sink
-from pipeline.sinks.writers import ImageSequenceWriter, SinkSummary, VideoFileWriter, sequence_files
+from pipeline.sinks.writers import SinkSummary, VideoFileWriter, sequence_files
 
 __all__ = ["Sink", "SinkSummary", "open_sink", "VideoFileWriter", "ImageSequenceWriter", "DEFAULT_SEQUENCE_NAME",
            "sequence_files"]

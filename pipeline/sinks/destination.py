@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from birefnet.errors import ConfigError, OutputError
-from pipeline.media import PRINTF_NUMBER
+from pipeline.media import PRINTF_NUMBER, printf_name
 from pipeline.sinks.writers import sequence_files
 from pipeline.sources import SourceInfo
 
@@ -21,16 +21,22 @@ log = logging.getLogger("birefnet_video")
 DEFAULT_SEQUENCE_NAME = "frame_%06d.png"
 
 
-def destination(path: str) -> tuple[Path, str]:
-    """(final path, extension) — a folder or printf pattern means a PNG sequence."""
+SEQUENCE_EXTENSIONS = {"png": ".png", "exr": ".exr", "dpx": ".dpx", "tiff": ".tif"}
+
+
+def destination(path: str, codec: str | None = None) -> tuple[Path, str]:
+    """(final path, extension) — a folder or printf/#### pattern means an image sequence (PNG, or the
+    ``codec``'s format for a folder)."""
     target = Path(path)
+    target = target.with_name(printf_name(target.name))
     if PRINTF_NUMBER.search(target.name):
         return target, target.suffix.lower()
     if path.endswith(("/", os.sep)) or (target.exists() and target.is_dir()) or not target.suffix:
-        return target / DEFAULT_SEQUENCE_NAME, ".png"
-    if target.suffix.lower() == ".png":
-        raise ConfigError(f"a PNG output needs a frame-number pattern such as shot_%05d.png or a folder, "
-                          f"not {path}")
+        suffix = SEQUENCE_EXTENSIONS.get((codec or "").lower(), ".png")
+        return target / DEFAULT_SEQUENCE_NAME.replace(".png", suffix), suffix
+    if target.suffix.lower() in SEQUENCE_EXTENSIONS.values() or target.suffix.lower() == ".tiff":
+        raise ConfigError(f"a {target.suffix} output needs a frame-number pattern such as plate.####"
+                          f"{target.suffix} or a folder, not {path}")
     return target, target.suffix.lower()
 
 

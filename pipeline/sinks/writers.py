@@ -1,4 +1,5 @@
-"""Encoding frames into one destination: a video file (with the input's audio) or numbered PNG files.
+"""Encoding frames into one destination: a video file (with the input's audio) here; numbered image
+files in ``sequences``.
 
 Everything is written under the hidden temporary names of ``birefnet.atomic`` and renamed into place
 by ``finish``, so a crash or ``discard`` never leaves a half-written file under a final name. All
@@ -19,7 +20,7 @@ from birefnet.atomic import AtomicPath
 from birefnet.errors import ConfigError, OutputError
 from pipeline.audio import open_audio
 from pipeline.encoders import MUXERS, EncoderPlan, make_frame
-from pipeline.media import PRINTF_NUMBER, numbered_files
+from pipeline.media import numbered_files
 from pipeline.sources import SourceInfo
 
 log = logging.getLogger("birefnet_video")
@@ -34,6 +35,7 @@ class SinkSummary:
     width: int
     height: int
     audio: list[str] = field(default_factory=list)
+    alpha: str | None = None  # straight or premultiplied; None without alpha
 
 
 def sequence_files(folder: Path, pattern: str) -> list[Path]:
@@ -44,9 +46,20 @@ def sequence_files(folder: Path, pattern: str) -> list[Path]:
 class Writer:
     """Encodes frames into one destination (``final``)."""
 
-    def __init__(self, final: Path, info: SourceInfo, plan: EncoderPlan, premultiplied: bool):
-        self.final, self.info, self.plan, self.premultiplied = final, info, plan, premultiplied
+    def __init__(self, final: Path, info: SourceInfo, plan: EncoderPlan, model: str | None = None):
+        self.final, self.info, self.plan, self.model = final, info, plan, model
         self.frames_written = 0
+
+    def provenance(self) -> dict[str, str]:
+        """What the output says about itself where its format has room: source, timecode, model, alpha."""
+        facts = {"software": "birefnet-video", "source": Path(self.info.path).name}
+        if self.info.timecode:
+            facts["sourceTimecode"] = self.info.timecode
+        if self.model:
+            facts["model"] = self.model
+        if self.plan.alpha_mode:
+            facts["alpha"] = self.plan.alpha_mode
+        return facts
 
     def write_frame(self, index: int, pts: int, rgb: np.ndarray | None, alpha: np.ndarray | None) -> None:
         raise NotImplementedError
@@ -58,11 +71,12 @@ class Writer:
         raise NotImplementedError
 
     def _frame(self, rgb: np.ndarray | None, alpha: np.ndarray | None) -> av.VideoFrame:
-        return make_frame(self.plan, rgb, alpha, self.premultiplied)
+        return make_frame(self.plan, rgb, alpha)
 
     def _summary(self, audio: list[str]) -> SinkSummary:
         return SinkSummary(str(self.final), self.frames_written, self.plan.codec.key, self.plan.pix_fmt,
-                           self.info.width + self.plan.pad[0], self.info.height + self.plan.pad[1], audio)
+                           self.info.width + self.plan.pad[0], self.info.height + self.plan.pad[1], audio,
+                           self.plan.alpha_mode)
 
 
 class VideoFileWriter(Writer):
@@ -72,9 +86,9 @@ class VideoFileWriter(Writer):
     file is written in one pass with the index at the end.
     """
 
-    def __init__(self, final: Path, info: SourceInfo, plan: EncoderPlan, premultiplied: bool,
-                 audio_source: str | None, faststart: bool = True):
-        super().__init__(final, info, plan, premultiplied)
+    def __init__(self, final: Path, info: SourceInfo, plan: EncoderPlan, audio_source: str | None,
+                 faststart: bool = True, model: str | None = None):
+        super().__init__(final, info, plan, model)
         self.file = AtomicPath(final)
         muxer = MUXERS[final.suffix.lower()]
         options = {"movflags": "+faststart"} if muxer == "mp4" and faststart else {}
@@ -84,6 +98,8 @@ class VideoFileWriter(Writer):
             raise OutputError(f"cannot create {final}: {getattr(exc, 'strerror', None) or exc}") from None
         try:
             self.stream = self._add_video_stream()
+            # no container has a field for straight/premultiplied: the comment says it (QuickTime ©cmt)
+            self.container.metadata["comment"] = "; ".join(f"{k} {v}" for k, v in self.provenance().items())
             self.audio = open_audio(self.container, audio_source, start_s=info.start_s, partial=info.partial)
             self.container.start_encoding()
         except BaseException as exc:
@@ -153,73 +169,3 @@ class VideoFileWriter(Writer):
         if audio is not None:
             audio.close()
         self.file.discard()
-
-
-class ImageSequenceWriter(Writer):
-    """Numbered PNG files (frame n of the input -> number n), each under its temporary name until the
-    sequence is complete; the input's audio goes to a WAV file beside them."""
-
-    def __init__(self, final: Path, info: SourceInfo, plan: EncoderPlan, premultiplied: bool,
-                 audio_source: str | None, overwrite: bool):
-        super().__init__(final, info, plan, premultiplied)
-        self.folder, self.pattern = final.parent, final.name
-        self.overwrite = overwrite
-        self.audio_source = audio_source
-        self.files: list[AtomicPath] = []
-        encoder = av.CodecContext.create("png", "w")
-        encoder.width, encoder.height, encoder.pix_fmt = info.width, info.height, plan.pix_fmt
-        encoder.time_base = info.time_base
-        self.encoder = encoder
-
-    def write_frame(self, index: int, pts: int, rgb: np.ndarray | None, alpha: np.ndarray | None) -> None:
-        file = AtomicPath(self.folder / (self.pattern % index))
-        self.files.append(file)
-        data = b"".join(bytes(p) for p in self.encoder.encode(self._frame(rgb, alpha)))
-        file.temp.write_bytes(data)
-        self.frames_written += 1
-
-    def finish(self) -> SinkSummary:
-        if self.overwrite:
-            ours = {file.final.name for file in self.files}
-            for stale in sequence_files(self.folder, self.pattern):
-                if stale.name not in ours:
-                    stale.unlink()
-        described = self._write_audio()
-        for file in self.files:
-            file.commit()
-        return self._summary(described)
-
-    def _write_audio(self) -> list[str]:
-        """The input's audio as ``<name>.wav`` beside the frames (image sequences hold no sound)."""
-        if not self.audio_source:
-            return []
-        stem = PRINTF_NUMBER.split(self.pattern)[0].rstrip("_.- ") or "audio"
-        file = AtomicPath(self.folder / f"{stem}.wav")
-        if file.final.exists() and not self.overwrite:
-            log.warning("audio not written: %s exists (use overwrite)", file.final)
-            return []
-        try:
-            with av.open(str(file.temp), "w", format="wav") as out:
-                carrier = open_audio(out, self.audio_source, start_s=self.info.start_s,
-                                     partial=self.info.partial, reencode=True)
-                if carrier is None:
-                    described = []
-                else:
-                    end_s = None
-                    if self.info.partial and self.files:
-                        end_s = self.info.start_s + self.frames_written / float(self.info.nominal_fps)
-                    carrier.finish(end_s)
-                    described = [f"{d} -> {file.final.name}" for d in carrier.descriptions]
-                    carrier.close()
-        except BaseException:
-            file.discard()
-            raise
-        if described:
-            file.commit()
-        else:
-            file.discard()
-        return described
-
-    def discard(self) -> None:
-        for file in self.files:
-            file.discard()

@@ -74,6 +74,7 @@ class SourceInfo:
     start_index: int = 0
     stop_index: int | None = None
     partial: bool = False
+    frame_numbers: tuple[int, ...] = ()  # a numbered image sequence: the file number of each frame index
 
     @property
     def start_s(self) -> float:

@@ -1,7 +1,9 @@
-"""Reading an image sequence: a folder of images, a glob (``shots/*.png``), a printf pattern
-(``shot_%05d.png``) or one image file; png, jpg, tiff, exr..., 8 or 16 bit.
+"""Reading an image sequence: a folder of images, a glob (``shots/*.png``), a printf or hash pattern
+(``shot_%05d.png``, ``plate.####.exr``) or one image file; png, jpg, tiff, dpx, exr..., 8 or 16 bit.
 
-The n-th file in frame order is frame n, shown at the rate the caller gives (image files carry none).
+The n-th file in frame order is frame n, shown at the rate the caller gives (image files carry none);
+the numbers in the file names (any start) are kept in ``SourceInfo.frame_numbers`` for the outputs.
+DPX is decoded by FFmpeg, EXR by OpenEXR (linear light re-encoded with the transfer its header names).
 """
 
 from __future__ import annotations
@@ -17,20 +19,20 @@ import numpy as np
 
 from birefnet.errors import InputError
 from birefnet.pixels import to_uint8
-from pipeline.colour import ColourInfo
-from pipeline.media import PRINTF_NUMBER, FrameRange, numbered_files
+from pipeline.colour import TRANSFER_CODES, ColourInfo, from_linear
+from pipeline.media import FrameRange, file_number, is_numbered_name, numbered_files, printf_name
 from pipeline.sources.probe import SourceInfo
 from pipeline.sources.reader import DecodedFrame, VideoSource
 
 log = logging.getLogger("birefnet_video")
 
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".exr", ".webp")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".exr", ".webp", ".dpx")
 IMAGE2_FPS = Fraction(25)  # the rate FFmpeg's image2 reader gives a sequence when none is set
 
 
 def is_image_sequence(spec: str) -> bool:
     path = Path(spec)
-    if path.is_dir() or PRINTF_NUMBER.search(path.name) or any(ch in spec for ch in "*?["):
+    if path.is_dir() or is_numbered_name(path.name) or any(ch in spec for ch in "*?["):
         return True
     return path.suffix.lower() in IMAGE_EXTENSIONS
 
@@ -44,8 +46,8 @@ def sequence_files(spec: str) -> list[Path]:
             common = max({p.suffix.lower() for p in files}, key=lambda s: sum(p.suffix.lower() == s for p in files))
             files = [p for p in files if p.suffix.lower() == common]
         return sorted(files, key=_natural_key)
-    if PRINTF_NUMBER.search(path.name):
-        return [p for _, p in numbered_files(path.parent, path.name)]
+    if is_numbered_name(path.name):
+        return [p for _, p in numbered_files(path.parent, printf_name(path.name))]
     return sorted((Path(p) for p in glob.glob(spec)), key=_natural_key)
 
 
@@ -53,11 +55,50 @@ def _natural_key(path: Path) -> list[int | str]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
 
 
+def frame_numbers(files: list[Path]) -> tuple[int, ...]:
+    """The number each file's name carries, when all carry one in increasing order (else ())."""
+    numbers = [file_number(p.stem) for p in files]
+    if None in numbers or any(b <= a for a, b in zip(numbers, numbers[1:], strict=False)):  # type: ignore[operator]
+        return ()
+    return tuple(numbers)  # type: ignore[arg-type]
+
+
 def _load(path: Path) -> np.ndarray | None:
-    """An image file as stored (any channel count and sample type); None when it cannot be read."""
+    """An image file as stored (any channel count and sample type, BGR order as OpenCV gives it);
+    None when it cannot be read."""
+    suffix = path.suffix.lower()
+    if suffix == ".exr":
+        return _load_exr(path)
+    if suffix == ".dpx":
+        import av
+
+        try:
+            with av.open(str(path)) as container:
+                return next(container.decode(video=0)).to_ndarray(format="bgr48le")
+        except (av.error.FFmpegError, StopIteration):
+            return None
     import cv2
 
     return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+def _load_exr(path: Path) -> np.ndarray | None:
+    """An EXR's RGB as float in [0, 1] (BGR order), encoded with the transfer our header names (else sRGB,
+    what a viewer shows linear light with)."""
+    try:
+        import OpenEXR  # type: ignore[import-not-found]
+
+        with OpenEXR.File(str(path)) as image:  # header and pixels are freed when the file closes
+            header, channels = dict(image.header()), image.channels()
+            name = next((n for n in ("RGBA", "RGB") if n in channels), next(iter(channels)))
+            planes = np.array(channels[name].pixels)
+    except (ImportError, OSError, RuntimeError, KeyError, StopIteration):
+        return None
+    rgb = np.atleast_3d(planes)[..., :3].astype(np.float32)
+    transfer = TRANSFER_CODES.get(str(header.get("birefnet:sourceTransfer", "iec61966-2-1")), 13)
+    if str(header.get("birefnet:colourSpace", "linear")).startswith("linear"):
+        rgb = from_linear(rgb, transfer)
+    return np.ascontiguousarray(rgb[..., ::-1])
 
 
 def _to_rgb(image: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -94,6 +135,7 @@ class ImageSequenceSource(VideoSource):
         if start >= stop:
             raise InputError(f"no frames in the requested range of {spec} ({len(files)} images)")
         self._files, self._start, self._stop = files, start, stop
+        numbers = frame_numbers(files)
         first_index, first = self._first_readable()
         self._loaded: tuple[int, np.ndarray] | None = (first_index, first)
         height, width = first.shape[:2]
@@ -106,7 +148,7 @@ class ImageSequenceSource(VideoSource):
             duration_s=len(files) / float(fps),
             colour=ColourInfo(primaries=1, transfer=13, full_range=False).resolved(height),
             bit_depth=16 if deep else 8, start_pts=start if partial else 0, start_index=start,
-            stop_index=stop, partial=partial,
+            stop_index=stop, partial=partial, frame_numbers=numbers,
         )
 
     def _first_readable(self) -> tuple[int, np.ndarray]:
