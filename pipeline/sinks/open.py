@@ -37,24 +37,25 @@ def open_sink(path: str, info: SourceInfo, *, output: str = "rgba", codec: str |
     final, extension = destination(path)
     spec = resolve_codec(codec, extension, output)
     sequence = spec.key == "png"
-    created = check_destination(final, info, overwrite, sequence)
-    plan = plan_encoder(spec, output=output, width=info.width, height=info.height, bit_depth=bit_depth,
-                        colour=info.colour, crf=crf, preset=preset, bitrate=bitrate,
-                        prores_profile=prores_profile)
-    if premultiplied and not plan.has_alpha:
-        log.warning("premultiplied has no effect on a %s output", output)
-        premultiplied = False
-    if audio == "drop":
-        audio_source = None
-    elif audio_source is None and info.audio and info.kind == "file":
-        audio_source = info.path
+    created, claim = check_destination(final, info, overwrite, sequence)
     writer: Writer
     try:
+        plan = plan_encoder(spec, output=output, width=info.width, height=info.height, bit_depth=bit_depth,
+                            colour=info.colour, crf=crf, preset=preset, bitrate=bitrate,
+                            prores_profile=prores_profile)
+        if premultiplied and not plan.has_alpha:
+            log.warning("premultiplied has no effect on a %s output", output)
+            premultiplied = False
+        if audio == "drop":
+            audio_source = None
+        elif audio_source is None and info.audio and info.kind == "file":
+            audio_source = info.path
         if sequence:
             writer = ImageSequenceWriter(final, info, plan, premultiplied, audio_source, overwrite)
         else:
             writer = VideoFileWriter(final, info, plan, premultiplied, audio_source, faststart)
     except BaseException:
+        claim.release()
         remove_empty_dirs(final.parent, created)
         raise
-    return Sink(writer, created)
+    return Sink(writer, created, claim)
