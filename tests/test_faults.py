@@ -23,7 +23,6 @@ from birefnet.errors import OutputError
 from pipeline.sinks import open_sink
 from pipeline.sources import open_source
 from tests.clips import make_clip, probe
-
 from tests.predictors import (
     BrightnessFactory,
     FaultyEveryWorker,
@@ -49,7 +48,7 @@ def matte_all(backend, batches) -> list[tuple[int, np.ndarray]]:
 def assert_same_as_fault_free(out, batches) -> None:
     """The fault-free result of a BrightnessPredictor is exact: the mean brightness of each frame."""
     assert [key for key, _ in out] == [key for key, _ in batches]
-    for (_, alpha), (_, images) in zip(out, batches):
+    for (_, alpha), (_, images) in zip(out, batches, strict=True):
         np.testing.assert_array_equal(alpha, expected_alpha(images))
 
 
@@ -191,3 +190,63 @@ def test_sigkilled_driver_leaves_no_ray_and_a_rerun_clears_its_partial(tmp_path)
     assert "removed 1 partial file(s) of o.mkv left by a run that died" in rerun.stderr
     assert sorted(p.name for p in out.parent.iterdir()) == ["o.mkv"]
     assert probe(out)["frames"] == 400
+
+
+# ---- bad inputs: checkpoints, presets, tiny frames -------------------------------------------------------
+
+
+def run_cli(*args: str) -> tuple[int, str]:
+    done = subprocess.run([sys.executable, str(ROOT / "run_pipeline.py"), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    return done.returncode, done.stderr
+
+
+class Payload:
+    """Unpickling this calls ``print``: what a malicious checkpoint does with something worse."""
+
+    def __reduce__(self):
+        return (print, ("code ran",))
+
+
+def test_bad_checkpoints_are_one_line_each(tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from birefnet import build_model
+    from birefnet.errors import CheckpointError
+    from birefnet.weights import load_model
+
+    state = build_model("demo").state_dict()
+    save_file({"bb.patch_embed.proj.weight": state["bb.patch_embed.proj.weight"]}, str(tmp_path / "embed.safetensors"))
+    save_file({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in state.items()},
+              str(tmp_path / "nan.safetensors"))
+    torch.save({"weight": Payload()}, tmp_path / "evil.pth")
+    expected = {
+        "embed.safetensors": "is not a complete BiRefNet checkpoint: its backbone stages are missing",
+        "nan.safetensors": "holds non-finite weights (NaN or infinity)",
+        "evil.pth": "holds code or Python objects besides tensors, which we refuse to load; if you trust",
+    }
+    for name, message in expected.items():
+        with pytest.raises(CheckpointError) as failed:
+            load_model(tmp_path / name)
+        assert message in str(failed.value) and "\n" not in str(failed.value)
+        assert "weights_only=False" not in str(failed.value).split("convert")[0]  # not torch's advice to re-run
+
+
+def test_binary_yaml_preset_is_one_line(tmp_path, clip):
+    preset = tmp_path / "preset.yaml"
+    preset.write_bytes(bytes(range(256)))
+    code, err = run_cli("process", str(clip), "-o", str(tmp_path / "o.mov"), "--config", str(preset))
+    assert code != 0 and err.strip().splitlines() == [f"error: config {preset}: not a text file (YAML must be UTF-8 text)"]
+
+
+@pytest.mark.parametrize("size", [(1, 1), (2, 2), (11, 40)])
+def test_frames_under_12_px_smooth_without_flow(size, caplog):
+    from pipeline.temporal.smoother import make_smoother
+
+    smoother = make_smoother("flow")
+    frames = np.full((6, *size, 3), 100, np.uint8)  # still frames: no scene cut, so flow is asked for
+    alphas = np.full((6, *size), 0.5, np.float32)
+    out = [smoother.smooth(frames, alphas), smoother.flush()]
+    assert sum(len(part) for part in out if part is not None) == 6
+    assert "too small for optical flow" in caplog.text
