@@ -193,7 +193,8 @@ def infer_config(state: dict[str, Tensor], origin: str = "checkpoint") -> BiRefN
     except KeyError as exc:
         raise CheckpointError(f"{origin} is not a complete BiRefNet checkpoint: tensor {exc} is missing") from None
     except IndexError:  # a patch embedding without the stages behind it
-        raise CheckpointError(f"{origin} is not a complete BiRefNet checkpoint: its backbone stages are missing") from None
+        raise CheckpointError(
+            f"{origin} is not a complete BiRefNet checkpoint: its backbone stages are missing") from None
 
 
 def _summarise_keys(keys: list[str], limit: int = 3) -> str:

@@ -237,7 +237,8 @@ def test_binary_yaml_preset_is_one_line(tmp_path, clip):
     preset = tmp_path / "preset.yaml"
     preset.write_bytes(bytes(range(256)))
     code, err = run_cli("process", str(clip), "-o", str(tmp_path / "o.mov"), "--config", str(preset))
-    assert code != 0 and err.strip().splitlines() == [f"error: config {preset}: not a text file (YAML must be UTF-8 text)"]
+    assert code != 0
+    assert err.strip().splitlines() == [f"error: config {preset}: not a text file (YAML must be UTF-8 text)"]
 
 
 @pytest.mark.parametrize("size", [(1, 1), (2, 2), (11, 40)])
