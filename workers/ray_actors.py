@@ -61,14 +61,17 @@ def _route_ray_messages_to_log() -> None:
 
 
 def _start_local_ray(address: str | None) -> None:
-    """``ray.init``: a fresh local Ray on 127.0.0.1 when ``address`` is None, else join that cluster."""
+    """``ray.init``: a fresh local Ray on 127.0.0.1 when ``address`` is None, else join that cluster.
+
+    "local" keeps Ray from joining, unasked, a cluster another program started on this machine (Ray's
+    default for no address: the one ``/tmp/ray/ray_current_cluster`` or ``RAY_ADDRESS`` names)."""
     import ray
 
     # agents notice their raylet's death at once, so none outlive a killed driver for minutes
     os.environ.setdefault("RAY_enable_pipe_based_agent_to_parent_health_check", "1")
     local: dict[str, Any] = {"_node_ip_address": LOCAL_HOST} if address is None else {}
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
                  **local)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise ConfigError(f"ray_address: cannot connect to Ray at {address!r}: {exc}") from None
