@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .errors import ConfigError, InputError
+from .errors import CheckpointError, ConfigError, InputError
 from .model import IMAGENET_MEAN, IMAGENET_STD, BiRefNet
 from .registry import Variant
 from .weights import load_model_and_variant
@@ -188,6 +188,9 @@ class Predictor:
         alpha = torch.sigmoid(logits.float())
         if alpha.shape[-2:] != pixels.shape[-2:]:
             alpha = F.interpolate(alpha, size=pixels.shape[-2:], mode="bilinear", align_corners=False)
+        if not bool(torch.isfinite(alpha).all()):  # NaN would quietly become an all-zero matte
+            raise CheckpointError(f"the model produced non-finite alpha (NaN or infinity) at {self.dtype}; "
+                                  "try --precision fp32, or check the checkpoint")
         return alpha[:, 0].clamp_(0.0, 1.0)
 
     def predict(self, frames, dtype: str = "float32"):

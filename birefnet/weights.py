@@ -9,6 +9,7 @@ one readable sentence rather than a wall of tensor names.
 from __future__ import annotations
 
 import math
+import pickle
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -126,6 +127,11 @@ def read_state_dict(path: Path) -> dict[str, Tensor]:
             state = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # weights_only refused a class or a call: the file holds code or objects
+        raise CheckpointError(
+            f"checkpoint {path} holds code or Python objects besides tensors, which we refuse to load; "
+            "if you trust its source, convert it once to safetensors (torch.load(..., weights_only=False), then "
+            "safetensors.torch.save_file(state_dict, 'model.safetensors')) and pass that file") from None
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CheckpointError(f"cannot read checkpoint {path}: {reason[:200]}") from None
@@ -186,6 +192,9 @@ def infer_config(state: dict[str, Tensor], origin: str = "checkpoint") -> BiRefN
         )
     except KeyError as exc:
         raise CheckpointError(f"{origin} is not a complete BiRefNet checkpoint: tensor {exc} is missing") from None
+    except IndexError:  # a patch embedding without the stages behind it
+        raise CheckpointError(
+            f"{origin} is not a complete BiRefNet checkpoint: its backbone stages are missing") from None
 
 
 def _summarise_keys(keys: list[str], limit: int = 3) -> str:
@@ -217,6 +226,9 @@ def load_weights(model: BiRefNet, state: dict[str, Tensor], origin: str) -> None
         raise CheckpointError(
             f"{origin} does not fit BiRefNet({model.config.backbone}): {'; '.join(problems)}{looks_like}"
         )
+    non_finite = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if non_finite:
+        raise CheckpointError(f"{origin} holds non-finite weights (NaN or infinity) in {_summarise_keys(non_finite)}")
     converted = {k: v.to(expected[k].dtype) if v.is_floating_point() else v for k, v in state.items()}
     model.load_state_dict(converted, strict=True)
 

@@ -13,6 +13,6 @@ import pytest
 def local_ray() -> Iterator[Any]:
     """One real local Ray per test module that asks for it (Ray takes seconds to start)."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()

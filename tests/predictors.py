@@ -13,6 +13,7 @@ processes (they import this module from the checkout, which is on their path).
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -90,19 +91,31 @@ def claim(token: Path) -> bool:
     return True
 
 
-class _Faulty:
-    """Passes batches to ``inner``; sleeps before each, or exits the process after some of them."""
 
-    def __init__(self, inner: Any, delay_s: float, exit_after_batches: int | None):
-        self.inner, self.delay_s, self.exit_after_batches = inner, delay_s, exit_after_batches
+
+def _fault(kind: str) -> None:
+    if kind == "exit":
+        os._exit(1)  # die like a crashed process, taking the actor's queued batches with it
+    elif kind == "stop":
+        os.kill(os.getpid(), signal.SIGSTOP)  # hang like a frozen process (SIGKILL still ends it)
+    elif kind == "kill-raylet":
+        os.kill(os.getppid(), signal.SIGKILL)  # an actor's parent is its node's raylet
+        time.sleep(60)
+
+
+class _Faulty:
+    """Passes batches to ``inner``; sleeps before each, or faults after some of them."""
+
+    def __init__(self, inner: Any, delay_s: float, fault_after_batches: int | None, fault: str):
+        self.inner, self.delay_s, self.fault_after_batches, self.fault = inner, delay_s, fault_after_batches, fault
         self.calls = 0
 
     def predict(self, frames: np.ndarray, dtype: str = "float32") -> np.ndarray:
         self.calls += 1
         batches_done = self.calls - 1 - WARMUP_CALLS
         if batches_done >= 0:
-            if self.exit_after_batches is not None and batches_done >= self.exit_after_batches:
-                os._exit(1)  # die like a crashed process, taking the actor's queued batches with it
+            if self.fault_after_batches is not None and batches_done >= self.fault_after_batches:
+                _fault(self.fault)
             time.sleep(self.delay_s)
         return self.inner.predict(frames, dtype)
 
@@ -111,18 +124,36 @@ class _Faulty:
 class FaultyFirstWorker:
     """``build``'s predictors, the first of which (the one that claims ``token``) misbehaves.
 
-    ``delay_s`` sleeps before each of its batches (a slow model, uneven actors); ``exit_after_batches``
-    ends its process hard after that many batches. Only for Ray actors when exiting: in-process it
-    would end the test itself.
+    ``delay_s`` sleeps before each of its batches (a slow model, uneven actors); after
+    ``exit_after_batches`` batches it does ``fault``: "exit" ends its process hard, "stop" freezes it
+    (SIGSTOP), "kill-raylet" kills its node's raylet. ``exit_at_start`` ends the process while the
+    predictor is being built (the actor's ``__init__``). Only for Ray actors when faulting: in-process
+    it would hit the test itself.
     """
 
     build: Callable[[str], Any]
     token: Path
     delay_s: float = 0.0
     exit_after_batches: int | None = None
+    fault: str = "exit"
+    exit_at_start: bool = False
 
     def __call__(self, device: str) -> Any:
-        predictor = self.build(device)
         if not claim(self.token):
-            return predictor
-        return _Faulty(predictor, self.delay_s, self.exit_after_batches)
+            return self.build(device)
+        if self.exit_at_start:
+            os._exit(1)
+        return _Faulty(self.build(device), self.delay_s, self.exit_after_batches, self.fault)
+
+
+@dataclass(frozen=True)
+class FaultyEveryWorker:
+    """``build``'s predictors, every one of which does ``fault`` after ``fault_after_batches`` batches:
+    workers that keep dying, for the restart bound."""
+
+    build: Callable[[str], Any]
+    fault_after_batches: int = 0
+    fault: str = "exit"
+
+    def __call__(self, device: str) -> Any:
+        return _Faulty(self.build(device), 0.0, self.fault_after_batches, self.fault)

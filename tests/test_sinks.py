@@ -286,10 +286,13 @@ def test_png_frames_stay_under_hidden_names_until_the_sequence_is_complete(clip,
         for batch in source.batches(4):
             sink.write(batch, batch.images, test_alpha_matte(len(batch), start=batch.index))
         deadline = time.monotonic() + 30
-        while len(list(folder.iterdir())) < 12 and time.monotonic() < deadline:  # let the encode thread catch up
+        names = [".x_%02d.png.lock"]  # the run's claim on the output name, beside the frames
+        while len(names) < 13 and time.monotonic() < deadline:  # let the encode thread catch up
             time.sleep(0.05)
-        partial_names = sorted(p.name for p in folder.iterdir())
+            names = sorted(p.name for p in folder.iterdir())
         sink.close()
+    assert ".x_%02d.png.lock" in names
+    partial_names = [name for name in names if name != ".x_%02d.png.lock"]
     assert len(partial_names) == 12
     assert all(name.startswith(".x_") and f".partial-{os.getpid()}" in name for name in partial_names)
     assert sorted(p.name for p in folder.iterdir()) == [f"x_{1001 + i}.png" for i in range(12)]

@@ -28,7 +28,9 @@ class BackendConfig:
     """Where and how wide the matting runs.
 
     ``workers`` None means one per GPU (``gpus_per_worker`` each) or one CPU worker. ``in_flight`` bounds
-    the batches queued on each worker.
+    the batches queued on each worker. ``max_restarts`` per worker bounds the replacements of lost or
+    hung workers (start-up included). ``hang_floor_s`` is the least time a worker may go without
+    returning a batch before it counts as hung (see ``workers.ray_actors.HangWatch``).
     """
 
     kind: str = "auto"
@@ -38,6 +40,7 @@ class BackendConfig:
     in_flight: int = 2
     ray_address: str | None = None
     max_restarts: int = 3
+    hang_floor_s: float = 60.0
 
 
 @dataclass

@@ -5,6 +5,13 @@ The driver keeps every batch it has sent until its alpha is back, so a batch los
 since a batch's alpha depends only on its frames, the output is the same as without the failure.
 Frames go to the object store once per batch (``ray.put``), retries reuse that object, and actors send
 back uint8/uint16 alpha, which numpy reads from the store without a copy.
+
+Faults the driver handles: an actor lost at any moment (start-up included) is replaced, at most
+``max_restarts`` times per worker; an actor that returns nothing within the hang deadline is killed and
+replaced, its batches resent; the local Ray's raylet dying ends the run with one line. A run that
+starts Ray binds it to 127.0.0.1 and routes Ray's own messages to the log, off stdout. Blocking Ray
+calls run on a helper thread, so a signal raises its own exception in the main thread (inside a Ray
+call it would become a plain KeyboardInterrupt).
 """
 
 from __future__ import annotations
@@ -12,11 +19,14 @@ from __future__ import annotations
 import heapq
 import logging
 import os
+import re
 import signal
 import threading
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -25,6 +35,58 @@ from workers.base import MAX_BATCH_ATTEMPTS, BackendConfig, BackendStats, BatchF
 from workers.matting import MattingWorker, PredictorFactory
 
 READY_TIMEOUT_S = 900.0  # loading a large checkpoint on a cold node can take minutes
+WAIT_SLICE_S = 0.5  # longest single blocking Ray call: the hang and raylet checks run between slices
+HANG_FACTOR = 10.0  # a batch may take this many times the slowest one measured before its worker counts as hung
+UNMEASURED_FACTOR = 10.0  # before any batch is measured, the floor is stretched by this much
+LOCAL_HOST = "127.0.0.1"
+
+log = logging.getLogger("birefnet_video")
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+Result = TypeVar("Result")
+
+
+def _route_ray_messages_to_log() -> None:
+    """Ray prints its error messages ("A worker died ...", raylet log dumps) to stdout from a listener
+    thread; send them to our log (stderr, quiet under --quiet), first line only, colour codes stripped."""
+    import ray._private.worker as ray_worker
+
+    if not hasattr(ray_worker, "print_to_stdstream"):  # a Ray without this hook: leave it as it is
+        return
+
+    def to_log(data: dict, ignore_prefix: bool = False) -> None:
+        for line in data.get("lines", [])[:1]:
+            log.warning("ray: %s", _ANSI.sub("", str(line)).strip())
+
+    ray_worker.print_to_stdstream = to_log
+
+
+def _start_local_ray(address: str | None) -> None:
+    """``ray.init``: a fresh local Ray on 127.0.0.1 when ``address`` is None, else join that cluster.
+
+    "local" keeps Ray from joining, unasked, a cluster another program started on this machine (Ray's
+    default for no address: the one ``/tmp/ray/ray_current_cluster`` or ``RAY_ADDRESS`` names)."""
+    import ray
+
+    # agents notice their raylet's death at once, so none outlive a killed driver for minutes
+    os.environ.setdefault("RAY_enable_pipe_based_agent_to_parent_health_check", "1")
+    local: dict[str, Any] = {"_node_ip_address": LOCAL_HOST} if address is None else {}
+    try:
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                 **local)
+    except (ConnectionError, ValueError, RuntimeError) as exc:
+        raise ConfigError(f"ray_address: cannot connect to Ray at {address!r}: {exc}") from None
+
+
+def _own_raylet() -> Any:
+    """The raylet process of the Ray this process started (a ``subprocess.Popen``), or None."""
+    try:
+        import ray._private.ray_constants as constants
+        import ray._private.worker as ray_worker
+
+        node: Any = ray_worker._global_node
+        return node.all_processes[constants.PROCESS_TYPE_RAYLET][0].process
+    except (AttributeError, KeyError, IndexError, TypeError):
+        return None
 
 
 def _restore_priority() -> None:
@@ -112,18 +174,23 @@ class RayBackend(MattingBackend):
         if config.in_flight < 1:
             raise ConfigError(f"in_flight: must be 1 or more, got {config.in_flight}")
         self._owns_ray = not ray.is_initialized()
+        self._caller = ThreadPoolExecutor(1, thread_name_prefix="ray-wait")
+        self._raylet = None
         if self._owns_ray:
             sigterm = signal.getsignal(signal.SIGTERM)
+            _route_ray_messages_to_log()
             try:
-                ray.init(address=config.ray_address, include_dashboard=False, log_to_driver=False,
-                         logging_level=logging.ERROR)
-            except (ConnectionError, ValueError, RuntimeError) as exc:
-                raise ConfigError(f"ray_address: cannot connect to Ray at {config.ray_address!r}: {exc}") from None
+                _start_local_ray(config.ray_address)
+            except BaseException:
+                self._caller.shutdown()
+                raise
             if sigterm is not None and threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, sigterm)  # Ray's own handler exits on the spot; keep the caller's
+            self._raylet = _own_raylet() if config.ray_address is None else None
         self.config = config
         self.stats = BackendStats()
         self._build_predictor = build_predictor
+        self.startup_seconds = 0.0  # slowest actor start-up, for the deadline of a replacement's first batch
         try:
             self._placement = _plan_placement(config, ray.cluster_resources())
             self.workers = self._placement.workers
@@ -139,29 +206,56 @@ class RayBackend(MattingBackend):
         return self._actor_class.options(**placement.options).remote(
             self._build_predictor, placement.device, placement.threads)
 
+    def call(self, function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
+        """``function(*args)`` (a blocking Ray call) on the helper thread; the main thread waits in Python,
+        where a signal raises its own exception. A lost raylet or Ray connection becomes ``WorkersLost``."""
+        self.check_ray()
+        try:
+            return self._caller.submit(function, *args, **kwargs).result()
+        except (OSError, ConnectionError) as exc:
+            self.check_ray()
+            raise WorkersLost(f"lost the connection to Ray: {type(exc).__name__}: {exc}") from None
+
+    def check_ray(self) -> None:
+        """Raise ``WorkersLost`` if the raylet of the Ray this run started has died."""
+        if self._raylet is not None and self._raylet.poll() is not None:
+            raylet, self._raylet = self._raylet, None
+            raise WorkersLost(
+                f"the local Ray died (its raylet, pid {raylet.pid}, exited with {raylet.returncode}); "
+                "no partial output was kept: run the job again, it starts a fresh Ray")
+
     def _wait_ready(self) -> None:
+        """Every actor built and warmed up; one that dies while starting is replaced (within the restart bound)."""
         import ray
 
-        pending = [slot.actor.ready.remote() for slot in self._slots]
-        ready, not_ready = ray.wait(pending, num_returns=len(pending), timeout=READY_TIMEOUT_S)
-        if not_ready:
-            raise ConfigError(
-                f"workers: only {len(ready)} of {len(pending)} matting actors could start within "
-                f"{READY_TIMEOUT_S:.0f} s; ask for fewer --workers or a smaller --gpus-per-worker")
-        for ref in ready:
-            try:
-                ray.get(ref)
-            except ray.exceptions.RayTaskError as exc:
-                raise exc.cause from None
+        started = time.monotonic()
+        pending = {slot.actor.ready.remote(): index for index, slot in enumerate(self._slots)}
+        while pending:
+            if time.monotonic() - started > READY_TIMEOUT_S:
+                raise ConfigError(
+                    f"workers: only {self.workers - len(pending)} of {self.workers} matting actors could start "
+                    f"within {READY_TIMEOUT_S:.0f} s; ask for fewer --workers or a smaller --gpus-per-worker")
+            ready, _ = self.call(ray.wait, list(pending), num_returns=1, timeout=WAIT_SLICE_S)
+            for ref in ready:
+                index = pending.pop(ref)
+                try:
+                    self.call(ray.get, ref)
+                except ray.exceptions.RayTaskError as exc:
+                    raise exc.cause from None
+                except ray.exceptions.RayActorError as exc:  # died while starting (killed, out of memory)
+                    self._replace_actor(index, exc)
+                    pending[self._slots[index].actor.ready.remote()] = index
+        self.startup_seconds = time.monotonic() - started
 
-    def _replace_actor(self, index: int, reason: BaseException) -> None:
+    def _replace_actor(self, index: int, reason: BaseException | str) -> None:
         import ray
 
         self.stats.restarts += 1
         if self.stats.restarts > self.config.max_restarts * self.workers:
-            raise WorkersLost(
-                f"matting actors died {self.stats.restarts} times; last: {type(reason).__name__}: "
-                f"{str(reason).splitlines()[0] if str(reason) else ''}")
+            what = reason if isinstance(reason, str) else f"{type(reason).__name__}: {_first_line(reason)}"
+            raise WorkersLost(f"matting actors were lost {self.stats.restarts} times; last: {what}")
+        log.warning("matting actor %d lost (%s); starting a replacement", index,
+                    reason if isinstance(reason, str) else type(reason).__name__)
         slot = self._slots[index]
         ray.kill(slot.actor, no_restart=True)
         slot.actor = self._start_actor()
@@ -181,13 +275,44 @@ class RayBackend(MattingBackend):
     def close(self) -> None:
         import ray
 
+        self._caller.shutdown()
         if not ray.is_initialized():
             return
-        for slot in getattr(self, "_slots", []):
-            ray.kill(slot.actor, no_restart=True)
+        raylet_alive = self._raylet is None or self._raylet.poll() is None
+        if raylet_alive or not self._owns_ray:
+            for slot in getattr(self, "_slots", []):
+                ray.kill(slot.actor, no_restart=True)
         self._slots = []
         if self._owns_ray:
             ray.shutdown()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc)
+    return text.splitlines()[0] if text else ""
+
+
+class HangWatch:
+    """When a busy actor counts as hung: no batch back within ``HANG_FACTOR`` times the slowest batch
+    measured so far, never less than the floor (stretched ``UNMEASURED_FACTOR`` times until a batch has
+    been measured); a fresh actor also gets three times the measured start-up for its first batch."""
+
+    def __init__(self, floor_s: float, startup_s: float, workers: int):
+        self.floor_s = floor_s
+        self.startup_s = startup_s
+        self.slowest_s = 0.0
+        self.busy_since: list[float | None] = [None] * workers  # when the slot last started on a batch
+        self.proven = [True] * workers  # False for a replacement until its first batch comes back
+
+    def deadline(self, slot: int) -> float:
+        base = max(self.floor_s, HANG_FACTOR * self.slowest_s) if self.slowest_s else self.floor_s * UNMEASURED_FACTOR
+        return base if self.proven[slot] else base + 3 * self.startup_s
+
+    def hung(self, now: float) -> int | None:
+        for slot, since in enumerate(self.busy_since):
+            if since is not None and now - since > self.deadline(slot):
+                return slot
+        return None
 
 
 class _Dispatch:
@@ -213,6 +338,7 @@ class _Dispatch:
         self.load = [0] * backend.workers
         self.finished: dict[int, tuple[Any, np.ndarray]] = {}  # seq -> (key, alpha)
         self.limit = 2 * backend.workers * backend.config.in_flight
+        self.watch = HangWatch(backend.config.hang_floor_s, backend.startup_seconds, backend.workers)
 
     @property
     def done(self) -> bool:
@@ -236,7 +362,7 @@ class _Dispatch:
             self.exhausted = True
             return None
         key, images = pair
-        job = _Job(self.next_seq, key, len(images), self._ray.put(images))
+        job = _Job(self.next_seq, key, len(images), self.backend.call(self._ray.put, images))
         self.next_seq += 1
         return job, slot
 
@@ -247,6 +373,8 @@ class _Dispatch:
             actor = self.backend._slots[slot]
             ref = actor.actor.matte.remote(job.images_ref, self.alpha_dtype)
             self.in_flight[ref] = (slot, actor.generation, job)
+            if self.load[slot] == 0:
+                self.watch.busy_since[slot] = time.monotonic()
             self.load[slot] += 1
 
     def release_in_order(self) -> Iterator[tuple[Any, np.ndarray]]:
@@ -254,23 +382,43 @@ class _Dispatch:
             yield self.finished.pop(self.next_out)
             self.next_out += 1
 
+    def _replace(self, slot: int, reason: BaseException | str) -> None:
+        """A new actor in ``slot``; batches still on the old one come back as lost and are sent again."""
+        self.backend._replace_actor(slot, reason)
+        self.load[slot] = 0
+        self.watch.busy_since[slot] = None
+        self.watch.proven[slot] = False
+
+    def _wait_one(self) -> Any:
+        """The next finished ref; between short waits, replace an actor that has gone quiet too long."""
+        while True:
+            ready, _ = self.backend.call(self._ray.wait, list(self.in_flight), num_returns=1, timeout=WAIT_SLICE_S)
+            if ready:
+                return ready[0]
+            hung = self.watch.hung(time.monotonic())
+            if hung is not None:
+                self._replace(hung, f"no batch back within {self.watch.deadline(hung):.0f} s (hung)")
+                for slot, _, job in self.in_flight.values():
+                    if slot == hung:
+                        job.avoid_slot = hung
+
     def collect_one(self) -> None:
         """Wait for one result; a lost actor is replaced and its batch queued again, a batch that raised
         is tried once more on another actor, then reported."""
         ray = self._ray
         from ray.exceptions import ObjectLostError, OutOfMemoryError, RayActorError, RayTaskError, WorkerCrashedError
 
-        (ref,), _ = ray.wait(list(self.in_flight), num_returns=1)
+        ref = self._wait_one()
         slot, generation, job = self.in_flight.pop(ref)
         current = self.backend._slots[slot].generation == generation
         if current:
             self.load[slot] -= 1
+            self.watch.busy_since[slot] = time.monotonic() if self.load[slot] else None
         try:
-            alpha, seconds = ray.get(ref)
+            alpha, seconds = self.backend.call(ray.get, ref)
         except (RayActorError, WorkerCrashedError, OutOfMemoryError, ObjectLostError) as exc:
             if current:
-                self.backend._replace_actor(slot, exc)
-                self.load[slot] = 0
+                self._replace(slot, exc)
             heapq.heappush(self.to_send, job)
             return
         except RayTaskError as exc:
@@ -284,6 +432,9 @@ class _Dispatch:
             job.avoid_slot = slot
             heapq.heappush(self.to_send, job)
             return
+        if current:
+            self.watch.proven[slot] = True
+            self.watch.slowest_s = max(self.watch.slowest_s, seconds)
         alpha = alpha if alpha.flags.writeable else alpha.copy()  # small; frees the store
         self.backend.stats.record(job.frames, seconds)
         self.finished[job.seq] = (job.key, alpha)

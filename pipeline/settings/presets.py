@@ -55,6 +55,8 @@ def _read(path: Path) -> dict[Any, Any]:
         raise ConfigError(f"config {path}: not valid YAML{where}") from None
     except OSError as exc:
         raise ConfigError(f"config {path}: cannot read it ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config {path}: not a text file (YAML must be UTF-8 text)") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -1,8 +1,8 @@
 """Where an output goes and whether it may go there, decided before anything is encoded.
 
 A folder or a printf pattern (``shot_%05d.png``) means a PNG sequence; the output must not be the
-input, must not exist unless overwriting, and its directory must be writable (a missing one is created,
-and removed again if the run leaves it empty).
+input, must not exist unless overwriting, must not be claimed by another live run (``claim``), and its
+directory must be writable (a missing one is created, and removed again if the run leaves it empty).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from birefnet.errors import ConfigError, OutputError
 from pipeline.media import PRINTF_NUMBER, printf_name
+from pipeline.sinks.claim import OutputClaim, remove_stale_partials
 from pipeline.sinks.writers import sequence_files
 from pipeline.sources import SourceInfo
 
@@ -51,21 +52,18 @@ def writable_dir_error(directory: Path) -> str | None:
     return None
 
 
-def check_destination(final: Path, info: SourceInfo, overwrite: bool, sequence: bool) -> Path | None:
-    """Refuse a destination we must not write; create a missing directory (returned, else None)."""
+def check_destination(final: Path, info: SourceInfo, overwrite: bool,
+                      sequence: bool) -> tuple[Path | None, OutputClaim]:
+    """Refuse a destination we must not write, create a missing directory and claim the output name.
+
+    Returns (the directory created, else None; the claim, held until the sink closes or aborts).
+    Whether the output exists is decided under the claim, so two runs cannot both find it free."""
     if info.kind not in ("stream", "generated"):  # an input on this disk must not be overwritten
         src = Path(info.path)
         if src.exists() and final.exists() and os.path.samefile(src, final):
             raise OutputError(f"output is the input: {final}")
         if src.resolve() == final.resolve():
             raise OutputError(f"output is the input: {final}")
-    if sequence:
-        if sequence_files(final.parent, final.name) and not overwrite:
-            raise OutputError(f"output frames exist in {final.parent} (use --overwrite)")
-    elif final.exists() and not overwrite:
-        raise OutputError(f"output exists: {final} (use --overwrite)")
-    elif final.exists() and final.is_dir():
-        raise OutputError(f"output is a directory: {final}")
     parent, created = final.parent, None
     if not parent.exists():
         created = parent
@@ -76,10 +74,28 @@ def check_destination(final: Path, info: SourceInfo, overwrite: bool, sequence: 
         except OSError as exc:
             raise OutputError(f"cannot create output directory {parent}: {exc.strerror}") from None
         log.warning("created output directory %s", parent)
-    problem = writable_dir_error(parent)
-    if problem:
-        raise OutputError(problem)
-    return created
+    try:
+        problem = writable_dir_error(parent)
+        if problem:
+            raise OutputError(problem)
+        claim = OutputClaim(final)
+    except BaseException:
+        remove_empty_dirs(parent, created)
+        raise
+    try:
+        if sequence:
+            if sequence_files(final.parent, final.name) and not overwrite:
+                raise OutputError(f"output frames exist in {final.parent} (use --overwrite)")
+        elif final.exists() and not overwrite:
+            raise OutputError(f"output exists: {final} (use --overwrite)")
+        elif final.exists() and final.is_dir():
+            raise OutputError(f"output is a directory: {final}")
+        remove_stale_partials(final, sequence)
+    except BaseException:
+        claim.release()
+        remove_empty_dirs(parent, created)
+        raise
+    return created, claim
 
 
 def remove_empty_dirs(folder: Path, top: Path | None) -> None:

@@ -42,23 +42,24 @@ def open_sink(path: str, info: SourceInfo, *, output: str = "rgba", codec: str |
     final, extension = destination(path, codec)
     spec = resolve_codec(codec, extension, output)
     sequence = spec.key in SEQUENCE_CODECS
-    created = check_destination(final, info, overwrite, sequence)
-    plan = plan_encoder(spec, output=output, width=info.width, height=info.height, bit_depth=bit_depth,
-                        colour=info.colour, crf=crf, preset=preset, bitrate=bitrate,
-                        prores_profile=prores_profile, alpha=alpha, exr_depth=exr_depth,
-                        exr_compression=exr_compression)
-    if audio == "drop":
-        audio_source = None
-    elif audio_source is None and info.audio and info.kind == "file":
-        audio_source = info.path
+    created, claim = check_destination(final, info, overwrite, sequence)
     writer: Writer
     try:
+        plan = plan_encoder(spec, output=output, width=info.width, height=info.height, bit_depth=bit_depth,
+                            colour=info.colour, crf=crf, preset=preset, bitrate=bitrate,
+                            prores_profile=prores_profile, alpha=alpha, exr_depth=exr_depth,
+                            exr_compression=exr_compression)
+        if audio == "drop":
+            audio_source = None
+        elif audio_source is None and info.audio and info.kind == "file":
+            audio_source = info.path
         if sequence:
             writer = ImageSequenceWriter(final, info, plan, audio_source, overwrite, start_number=start_number,
                                          model=model)
         else:
             writer = VideoFileWriter(final, info, plan, audio_source, faststart, model)
     except BaseException:
+        claim.release()
         remove_empty_dirs(final.parent, created)
         raise
-    return Sink(writer, created)
+    return Sink(writer, created, claim)

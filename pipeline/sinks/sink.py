@@ -21,6 +21,7 @@ from birefnet.errors import OutputError
 from pipeline.channel import Cancelled, Channel, End
 from pipeline.encoders import ALPHA_KINDS
 from pipeline.frames import FrameBatch
+from pipeline.sinks.claim import OutputClaim
 from pipeline.sinks.destination import remove_empty_dirs
 from pipeline.sinks.writers import SinkSummary, Writer
 
@@ -38,9 +39,11 @@ class Sink:
     Arrays passed to ``write`` are read later on the encode thread: do not modify them afterwards.
     """
 
-    def __init__(self, writer: Writer, created_dir: Path | None = None, queue_batches: int = QUEUE_BATCHES):
+    def __init__(self, writer: Writer, created_dir: Path | None = None, claim: OutputClaim | None = None,
+                 queue_batches: int = QUEUE_BATCHES):
         self.writer = writer
         self._created_dir = created_dir  # removed again by abort() when left empty
+        self._claim = claim  # the output name is ours until close() or abort() ends
         self.info = writer.info
         self._stopped = threading.Event()  # set by abort() or by the encode thread's error
         self._channel = Channel(self._stopped, queue_batches)
@@ -106,9 +109,13 @@ class Sink:
         if self._error is not None:
             error, self._error = self._error, None
             self.abort()
-            if isinstance(error, av.error.FFmpegError):
-                raise OutputError(f"encoding {self.writer.final} failed: {error.strerror or error}") from error
-            raise error
+            raise self._one_line(error, "encoding") from error
+
+    def _one_line(self, error: BaseException, doing: str) -> BaseException:
+        """An encoder or file-system error as one ``OutputError`` line (disk full, I/O error); others as they are."""
+        if isinstance(error, (av.error.FFmpegError, OSError)):
+            return OutputError(f"{doing} {self.writer.final} failed: {error.strerror or error}")
+        return error
 
     def close(self) -> SinkSummary:
         if self._closed:
@@ -121,10 +128,16 @@ class Sink:
         self._raise_error()
         self._closed = True
         try:
-            summary = self.writer.finish()
-        except BaseException:
+            summary = self.writer.finish()  # flush, trailer, rename: the disk can fill up here too
+        except BaseException as exc:
             self.writer.discard()
-            raise
+            self._release()
+            remove_empty_dirs(self.writer.final.parent, self._created_dir)
+            error = self._one_line(exc, "finishing")
+            if error is exc:
+                raise
+            raise error from exc
+        self._release()
         log.info("wrote %d frames to %s", summary.frames_written, summary.path)
         return summary
 
@@ -135,7 +148,12 @@ class Sink:
         self._stopped.set()
         self._thread.join()
         self.writer.discard()
+        self._release()
         remove_empty_dirs(self.writer.final.parent, self._created_dir)
+
+    def _release(self) -> None:
+        if self._claim is not None:
+            self._claim.release()
 
     def __enter__(self) -> Self:
         return self

@@ -3,11 +3,17 @@ pyramidal Lucas-Kanade in torch on a GPU."""
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import torch
 import torch.nn.functional as F
 
 from birefnet.pixels import box_filter
+
+log = logging.getLogger("birefnet_video")
+
+MIN_FLOW_SIZE = 12  # px; OpenCV DIS fails on smaller images, and flow means little there anyway
 
 
 def warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
@@ -72,13 +78,24 @@ def _difference(x: torch.Tensor, dim: int) -> torch.Tensor:
 
 class FlowEstimator:
     """Flow with current(x) ~ previous(x + flow) by ``backend``: ``dis``, ``torch``, or ``auto`` (DIS for
-    CPU tensors, Lucas-Kanade on a GPU). Keeps one DIS instance, which is costly to create."""
+    CPU tensors, Lucas-Kanade on a GPU). Keeps one DIS instance, which is costly to create.
+
+    Thumbnails under ``MIN_FLOW_SIZE`` pixels on a side get zero flow (smoothing without motion
+    compensation), with one warning per estimator."""
 
     def __init__(self, backend: str = "auto"):
         self.backend = backend
         self._dis: cv2.DISOpticalFlow | None = None
+        self._warned_small = False
 
     def __call__(self, current: torch.Tensor, previous: torch.Tensor) -> torch.Tensor:
+        height, width = current.shape[-2:]
+        if min(height, width) < MIN_FLOW_SIZE:
+            if not self._warned_small:
+                log.warning("frames of %dx%d px are too small for optical flow; smoothing without motion "
+                            "compensation", width, height)
+                self._warned_small = True
+            return torch.zeros(1, 2, height, width, device=current.device)
         backend = self.backend
         if backend == "auto":
             backend = "dis" if current.device.type == "cpu" else "torch"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import json
+import logging
 import threading
 import time
 from importlib import resources
@@ -26,6 +27,8 @@ from websockets.http11 import Request, Response
 from birefnet.errors import ConfigError
 from pipeline.webcam.engine import Engine, MattedFrame
 from pipeline.webcam.render import BACKGROUNDS, View, render
+
+log = logging.getLogger("birefnet_video")
 
 STATS_INTERVAL_S = 0.5
 JPEG_QUALITY = 85
@@ -70,6 +73,7 @@ class WebServer:
         self._stopped: asyncio.Event | None = None
         self._ready = threading.Event()
         self._bind_error: OSError | None = None
+        self.malformed_messages = 0  # commands that were not a JSON object: ignored, logged once
         self._thread = threading.Thread(target=self._serve_in_thread, name="webcam-web", daemon=True)
 
     @property
@@ -158,7 +162,12 @@ class WebServer:
         try:
             command = json.loads(text)
         except json.JSONDecodeError:
-            return await _send_json(ws, {"type": "error", "message": "not JSON"})
+            command = None
+        if not isinstance(command, dict):
+            self.malformed_messages += 1
+            if self.malformed_messages == 1:
+                log.warning("ignoring a WebSocket message that is not a JSON object (further ones are counted)")
+            return await _send_json(ws, {"type": "error", "message": "expected a JSON object"})
         if command.get("background") in BACKGROUNDS:
             view.background = command["background"]
         if "smoothing" in command:
