@@ -30,7 +30,6 @@ from tests.predictors import (
     expected_alpha,
     random_batches,
 )
-from tests.ray_session import local_ray  # noqa: F401  (fixture)
 from workers.base import BackendConfig, WorkersLost
 from workers.factory import create_backend
 
