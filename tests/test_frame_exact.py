@@ -48,12 +48,17 @@ def read(path, frame_range=None):
         return source, frames
 
 
+NEIGHBOURS = 3  # frames either side a picture must not be closer to
+
+
 def assert_same_frames(frames, time_base, reference, exempt=frozenset()):
-    """Each frame has the reference's picture (and is closer to it than to any other) and its time."""
+    """Each frame has the reference's picture (no neighbour of it is closer) and its time."""
     assert len(frames) == len(reference.times)
     for i, frame in enumerate(frames):
-        errors = np.abs(reference.images.astype(np.int16) - frame.image.astype(np.int16)).mean(axis=(1, 2, 3))
-        assert errors[i] < PICTURE_TOLERANCE and int(np.argmin(errors)) == i, (i, errors[i], int(np.argmin(errors)))
+        lo = max(0, i - NEIGHBOURS)
+        window = reference.images[lo:i + NEIGHBOURS + 1].astype(np.int16)
+        errors = np.abs(window - frame.image.astype(np.int16)).mean(axis=(1, 2, 3))
+        assert errors[i - lo] < PICTURE_TOLERANCE and errors[i - lo] <= errors.min() + 0.25, (i, errors)
         if i not in exempt:
             assert float(frame.pts * time_base) == pytest.approx(reference.times[i], abs=2e-6), i
     stamps = [f.pts for f in frames]
