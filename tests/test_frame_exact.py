@@ -97,3 +97,121 @@ def test_header_counts_are_estimates_not_facts(quirky):
         source, frames = read(quirky[name])
         assert source.info.frame_count > len(frames) and not source.info.frame_count_exact
         assert source.frames_bad == 0 and source.truncation is None
+
+
+# ------------------------------------------------------------------ through `process`, end to end
+
+AUDIO_FRAME_S = 1152 / 48000  # the longest audio frame of the generated clips (mp2)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    import torch
+    from safetensors.torch import save_file
+
+    from birefnet import build_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "demo.safetensors"
+    save_file(build_model("demo").state_dict(), str(path))
+    return path
+
+
+def process(*args: str) -> int:
+    import run_pipeline
+
+    return run_pipeline.main(["process", *args])
+
+
+def written(path):
+    """Output frames (RGB of the RGBA FFV1 file) with their times, and the first audio packet's time."""
+    from tests.clips import decode_video
+    from tests.quirky_clips import audio_start_s
+
+    frames, times, _ = decode_video(path, format="rgba")
+    return frames[..., :3], times, audio_start_s(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,frame_range", [("bframes_avi", None), ("bframes_avi", RANGE),
+                                              ("pts_equal_dts", None), ("pts_equal_dts", RANGE)])
+def test_process_output_frames_are_ffmpegs_and_audio_stays_in_sync(quirky, checkpoint, tmp_path, name, frame_range):
+    import json
+
+    from tests.quirky_clips import audio_start_s
+
+    path = quirky[name]
+    out, report = tmp_path / "out.mkv", tmp_path / "report.json"
+    frames_flag = ["--frames", f"{frame_range[0]}:{frame_range[1]}"] if frame_range else []
+    assert process(str(path), "-o", str(out), "--model", str(checkpoint), "--resolution", "64", "--backend", "local",
+                   "--output", "rgba", "--no-refine-foreground", "--temporal", "off", "--quiet",
+                   "--report", str(report), *frames_flag) == 0
+    full = ffmpeg_decode(path, WIDTH, HEIGHT)
+    reference = ffmpeg_decode(path, WIDTH, HEIGHT, frames=frames_flag[1]) if frame_range else full
+    images, times, audio_s = written(out)
+    assert len(images) == len(reference.times)
+    errors = np.abs(images.astype(np.int16) - reference.images.astype(np.int16)).mean(axis=(1, 2, 3))
+    assert (errors < PICTURE_TOLERANCE).all(), errors
+    first = frame_range[0] if frame_range else 0
+    exempt = {i - first for i in unmuxable(full.times)}
+    zero = reference.times[0] if frame_range else 0.0  # a range starts at 0, a full run keeps the input's times
+    for i, t in enumerate(times):
+        if i not in exempt:
+            assert t == pytest.approx(reference.times[i] - zero, abs=1e-3), i  # Matroska keeps milliseconds
+    # audio against video: as in the input for a full run; starting with the range's first frame for a range
+    expected = audio_start_s(path) - (zero if frame_range else full.times[0])
+    assert abs((audio_s - times[0]) - (0.0 if frame_range else expected)) < AUDIO_FRAME_S
+    data = json.loads(report.read_text())
+    assert data["status"] == "done"
+    assert (data["frames_in"], data["frames_out"], data["frames_bad"]) == (len(reference.times),) * 2 + (0,)
+
+
+@pytest.mark.slow
+def test_truncated_input_is_salvaged_and_exits_six_unless_allowed(checkpoint, tmp_path, capsys):
+    import json
+
+    from tests.clips import make_clip, probe, truncated_copy
+
+    clip = make_clip(tmp_path / "full.mp4", frames=30, width=64, height=48, pattern="noise", faststart=True)
+    cut = truncated_copy(clip, tmp_path / "cut.mp4", 0.5)
+    salvaged = len(ffmpeg_decode(cut, 64, 48).times)
+    out, report = tmp_path / "cut.mkv", tmp_path / "cut.json"
+    args = [str(cut), "-o", str(out), "--model", str(checkpoint), "--resolution", "64", "--backend", "local",
+            "--output", "matte", "--temporal", "off", "--report", str(report)]
+    assert process(*args) == 6
+    captured = capsys.readouterr()
+    assert f"TRUNCATED input: it ends at 0.60 s of 1.20 s, the container listed 30 frames, {salvaged} came out" \
+        in captured.out
+    assert captured.err.strip().splitlines()[-1].startswith("error: 1 input(s) truncated")
+    assert "--allow-partial" in captured.err
+    assert probe(out)["frames"] == salvaged
+    data = json.loads(report.read_text())
+    assert data["status"] == "partial" and data["partial"] == [str(cut)]
+    record = data["inputs"][0]
+    assert (record["frames_listed"], record["frames_out"], record["frames_bad"]) == (30, salvaged, 1)
+    assert process(*args, "--overwrite", "--allow-partial") == 0
+
+
+def test_report_is_written_when_the_model_fails_to_load(tmp_path):
+    import json
+
+    from tests.clips import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", frames=3)
+    report = tmp_path / "report.json"
+    code = process(str(clip), "-o", str(tmp_path / "out.mov"), "--model", str(tmp_path / "missing.safetensors"),
+                   "--backend", "local", "--quiet", "--report", str(report))
+    assert code == 5
+    data = json.loads(report.read_text())
+    assert data["status"] == "failed" and "missing.safetensors" in data["error"]
+    assert [(r["input"], r["status"]) for r in data["inputs"]] == [(str(clip), "not run")]
+
+
+def test_several_inputs_into_a_file_name_is_a_one_line_error(tmp_path, capsys):
+    from tests.clips import make_clip
+
+    clips = [str(make_clip(tmp_path / f"{n}.mp4", frames=2)) for n in ("a", "b")]
+    assert process(*clips, "-o", str(tmp_path / "single.mov")) == 2
+    err = capsys.readouterr().err
+    assert "2 inputs need an output directory" in err and err.count("\n") == 1
+    assert not (tmp_path / "single.mov").exists()
