@@ -16,7 +16,7 @@ import threading
 from types import FrameType
 
 from birefnet.errors import UserError
-from pipeline.termination import Terminated
+from pipeline.termination import Terminated, sigterm_received, was_terminated
 
 # module path of every subcommand, in the order `--help` lists them
 COMMAND_MODULES = (
@@ -39,20 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# set by the SIGTERM handler: a blocking Ray call (ray.wait) turns the Terminated raised in the handler
-# into a plain KeyboardInterrupt, so the exception alone cannot tell SIGTERM from Ctrl-C
-_sigterm_received = threading.Event()
-
-
 def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    _sigterm_received.set()
+    sigterm_received.set()
     raise Terminated
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     in_main_thread = threading.current_thread() is threading.main_thread()  # signals are only set there
-    _sigterm_received.clear()
+    sigterm_received.clear()
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:
         return int(args.run(args) or 0)
@@ -60,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt as exc:  # Terminated is one
-        if isinstance(exc, Terminated) or _sigterm_received.is_set():
+        if was_terminated(exc):
             print("terminated", file=sys.stderr)
             return 128 + signal.SIGTERM
         print("interrupted", file=sys.stderr)

@@ -18,7 +18,7 @@ from pipeline.finish import Finisher, ForegroundRefiner
 from pipeline.graph import GraphStages, StageOutput, run_graph
 from pipeline.progress import Progress, RunSummary, format_summary, write_report
 from pipeline.settings.process import ProcessConfig
-from pipeline.termination import Terminated
+from pipeline.termination import was_terminated
 from workers.base import BackendConfig, MattingBackend, WorkersLost
 from workers.factory import choose_backend, create_backend
 from workers.matting import PredictorSpec
@@ -210,7 +210,7 @@ def run_jobs(jobs: list[Job], config: ProcessConfig) -> list[RunSummary]:
         error = str(exc)
         raise
     except KeyboardInterrupt as exc:
-        status = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        status = "terminated" if was_terminated(exc) else "interrupted"
         raise
     finally:
         if config.report:
