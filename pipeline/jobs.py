@@ -12,12 +12,14 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from birefnet.errors import CheckpointError, ConfigError, UserError
 from pipeline.finish import Finisher, ForegroundRefiner
 from pipeline.graph import GraphStages, StageOutput, run_graph
 from pipeline.progress import Progress, RunSummary, format_summary, write_report
 from pipeline.settings.process import ProcessConfig
+from pipeline.sources.reader import VideoSource
 from pipeline.termination import was_terminated
 from workers.base import BackendConfig, MattingBackend, WorkersLost
 from workers.factory import choose_backend, create_backend
@@ -170,7 +172,7 @@ def run_job(job: Job, config: ProcessConfig, backend: MattingBackend,
             also: Sequence[tuple[str, ProcessConfig]] = ()) -> RunSummary:
     """One video through the graph, to ``job.output`` and to every output in ``also`` (see open_stages)."""
     stages = open_stages(job, config, also)
-    source = stages.source
+    source = cast(VideoSource, stages.source)  # open_stages reads through open_source
     info = source.info
     exact = info.frame_count if info.frame_count_exact or info.stop_index is not None else None
     span = info.end_s - info.start_s if info.end_s is not None and info.stop_index is None else None
@@ -187,7 +189,7 @@ def run_job(job: Job, config: ProcessConfig, backend: MattingBackend,
         progress.close()
         for out in stages.outputs:
             out.finish.close()
-        stages.source.close()
+        source.close()
 
 
 def run_jobs(jobs: list[Job], config: ProcessConfig) -> list[RunSummary]:
@@ -202,7 +204,7 @@ def run_jobs(jobs: list[Job], config: ProcessConfig) -> list[RunSummary]:
             _announce(summaries[-1], config)
         else:
             todo.append(job)
-    status, error, failure_codes = "failed", None, []
+    status, error, failure_codes = "failed", None, list[int]()
     try:
         _run_todo(todo, config, summaries, failure_codes, single=len(jobs) == 1)
         status = "partial" if any(s.status == "partial" for s in summaries) else "done"
