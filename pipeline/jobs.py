@@ -20,11 +20,24 @@ from pipeline.finish import Finisher, ForegroundRefiner
 from pipeline.graph import GraphStages, StageOutput, run_graph
 from pipeline.progress import Progress, RunSummary, format_summary, write_report
 from pipeline.settings.process import ProcessConfig
+from pipeline.sources.reader import VideoSource
+from pipeline.termination import Terminated
 from workers.base import BackendConfig, MattingBackend, WorkersLost
-from workers.factory import create_backend
+from workers.factory import choose_backend, create_backend
 from workers.matting import PredictorSpec
 
 FATAL_ERRORS = (CheckpointError, ConfigError, WorkersLost)
+
+
+class PartialInputs(UserError):
+    """Inputs that were truncated: their frames were salvaged and written, but the outputs are short."""
+
+    exit_code = 6
+
+    def __init__(self, partial: list[RunSummary]):
+        names = ", ".join(s.input for s in partial)
+        super().__init__(f"{len(partial)} input(s) truncated, outputs hold what they had: {names} "
+                         "(--allow-partial accepts them)")
 
 
 class InputsFailed(UserError):
@@ -65,8 +78,9 @@ def plan_jobs(inputs: list[str], output: str, config: ProcessConfig) -> list[Job
     if len(inputs) == 1:
         return [Job(inputs[0], output)]
     target = Path(output)
-    if target.exists() and not target.is_dir():
-        raise ConfigError(f"-o: {len(inputs)} inputs need an output directory, and {output} is a file")
+    if (target.exists() and not target.is_dir()) or (not target.exists() and target.suffix
+                                                      and not output.endswith("/")):
+        raise ConfigError(f"-o: {len(inputs)} inputs need an output directory, and {output} names a file")
     suffix = directory_suffix(config)
     jobs = [Job(path, str(target / Path(path.rstrip("/")).stem) + suffix) for path in inputs]
     seen: dict[str, str] = {}
@@ -92,12 +106,16 @@ def output_exists(output: str) -> bool:
     return path.exists()
 
 
+def backend_config(config: ProcessConfig) -> BackendConfig:
+    return BackendConfig(kind=config.backend, device=config.device, workers=config.workers,
+                         gpus_per_worker=config.gpus_per_worker, in_flight=config.in_flight,
+                         ray_address=config.ray_address)
+
+
 def build_backend(config: ProcessConfig) -> MattingBackend:
     """Workers for the whole run, loaded and warmed up once."""
     spec = PredictorSpec(config.model, config.precision, config.resolution)
-    return create_backend(spec, BackendConfig(
-        kind=config.backend, device=config.device, workers=config.workers,
-        gpus_per_worker=config.gpus_per_worker, in_flight=config.in_flight, ray_address=config.ray_address))
+    return create_backend(spec, backend_config(config))
 
 
 def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, ProcessConfig]] = ()) -> GraphStages:
@@ -189,23 +207,33 @@ def run_job(job: Job, config: ProcessConfig, backend: MattingBackend,
     from pipeline.sinks import Sink
 
     stages = open_stages(job, config, also)
-    progress = Progress(Path(job.input).name, stages.source.info.frame_count, quiet=config.quiet)
+    source = cast(VideoSource, stages.source)  # open_stages reads through open_source
+    info = source.info
+    exact = info.frame_count if info.frame_count_exact or info.stop_index is not None else None
+    span = info.end_s - info.start_s if info.end_s is not None and info.stop_index is None else None
+    progress = Progress(Path(job.input).name, exact, quiet=config.quiet, span_s=span,
+                        position=lambda: source.position_s)
     try:
         summary = run_graph(stages, backend, job.input, on_frames=progress.update)
         modes = {cast(Sink, out.sink).writer.plan.alpha_mode for out in stages.outputs}
         summary.alpha = ", ".join(sorted(mode for mode in modes if mode))
+        summary.frames_listed = info.frame_count
+        if source.truncation is not None:
+            summary.status = "partial"
+            summary.ends_s, summary.expected_s = source.truncation.ends_s, source.truncation.expected_s
         return summary
     finally:
         progress.close()
         for out in stages.outputs:
             out.finish.close()
-        stages.source.close()
+        source.close()
 
 
 def run_jobs(jobs: list[Job], config: ProcessConfig) -> list[RunSummary]:
-    """Every job, each reported as it ends; raises ``InputsFailed`` at the end if any failed."""
+    """Every job, each reported as it ends; raises ``InputsFailed`` at the end if any failed, and
+    ``PartialInputs`` if any input was truncated (unless ``allow_partial``). The ``--report`` is
+    written however the run ends (a model that fails to load, Ctrl-C), with its status."""
     summaries: list[RunSummary] = []
-    failure_codes: list[int] = []
     todo = []
     for job in jobs:
         if not config.overwrite and output_exists(job.output):
@@ -213,27 +241,57 @@ def run_jobs(jobs: list[Job], config: ProcessConfig) -> list[RunSummary]:
             _announce(summaries[-1], config)
         else:
             todo.append(job)
-    if todo:
-        with build_backend(config) as backend:
-            for job in todo:
-                try:
-                    summaries.append(run_job(job, config, backend))
-                except FATAL_ERRORS:
-                    raise
-                except UserError as exc:
-                    if len(jobs) == 1:
-                        raise
-                    summaries.append(RunSummary(job.input, job.output, status="failed", error=str(exc)))
-                    failure_codes.append(exc.exit_code)
-                    print(f"error: {job.input}: {exc}", file=sys.stderr, flush=True)
-                    continue
-                _announce(summaries[-1], config)
-    if config.report:
-        write_report(config.report, summaries)
-    if failure_codes:
-        failures = [s for s in summaries if s.status == "failed"]
+    status, error, failure_codes = "failed", None, list[int]()
+    try:
+        _run_todo(todo, config, summaries, failure_codes, single=len(jobs) == 1)
+        status = "partial" if any(s.status == "partial" for s in summaries) else "done"
+    except UserError as exc:
+        error = str(exc)
+        raise
+    except KeyboardInterrupt as exc:
+        status = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        raise
+    finally:
+        if config.report:
+            ran = {s.input for s in summaries}
+            left = [RunSummary(j.input, j.output, status="not run") for j in todo if j.input not in ran]
+            write_report(config.report, summaries + left, status, error)
+    failures = [s for s in summaries if s.status == "failed"]
+    if failures:
         raise InputsFailed(failures, len(jobs), failure_codes[0])
+    partial = [s for s in summaries if s.status == "partial"]
+    if partial and not config.allow_partial:
+        raise PartialInputs(partial)
     return summaries
+
+
+def _run_todo(todo: list[Job], config: ProcessConfig, summaries: list[RunSummary], failure_codes: list[int],
+              single: bool) -> None:
+    """Run the jobs, appending a summary per job (also for the one a failure or Ctrl-C stops) and the exit
+    code of each failed one; one input's failure, and any fatal one, is raised."""
+    if not todo:
+        return
+    kind, why = choose_backend(backend_config(config))
+    if not config.quiet:
+        print(f"backend: {'in-process' if kind == 'local' else 'ray'} ({why})", flush=True)
+    with build_backend(config) as backend:
+        for job in todo:
+            try:
+                summaries.append(run_job(job, config, backend))
+            except FATAL_ERRORS as exc:
+                summaries.append(RunSummary(job.input, job.output, status="failed", error=str(exc)))
+                raise
+            except KeyboardInterrupt:
+                summaries.append(RunSummary(job.input, job.output, status="interrupted"))
+                raise
+            except UserError as exc:
+                summaries.append(RunSummary(job.input, job.output, status="failed", error=str(exc)))
+                if single:
+                    raise
+                failure_codes.append(exc.exit_code)
+                print(f"error: {job.input}: {exc}", file=sys.stderr, flush=True)
+                continue
+            _announce(summaries[-1], config)
 
 
 def _announce(summary: RunSummary, config: ProcessConfig) -> None:

@@ -10,16 +10,18 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO
 
 from birefnet.atomic import write_text
 from birefnet.errors import OutputError
 
 STAGES = ("decode", "matting", "temporal", "composite", "encode")
 LINE_INTERVAL_S = 5.0
+SPAN_BAR = "{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}{postfix}]"  # progress in media time
 
 
 class StageClock:
@@ -39,7 +41,12 @@ class StageClock:
 
 @dataclass
 class RunSummary:
-    """One input's outcome. ``status``: done, skipped (complete output exists) or failed."""
+    """One input's outcome. ``status``: done, partial (a truncated input, its frames salvaged), skipped
+    (complete output exists), failed, interrupted, or not run (the run stopped before it).
+
+    ``frames_bad`` counts only frames that failed to decode. ``frames_listed`` is what the container's
+    header lists for the range, an estimate; for a truncated input ``ends_s`` and ``expected_s`` say
+    where it ends and where it should (seconds of the range)."""
 
     input: str
     output: str | None
@@ -48,6 +55,9 @@ class RunSummary:
     frames_in: int = 0
     frames_out: int = 0
     frames_bad: int = 0
+    frames_listed: int | None = None
+    ends_s: float | None = None
+    expected_s: float | None = None
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     workers: int = 1
@@ -80,22 +90,31 @@ def format_summary(summary: RunSummary) -> str:
     """One line per input: where it went, frames in/out/bad, seconds, fps, seconds per stage."""
     if summary.status == "skipped":
         return f"{summary.input}: skipped, {summary.output} exists (use --overwrite to replace it)"
-    if summary.status == "failed":
-        return f"{summary.input}: FAILED: {summary.error}"
+    if summary.status in ("failed", "interrupted", "not run"):
+        return f"{summary.input}: {summary.status.upper()}" + (f": {summary.error}" if summary.error else "")
     dropped = summary.frames_in - summary.frames_out
     stages = ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in summary.stages.items())
-    alpha = f"; {summary.alpha} alpha" if summary.alpha else ""
-    return (f"{summary.input} -> {summary.output}: {summary.frames_in} frames in, {summary.frames_out} out, "
+    line = (f"{summary.input} -> {summary.output}: {summary.frames_in} frames in, {summary.frames_out} out, "
             f"{summary.frames_bad} bad, {dropped} dropped; {summary.seconds:.1f} s, {summary.fps:.1f} fps "
-            f"({stages}){alpha}")
+            f"({stages})")
+    if summary.alpha:
+        line += f"; {summary.alpha} alpha"
+    if summary.status == "partial":
+        listed = f"the container listed {summary.frames_listed} frames, " if summary.frames_listed else ""
+        line += (f"; TRUNCATED input: it ends at {summary.ends_s:.2f} s of {summary.expected_s:.2f} s, "
+                 f"{listed}{summary.frames_out} came out")
+    return line
 
 
-def totals(summaries: list[RunSummary]) -> dict:
-    """The whole run: sums over inputs, and each input's own record."""
-    done = [s for s in summaries if s.status == "done"]
+def totals(summaries: list[RunSummary], status: str = "done", error: str | None = None) -> dict:
+    """The whole run (``status``: done, partial, failed, interrupted or terminated, with its ``error``):
+    sums over inputs, and each input's own record."""
+    done = [s for s in summaries if s.status in ("done", "partial")]
     seconds = sum(s.seconds for s in done)
     frames_out = sum(s.frames_out for s in done)
     return {
+        "status": status,
+        "error": error,
         "frames_in": sum(s.frames_in for s in done),
         "frames_out": frames_out,
         "frames_bad": sum(s.frames_bad for s in done),
@@ -104,27 +123,36 @@ def totals(summaries: list[RunSummary]) -> dict:
         "stages": {stage: round(sum(s.stages[stage] for s in done), 3) for stage in STAGES},
         "failed": [s.input for s in summaries if s.status == "failed"],
         "skipped": [s.input for s in summaries if s.status == "skipped"],
+        "partial": [s.input for s in summaries if s.status == "partial"],
         "inputs": [s.as_dict() for s in summaries],
     }
 
 
-def write_report(path: str | Path, summaries: list[RunSummary]) -> None:
+def write_report(path: str | Path, summaries: list[RunSummary], status: str = "done",
+                 error: str | None = None) -> None:
     """The JSON report of a run (``totals``), written atomically: a report file is always complete."""
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_text(target, json.dumps(totals(summaries), indent=2) + "\n")
+        write_text(target, json.dumps(totals(summaries, status, error), indent=2) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write report {target}: {exc.strerror or exc}") from None
 
 
 class Progress:
-    """Frames done, fps, ETA and per-stage busy %: a tqdm bar on a terminal, plain lines otherwise."""
+    """Frames done, fps, ETA and per-stage busy %: a tqdm bar on a terminal, plain lines otherwise.
+
+    ``total`` is a frame count the bar can trust (an image sequence, a range with an end). A container's
+    count is an estimate (VFR files, empty index entries), so there the bar runs on media time instead:
+    ``span_s`` seconds in all, ``position()`` the seconds decoded so far."""
 
     def __init__(self, label: str, total: int | None, quiet: bool = False, stream: IO[str] | None = None,
-                 line_interval_s: float = LINE_INTERVAL_S):
+                 line_interval_s: float = LINE_INTERVAL_S, span_s: float | None = None,
+                 position: Callable[[], float] | None = None):
         self.label = label
-        self.total = total
+        self.span_s = span_s if position is not None and span_s else None
+        self.total = None if self.span_s else total
+        self._position = position
         self.stream = stream or sys.stderr
         self.mode = "quiet" if quiet else ("bar" if self.stream.isatty() else "lines")
         self.line_interval_s = line_interval_s
@@ -136,15 +164,26 @@ class Progress:
         if self.mode == "bar":
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total, desc=label, unit="frame", file=self.stream, dynamic_ncols=True)
+            if self.span_s:
+                self._bar = tqdm(total=round(self.span_s, 1), desc=label, unit="s", file=self.stream,
+                                 dynamic_ncols=True, bar_format=SPAN_BAR)
+            else:
+                self._bar = tqdm(total=total, desc=label, unit="frame", file=self.stream, dynamic_ncols=True)
+
+    def _done_s(self) -> float:
+        return min(self._position(), self.span_s) if self._position is not None and self.span_s else 0.0
 
     def update(self, frames: int, busy: dict[str, float]) -> None:
         """``frames`` more frames written; ``busy`` the stages' busy fractions so far."""
         with self._lock:
             self.frames += frames
             if self._bar is not None:
-                self._bar.set_postfix_str(_format_busy(busy), refresh=False)
-                self._bar.update(frames)
+                if self.span_s:
+                    self._bar.set_postfix_str(f"{self.frames} frames, {_format_busy(busy)}", refresh=False)
+                    self._bar.update(round(self._done_s(), 1) - self._bar.n)
+                else:
+                    self._bar.set_postfix_str(_format_busy(busy), refresh=False)
+                    self._bar.update(frames)
             elif self.mode == "lines":
                 now = time.perf_counter()
                 if now - self._last_line >= self.line_interval_s:
@@ -153,7 +192,12 @@ class Progress:
 
     def _line(self, elapsed: float, busy: dict[str, float]) -> str:
         fps = self.frames / elapsed if elapsed > 0 else 0.0
-        if self.total:
+        if self.span_s:
+            done_s = self._done_s()
+            eta = elapsed * (self.span_s - done_s) / done_s if done_s > 0 else float("nan")
+            done = (f"{self.frames} frames, {done_s:.1f}/{self.span_s:.1f} s ({done_s / self.span_s:.0%}), "
+                    f"ETA {eta:.0f} s")
+        elif self.total:
             eta = (self.total - self.frames) / fps if fps > 0 else float("nan")
             done = f"{self.frames}/{self.total} frames ({self.frames / self.total:.0%}), ETA {eta:.0f} s"
         else:

@@ -9,7 +9,6 @@ import cv2
 import numpy as np
 import pytest
 
-from birefnet.errors import OutputError
 from birefnet.train.scenes import SyntheticScene
 from run_pipeline import main
 
@@ -42,6 +41,8 @@ def test_demo_writes_prores_green_screen_and_contact_sheet(tmp_path, capsys):
     assert report["mad_x1e3"] == pytest.approx(mad, rel=1e-4)
     assert np.isfinite(report["dtssd_x1e2"]) and report["frames"] == FRAMES
 
-    # a second run keeps the first one's files unless told otherwise
-    assert main(["demo", "-o", str(out), "--frames", str(FRAMES), "--quiet"]) == OutputError.exit_code
-    assert "already holds a demo" in capsys.readouterr().err
+    # a second run keeps the first one's files unless told otherwise: skipped, like `process`, exit 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["demo", "-o", str(out), "--frames", str(FRAMES)]) == 0
+    assert f"demo: skipped, {out} already holds one" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before

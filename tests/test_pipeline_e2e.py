@@ -197,7 +197,8 @@ def test_ctrl_c_or_sigterm_leaves_no_output(media, tmp_path, signum, code, messa
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "run_pipeline.py"), "process", str(clip), "-o", str(out), "--model",
-         str(checkpoint), "--resolution", "64", "--backend", backend, "--workers", "1", "--batch-size", "2"],
+         str(checkpoint), "--resolution", "64", "--backend", backend, "--workers", "1", "--batch-size", "2",
+         "--report", str(tmp_path / "report.json")],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         preexec_fn=_default_sigint)
     deadline = time.monotonic() + 120
@@ -209,6 +210,8 @@ def test_ctrl_c_or_sigterm_leaves_no_output(media, tmp_path, signum, code, messa
     assert process.returncode == code, err
     assert err.strip().splitlines()[-1] == message
     assert not out.parent.exists() or list(out.parent.iterdir()) == []  # the sink removes a folder it created
+    report = json.loads((tmp_path / "report.json").read_text())  # written however the run ends
+    assert report["status"] == message and [r["status"] for r in report["inputs"]] == ["interrupted"]
 
 
 # ---- real local Ray, one session for these tests --------------------------------------------------------

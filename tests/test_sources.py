@@ -33,6 +33,7 @@ from tests.clips import (
     probe,
     truncated_copy,
 )
+from tests.quirky_clips import ffmpeg_decode
 
 
 @pytest.fixture(scope="module")
@@ -210,12 +211,18 @@ def test_corrupt_packets_are_skipped_and_counted(clips, tmp_path, caplog):
     assert "could not be decoded" in caplog.text
 
 
-def test_truncated_file_reports_missing_frames(tmp_path, caplog):
+def test_truncated_file_is_salvaged_and_judged_truncated_from_time(tmp_path, caplog):
     clip = make_clip(tmp_path / "full.mp4", frames=30, width=128, height=96, pattern="noise", faststart=True)
     cut = truncated_copy(clip, tmp_path / "cut.mp4", 0.5)
     with caplog.at_level(logging.WARNING, logger="birefnet_video"):
         source, batches = read_all(cut)
-    assert 0 < source.frames_read < 30 and source.frames_read + source.frames_bad == 30
+    decoded = ffmpeg_decode(cut, 128, 96)  # every frame FFmpeg salvages from the cut file
+    assert source.frames_read == len(decoded.times) and 0 < source.frames_read < 30
+    assert np.array_equal(np.concatenate([b.images for b in batches])[-1], decoded.images[-1])
+    assert source.frames_bad == 1  # only the packet the cut went through fails to decode
+    truncation = source.truncation
+    assert truncation is not None and truncation.frames_listed == 30 and truncation.expected_s == pytest.approx(1.2)
+    assert truncation.ends_s < 0.8
     assert "truncated" in caplog.text
     not_indexed = truncated_copy(make_clip(tmp_path / "moov_at_end.mp4", frames=10), tmp_path / "cut2.mp4", 0.5)
     with pytest.raises(InputError, match="not a media file"):
@@ -275,7 +282,7 @@ def test_bit_depth_is_chosen_from_the_probe_on_the_open_reader(tmp_path):
         assert np.array_equal(next(source.frames()).image, pattern_frame(0, 64, 48).astype(np.uint16) * 257)
 
 
-def test_frame_clock_numbers_frames_without_usable_timestamps():
+def test_frame_clock_counts_frames_and_repairs_only_broken_timestamps():
     from pipeline.sources.timing import FrameClock
 
     def frame(pts):
@@ -283,10 +290,7 @@ def test_frame_clock_numbers_frames_without_usable_timestamps():
         picture.pts = pts
         return picture
 
-    counting = FrameClock(stream_start=0, time_base=Fraction(1, 1000), fps=None, nominal_fps=Fraction(25),
-                          index_from_pts=False)
-    placed = [counting.place(frame(p)) for p in (None, None, 80, 80, 60)]
-    assert placed == [(0, 0), (1, 40), (2, 80), (3, 81), (4, 82)]  # missing: one frame on; repeats: one tick on
-    seeking = FrameClock(stream_start=1000, time_base=Fraction(1, 1000), fps=Fraction(25), nominal_fps=Fraction(25),
-                         index_from_pts=True)
-    assert [seeking.place(frame(p))[0] for p in (1400, 1440, 1440, 1520)] == [10, 11, 12, 13]
+    clock = FrameClock(time_base=Fraction(1, 1000), nominal_fps=Fraction(25))
+    placed = [(index, pts) for index, pts, _ in clock.frames(frame(p) for p in (None, 40, 80, 80, 160, 200))]
+    assert [index for index, _ in placed] == [0, 1, 2, 3, 4, 5]  # numbered by count, never from the time
+    assert [pts for _, pts in placed] == [0, 40, 60, 80, 160, 200]  # missing / repeated: placed between neighbours

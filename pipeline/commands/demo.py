@@ -108,13 +108,15 @@ def run(args: argparse.Namespace) -> int:
     folder = Path(settings.output_dir).expanduser()
     files = DemoFiles.in_folder(folder)
     existing = [p.name for p in files.all() if p.exists()]
-    if existing and not settings.overwrite:
-        raise OutputError(f"{folder} already holds a demo ({', '.join(existing)}); pass --overwrite")
-    folder.mkdir(parents=True, exist_ok=True)
 
     def say(text: str) -> None:
         if not settings.quiet:
             print(text, flush=True)
+
+    if existing and not settings.overwrite:  # as `process` skips an input whose output exists: kept, exit 0
+        say(f"demo: skipped, {folder} already holds one ({', '.join(existing)}); use --overwrite to replace it")
+        return 0
+    folder.mkdir(parents=True, exist_ok=True)
 
     scene = SyntheticScene(settings.seed, settings.frames, height, width)
     frames, truth = scene.frames()

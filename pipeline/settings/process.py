@@ -64,6 +64,7 @@ class ProcessConfig:
     frames: str | None = None  # 'A:B' frame range of each input
     sequence_fps: Fraction = Fraction(25)  # frame rate of image-sequence inputs
     overwrite: bool = False
+    allow_partial: bool = False  # a truncated input's salvaged output is a success (exit 0)
     quiet: bool = False
     report: str | None = None
 
@@ -158,6 +159,8 @@ KEYS: dict[str, Key] = {
     "sequence_fps": Key(values.frame_rate, "frame rate of image-sequence inputs", "FPS"),
     "overwrite": common.OVERWRITE.with_help("replace outputs that exist (otherwise such inputs are skipped)"),
     "quiet": common.QUIET,
+    "allow_partial": Key(values.boolean, "accept the salvaged output of a truncated input (else exit 6)",
+                          kind="switch"),
     "report": common.REPORT,
 }
 

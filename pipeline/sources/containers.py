@@ -1,8 +1,13 @@
 """Reading a file, network stream or camera through PyAV with frame threading.
 
-Ranges: for constant-frame-rate seekable files the reader seeks to the keyframe before the range and
-decodes forward, deriving each frame's index from its timestamp; for VFR, streams and cameras it decodes
-from the start and skips (without RGB conversion) up to the range.
+Ranges are exact on every file: the reader never seeks. It decodes from the first frame and counts
+(``FrameClock``), skipping frames before the range without converting them to RGB; a loop reopens the
+file. A seek lands wherever the file's index and timestamps say, and on real files (packed B-frames,
+broken timestamps) that is not where FFmpeg's frame numbering puts it, so no fast path is kept.
+
+A header's frame count is an estimate (AVI counts empty index entries, MP4 may list a sample that does
+not decode): ``frames_bad`` counts only frames that failed to decode, and whether a file is truncated
+is judged from time, the end of its last packet against the stream's duration.
 """
 
 from __future__ import annotations
@@ -20,12 +25,16 @@ from birefnet.errors import InputError
 from pipeline.colour import frame_to_rgb
 from pipeline.media import FrameRange, open_input
 from pipeline.sources.probe import probe_stream, stream_rate
-from pipeline.sources.reader import DecodedFrame, VideoSource
+from pipeline.sources.reader import DecodedFrame, Truncation, VideoSource
 from pipeline.sources.timing import FrameClock
 
 log = logging.getLogger("birefnet_video")
 
 MAX_DEMUX_ERRORS = 50  # read errors skipped before a damaged file is given up
+# a file is truncated when its last packet ends this much before the stream's duration: the larger of
+# a time (a variable-rate file may hold its last picture a while) and a few frames at the nominal rate
+TRUNCATION_MIN_S = 0.5
+TRUNCATION_FRAMES = 3
 
 
 def camera_input(spec: str) -> tuple[str, str]:
@@ -58,13 +67,14 @@ class ContainerSource(VideoSource):
         self.alpha = alpha
         self._lock = threading.Lock()
         self._closed = False
+        self._options = options
         if kind == "camera":
             url, fmt = camera_input(spec)
             self._container = open_input(url, format=fmt, options=options)
         else:
             if kind == "stream" and spec.lower().startswith("rtsp") and options is None:
-                options = {"rtsp_transport": "tcp"}
-            self._container = open_input(spec, options=options, timeout=10.0 if kind == "stream" else None)
+                self._options = {"rtsp_transport": "tcp"}
+            self._container = open_input(spec, options=self._options, timeout=10.0 if kind == "stream" else None)
         try:
             self._setup(kind, frame_range)
         except BaseException:
@@ -75,15 +85,12 @@ class ContainerSource(VideoSource):
         container = self._container
         if not container.streams.video:
             raise InputError(f"no video stream in {self.spec}")
-        stream = self._stream = container.streams.video[0]
-        stream.thread_type = "SLICE" if kind == "camera" else "AUTO"  # frame threads add latency
-        stream.codec_context.thread_count = 0
+        stream = self._stream = _video_stream(container, kind)
         self._tb = stream.time_base or Fraction(1, 90000)
-        self._fps, self._nominal = stream_rate(stream)
-        self._stream_start = stream.start_time if stream.start_time is not None else 0
-        self._seekable = kind == "file" and self._fps is not None
+        self._nominal = stream_rate(stream)[1]
         self._frame_range = frame_range
         self._decoded_errors = 0
+        self._packet_end: float | None = None  # input seconds where the last packet read so far ends
         self._first: tuple[int, int, av.VideoFrame] | None = None
         self._iter = self._range_frames()
         try:
@@ -97,91 +104,100 @@ class ContainerSource(VideoSource):
 
     def _packets_decoded(self) -> Iterator[av.VideoFrame]:
         """Decoded frames; a packet that fails to decode is counted and skipped, a demux error
-        (damaged container) resumes at the next readable packet.
+        (damaged container) resumes at the next readable packet. However the input ends (its end, a
+        file cut off mid-packet, too many read errors), the decoder is drained, so no decoded frame
+        is lost to frame threading or B-frame delay.
 
         Each demux + decode step holds ``_lock`` (never across a ``yield``), so ``close()`` from
         another thread waits for the step in progress instead of freeing the container under it.
         """
         stream = self._stream
-        demuxer, demux_errors = None, 0
-        while True:
+        demuxer, demux_errors, drained = None, 0, False
+        held: av.Packet | None = None
+        while not drained:
             with self._lock:
                 if self._closed:
                     return
                 if demuxer is None:
                     demuxer = self._container.demux(stream)
+                packet: av.Packet | None
                 try:
                     packet = next(demuxer)
                 except (StopIteration, av.error.EOFError):
-                    return
+                    packet = None
                 except av.error.FFmpegError as exc:
                     demux_errors += 1
                     log.warning("%s: read error (%s); skipping ahead", self.spec, exc.strerror or exc)
-                    if demux_errors > MAX_DEMUX_ERRORS:
-                        return
                     demuxer = None
-                    continue
-                try:
-                    frames = stream.decode(packet)
-                except av.error.FFmpegError:
-                    self._decoded_errors += 1
-                    continue
+                    if demux_errors <= MAX_DEMUX_ERRORS:
+                        continue
+                    packet = None
+                if packet is not None:
+                    self._note_packet_end(packet)
+                    if not packet.size:  # PyAV's end-of-stream packet, or an empty entry that holds a picture
+                        if packet.pts is not None or packet.dts is not None:
+                            continue
+                        packet = None
+                send: list[av.Packet | None] = []
+                if held is not None and packet is None:
+                    self._decoded_errors += 1  # a corrupt packet right before the end: the file is cut off
+                    # inside it, and a frame-threaded decoder given it loses the frames still in flight
+                elif held is not None:
+                    send.append(held)
+                held = None
+                if packet is not None and packet.is_corrupt:
+                    held = packet  # decoded once the next packet shows the file goes on
+                else:
+                    send.append(packet)
+                drained = packet is None
+                frames = []
+                for item in send:
+                    try:
+                        frames += stream.decode(item)
+                    except av.error.EOFError:  # drained already
+                        pass
+                    except av.error.FFmpegError:
+                        self._decoded_errors += 1
             yield from frames
 
-    def _seek_to_range(self, first: int) -> bool:
-        """Seek to the keyframe before frame ``first``; False when the file cannot seek (decode and count)."""
-        if self._fps is None:
-            return False
-        try:
-            with self._lock:
-                if self._closed:
-                    return False
-                target_s = first / self._fps
-                self._container.seek(self._stream_start + int(target_s / self._tb), stream=self._stream,
-                                     backward=True)
-            return True
-        except av.error.FFmpegError:  # an unindexed file: decode from where we are and count
-            log.info("%s: cannot seek; decoding from the start to reach the range", self.spec)
-            return False
+    def _note_packet_end(self, packet: av.Packet) -> None:
+        stamp = packet.pts if packet.pts is not None else packet.dts
+        if stamp is not None:
+            end = float((stamp + (packet.duration or 0)) * self._tb)
+            self._packet_end = end if self._packet_end is None else max(self._packet_end, end)
 
     def _range_frames(self) -> Iterator[tuple[int, int, av.VideoFrame]]:
-        """(index, pts, frame) of the frames in the range, in presentation order."""
+        """(index, pts, frame) of the frames in the range, in presentation order: every pass decodes
+        from the first frame and counts, so the range is exact however the file's timestamps lie."""
         first, stop = self._frame_range or (0, None)
-        index_from_pts = self._seekable and bool(first or self.loop) and self._seek_to_range(first)
-        if self._closed:
-            return
-        clock = FrameClock(stream_start=self._stream_start, time_base=self._tb, fps=self._fps,
-                           nominal_fps=self._nominal, index_from_pts=index_from_pts)
-        delivered = 0
-        for frame in self._packets_decoded():
-            index, pts = clock.place(frame)
+        clock = FrameClock(time_base=self._tb, nominal_fps=self._nominal)
+        self._packet_end = None
+        for index, pts, frame in clock.frames(self._packets_decoded()):
             if index < first:
                 continue
             if stop is not None and index >= stop:
                 return
-            delivered += 1
             yield index, pts, frame
         if not self._closed:
-            self._account_missing(delivered)
+            self._account_end()
 
-    def _account_missing(self, delivered: int) -> None:
-        """At the end of the input: count frames that failed to decode and frames the container's
-        index promised but the stream did not hold (a truncated file)."""
+    def _account_end(self) -> None:
+        """At the end of the input: count the frames that failed to decode, and judge from time (the
+        last packet's end against the stream's duration) whether the file stops short of its length."""
         errors, self._decoded_errors = self._decoded_errors, 0
         if errors:
             log.warning("%s: %d frame(s) could not be decoded (corrupt data) and were skipped",
                         self.spec, errors)
+        self.frames_bad += errors
         info = getattr(self, "info", None)
-        missing = 0
-        if info is not None and info.frame_count is not None and info.stop_index is None:
-            missing = info.frame_count - delivered
-            if missing - errors > (0 if info.frame_count_exact else 2):  # estimates may be off by a frame
-                estimate = "" if info.frame_count_exact else "about "
-                log.warning("%s: input ends %s%d frame(s) early (truncated?)", self.spec, estimate,
-                            missing - errors)
-            if not info.frame_count_exact:
-                missing = 0
-        self.frames_bad += max(errors, missing)
+        if info is None or info.end_s is None or self._packet_end is None or self.truncation is not None:
+            return
+        missing_s = info.end_s - self._packet_end
+        if missing_s > max(TRUNCATION_MIN_S, TRUNCATION_FRAMES / float(self._nominal)):
+            self.truncation = Truncation(ends_s=self._packet_end - info.start_s,
+                                         expected_s=info.end_s - info.start_s, frames_listed=info.frame_count)
+            log.warning("%s: input ends at %.2f s of %.2f s (truncated?)", self.spec, self.truncation.ends_s,
+                        self.truncation.expected_s)
 
     def _frames_once(self) -> Iterator[DecodedFrame]:
         rotation = self.info.rotation
@@ -193,13 +209,16 @@ class ContainerSource(VideoSource):
             yield DecodedFrame(index, pts, np.ascontiguousarray(image) if rotation else image)
 
     def _rewind(self) -> bool:
-        if not self._seekable and self.info.kind != "file":
+        """Start the next pass from the file's first frame: reopened, not sought, so no landing point
+        is trusted."""
+        if self.info.kind != "file":
             return False
-        if not self._seekable:
-            with self._lock:
-                if self._closed:
-                    return False
-                self._container.seek(0)
+        with self._lock:
+            if self._closed:
+                return False
+            self._container.close()
+            self._container = open_input(self.spec, options=self._options)
+            self._stream = _video_stream(self._container, "file")
         self._iter = self._range_frames()
         return True
 
@@ -209,6 +228,14 @@ class ContainerSource(VideoSource):
             if not self._closed:
                 self._closed = True
                 self._container.close()
+
+
+def _video_stream(container: av.container.InputContainer, kind: str) -> av.VideoStream:
+    """The first video stream, set up for decoding: frame threads, except for cameras (they add latency)."""
+    stream = container.streams.video[0]
+    stream.thread_type = "SLICE" if kind == "camera" else "AUTO"
+    stream.codec_context.thread_count = 0
+    return stream
 
 
 def _chain(first: Iterable, rest: Iterator) -> Iterator:

@@ -47,7 +47,10 @@ class SourceInfo:
     encoders that need a rate). ``start_pts`` is the timestamp that becomes time zero of the output:
     the stream start for a full run, the first frame of the range for a partial run (so partial
     outputs start at 0, and ``timecode`` is shifted to their first frame). ``frame_count`` is the
-    number of frames in the chosen range when known (exact from a container index, or estimated).
+    number of frames in the chosen range when known: exact only where ``frame_count_exact`` (image
+    sequences, frames made in memory); a container's count comes from its header and is an estimate
+    (AVI counts empty index entries, MP4 may list a sample that does not decode). ``end_s`` is the
+    input time where the video stream's stated duration ends (None when the file does not say).
     ``bit_depth`` is the input's own precision (10 for a 10-bit file), whatever depth it is read at.
     """
 
@@ -71,6 +74,7 @@ class SourceInfo:
     audio: list[AudioStreamInfo] = field(default_factory=list)
     timecode: str | None = None
     start_pts: int = 0
+    end_s: float | None = None
     start_index: int = 0
     stop_index: int | None = None
     partial: bool = False
@@ -88,7 +92,7 @@ def probe_stream(spec: str, kind: str, container: av.container.InputContainer, s
     (``first``: index, pts, frame)."""
     first_index, first_pts, first_frame = first
     fps, nominal = stream_rate(stream)
-    frame_count, exact = stream_frame_count(stream, container, nominal)
+    frame_count = stream_frame_count(stream, container, nominal)
     rotation = int(round(first_frame.rotation or 0)) % 360
     width, height = first_frame.width, first_frame.height
     sar = stream.sample_aspect_ratio or Fraction(1)
@@ -107,12 +111,13 @@ def probe_stream(spec: str, kind: str, container: av.container.InputContainer, s
         path=spec, kind=kind, container=container.format.name, codec=stream.codec_context.name,
         pix_fmt=first_frame.format.name, width=width, height=height, fps=fps, nominal_fps=nominal,
         time_base=stream.time_base or Fraction(1, 90000), frame_count=frame_count,
-        frame_count_exact=exact and fps is not None,
+        frame_count_exact=False,
         duration_s=float(container.duration / av.time_base) if container.duration else None,
         colour=colour, bit_depth=max(c.bits for c in first_frame.format.components),
         rotation=rotation, sample_aspect_ratio=sar, audio=describe_audio_streams(container),
         timecode=shift_timecode(timecode, first_index, fps or nominal) if partial else timecode,
-        start_pts=first_pts if partial else stream_start, start_index=first_index,
+        start_pts=first_pts if partial else stream_start, end_s=stream_end_s(stream, container),
+        start_index=first_index,
         stop_index=frame_range[1] if frame_range else None, partial=partial,
     )
 
@@ -129,16 +134,41 @@ def stream_rate(stream: av.VideoStream) -> tuple[Fraction | None, Fraction]:
 
 
 def stream_frame_count(stream: av.VideoStream, container: av.container.InputContainer,
-                       nominal: Fraction) -> tuple[int | None, bool]:
-    """Frames in the whole stream: exact from the container index where it has one, else an
-    estimate from the duration."""
+                       nominal: Fraction) -> int | None:
+    """Frames in the whole stream as the header lists them, else as many as the duration holds at the
+    nominal rate: an estimate either way."""
     if stream.frames:
-        return int(stream.frames), True
+        return int(stream.frames)
     if stream.duration and stream.time_base:
-        return int(round(float(stream.duration * stream.time_base) * nominal)), False
+        return int(round(float(stream.duration * stream.time_base) * nominal))
     if container.duration:
-        return int(round(container.duration / av.time_base * float(nominal))), False
-    return None, False
+        return int(round(container.duration / av.time_base * float(nominal)))
+    return None
+
+
+def stream_end_s(stream: av.VideoStream, container: av.container.InputContainer) -> float | None:
+    """Input time (s) where the video stream's stated duration ends: the stream's own duration, a
+    Matroska DURATION tag, or the container's duration when the video is its only stream (with other
+    streams the container's may be the audio's)."""
+    tb = stream.time_base or Fraction(1, 90000)
+    start = float(stream.start_time * tb) if stream.start_time is not None else 0.0
+    if stream.duration:
+        return start + float(stream.duration * tb)
+    tagged = _parse_clock(stream.metadata.get("DURATION") or stream.metadata.get("duration"))
+    if tagged is not None:
+        return start + tagged
+    if container.duration and len(container.streams) == 1:
+        return (container.start_time or 0) / av.time_base + container.duration / av.time_base
+    return None
+
+
+def _parse_clock(text: str | None) -> float | None:
+    """'HH:MM:SS.fraction' -> seconds, None when absent or malformed."""
+    try:
+        hours, minutes, seconds = (text or "").split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
 
 
 def _find_timecode(container: av.container.InputContainer, stream: av.VideoStream) -> str | None:

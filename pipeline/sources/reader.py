@@ -28,6 +28,16 @@ class DecodedFrame:
     image: np.ndarray  # (H, W, 3) uint8 or uint16 RGB, upright (RGBA (H, W, 4) when read with alpha)
 
 
+@dataclass(frozen=True, slots=True)
+class Truncation:
+    """A file that ends before its stated length: where it ends and where it should, in seconds of the
+    range, and how many frames its header listed for the range (an estimate, None when unknown)."""
+
+    ends_s: float
+    expected_s: float
+    frames_listed: int | None
+
+
 def check_bit_depth(bit_depth: int) -> int:
     if bit_depth not in BIT_DEPTHS:
         raise ConfigError(f"bit depth must be 8 or 16, got {bit_depth}")
@@ -38,7 +48,10 @@ class VideoSource:
     """Base reader: subclasses implement ``_frames_once``; this class batches, loops and counts.
 
     ``frames_read`` counts frames handed out; ``frames_bad`` frames that could not be decoded
-    (corrupt packets, unreadable images, frames a truncated file promised but did not contain).
+    (corrupt packets, unreadable images). ``truncation`` says where an input that stops short of its
+    stated length ends (None: it does not, or cannot tell). ``position_s`` is the time in the range
+    up to which frames have been handed out (the end of the last one), for progress on inputs
+    whose frame count is only an estimate.
     ``bit_depth`` (8: uint8, 16: uint16 pictures) may be changed after opening, once ``info`` tells
     what the input holds, and before reading: the reader converts each frame only when it hands it out.
     """
@@ -50,6 +63,8 @@ class VideoSource:
         self.bit_depth = bit_depth
         self.frames_read = 0
         self.frames_bad = 0
+        self.truncation: Truncation | None = None
+        self.position_s = 0.0
 
     @property
     def bit_depth(self) -> int:
@@ -70,9 +85,11 @@ class VideoSource:
         """Frames in presentation order; with ``loop`` the range repeats until the caller stops."""
         while True:
             produced = 0
+            frame_s = 1 / float(self.info.nominal_fps)
             for frame in self._frames_once():
                 produced += 1
                 self.frames_read += 1
+                self.position_s = float((frame.pts - self.info.start_pts) * self.info.time_base) + frame_s
                 yield frame
             if not self.loop or not produced or not self._rewind():
                 return

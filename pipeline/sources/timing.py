@@ -1,45 +1,33 @@
 """Which frame of the video a decoded picture is, and at what time: the one place that reads timestamps.
 
-Containers do not always say: a frame may carry no timestamp, a repeated one, or one that goes back.
-``FrameClock`` gives every decoded picture a frame index and a strictly increasing timestamp, so ranges,
-batches and the sink's output times all agree on the same numbers.
+Frames are numbered by counting them in decode output order from the first frame of the stream, as
+FFmpeg numbers them; no index is ever derived from a timestamp or a seek's landing point, because real
+files lie about both (packed B-frames in AVI, pts equal to dts on B-frames in MP4). Timestamps are
+FFmpeg's best-effort choice between pts and dts (``pipeline.timestamps.BestEffortClock``), with only
+what still cannot be muxed repaired (``repair_timeline``), so output frame i carries input frame i's
+time exactly as FFmpeg decodes it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from fractions import Fraction
 
 import av
 
+from pipeline.timestamps import BestEffortClock, repair_timeline
+
 
 class FrameClock:
-    """(index, pts) of each decoded frame of one pass over a stream, in decode order.
+    """Numbers and times the decoded frames of one pass over a stream, from its first frame."""
 
-    After a seek (``index_from_pts``) the index comes from the timestamp at the constant rate ``fps``;
-    decoding from the start it is a count of the frames decoded. A frame without a timestamp gets its
-    decode timestamp, else the previous one plus one frame at ``nominal_fps``; a timestamp that does
-    not increase is moved one tick past the previous one (encoders refuse repeats).
-    """
+    def __init__(self, *, time_base: Fraction, nominal_fps: Fraction):
+        self.time_base, self.nominal_fps = time_base, nominal_fps
+        self.frame_duration = max(1, round(1 / (nominal_fps * time_base)))
 
-    def __init__(self, *, stream_start: int, time_base: Fraction, fps: Fraction | None,
-                 nominal_fps: Fraction, index_from_pts: bool):
-        self.stream_start, self.time_base, self.fps = stream_start, time_base, fps
-        self.nominal_fps, self.index_from_pts = nominal_fps, index_from_pts
-        self._index = -1
-        self._pts: int | None = None
-
-    def place(self, frame: av.VideoFrame) -> tuple[int, int]:
-        pts = frame.pts if frame.pts is not None else frame.dts
-        last = self._pts
-        if pts is None:  # no timestamps at all: count frames at the nominal rate
-            pts = 0 if last is None else last + max(1, round(1 / (self.nominal_fps * self.time_base)))
-        if last is not None and pts <= last:  # a duplicated or reordered timestamp
-            pts = last + 1
-        self._pts = pts
-        if self.index_from_pts and self.fps is not None:
-            seconds = float((pts - self.stream_start) * self.time_base)
-            index = max(self._index + 1, round(seconds * self.fps))
-        else:
-            index = self._index + 1
-        self._index = index
-        return index, pts
+    def frames(self, decoded: Iterable[av.VideoFrame]) -> Iterator[tuple[int, int, av.VideoFrame]]:
+        """(index, pts, frame) for each decoded frame: index counts from 0, pts strictly increases."""
+        best_effort = BestEffortClock()
+        stamped = ((frame, best_effort(frame.pts, frame.dts)) for frame in decoded)
+        for index, (frame, pts) in enumerate(repair_timeline(stamped, self.frame_duration)):
+            yield index, pts, frame
