@@ -39,8 +39,10 @@ def train_with_ray(config: TrainConfig, workers: int, address: str | None = None
     except ImportError as exc:
         raise ConfigError(f"--workers {workers} needs Ray Train (pip install 'ray[train]'): {exc}") from None
 
-    ray.init(address=address, ignore_reinit_error=True, include_dashboard=False,
-             log_to_driver=not config.quiet)
+    # without an address: a fresh local Ray on 127.0.0.1, never a cluster some other program left running
+    local = {"_node_ip_address": "127.0.0.1"} if address is None else {}
+    ray.init(address=address or "local", ignore_reinit_error=True, include_dashboard=False,
+             log_to_driver=not config.quiet, **local)
     try:
         if use_gpu is None:
             use_gpu = ray.cluster_resources().get("GPU", 0) >= workers
