@@ -89,7 +89,7 @@ def output_exists(output: str) -> bool:
 
 def build_backend(config: ProcessConfig) -> MattingBackend:
     """Workers for the whole run, loaded and warmed up once."""
-    spec = PredictorSpec(config.model, config.precision, config.resolution)
+    spec = PredictorSpec(config.model, config.precision, config.resolution, config.runtime)
     return create_backend(spec, BackendConfig(
         kind=config.backend, device=config.device, workers=config.workers,
         gpus_per_worker=config.gpus_per_worker, in_flight=config.in_flight, ray_address=config.ray_address))

@@ -44,7 +44,9 @@ def _onnx_precision(runtime: str, precision: str, device: torch.device) -> str:
 
 def _open_onnx(source: str, runtime: str, device: torch.device, precision: str) -> OpenedModel:
     from ..export.cache import cached_export
+    from ..export.optional import require
 
+    require("onnxruntime", f"runtime {runtime}")  # before a checkpoint is exported for it
     if is_onnx_file(source):
         path = Path(source).expanduser()
     else:
