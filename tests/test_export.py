@@ -244,3 +244,15 @@ def test_random_weight_lite_exports_static_and_dynamic(tmp_path):
     for batch, width, height in ((2, 160, 96), (1, 64, 128)):
         assert max_logit_error(model, dynamic.path, batch, width, height) < 1e-3
     assert read_metadata(dynamic.path).backbone == "swin_v1_t"
+
+
+@pytest.mark.slow
+def test_gpu_check_smoke_runs_every_section_on_the_cpu(tmp_path):
+    from benchmarks.gpu_check import SECTIONS, main
+
+    report = tmp_path / "smoke.md"
+    assert main(["--smoke", "-o", str(report)]) == 0
+    text = report.read_text()
+    for title in SECTIONS:
+        assert f"## {title}\n\n| " in text, title  # every section ran and wrote its table
+    assert "n/a: runtime tensorrt needs" in text and "CPUExecutionProvider" in text

@@ -9,6 +9,7 @@ export is traced at a small size and verified at that size and at another, non-s
 from __future__ import annotations
 
 import copy
+import logging
 import tempfile
 import time
 import warnings
@@ -201,9 +202,13 @@ def _quantize(source: Path, target: Path) -> None:
     require("onnxruntime", "int8 quantisation")
     from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    quiet = logging.getLogger()  # the quantiser logs advice through the root logger
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
         quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=QUANTIZED_OPS)
+    finally:
+        quiet.setLevel(level)
 
 
 def export_onnx(model: BiRefNet, variant: Variant | None, path: str | Path,
