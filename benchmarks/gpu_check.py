@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -153,13 +154,13 @@ def deform_conv(plan: Plan, device: torch.device, work: Path) -> tuple[list[str]
         offset = (2 * torch.randn(1, 2 * k * k, side, side, generator=g)).to(device)
         mask = torch.rand(1, k * k, side, side, generator=g).to(device)
         weight = torch.randn(4 * channels, channels, k, k, generator=g).to(device)
-        ours_ms, ours = timed_ms(lambda: deform_conv2d_torch(x, offset, weight, None, mask, padding=k // 2), device,
+        ours_ms, ours = timed_ms(partial(deform_conv2d_torch, x, offset, weight, None, mask, padding=k // 2), device,
                                  plan.repeats)
         shape = f"1x{channels}x{side}x{side}, {k}x{k}"
         if reference is None:
             rows.append([shape, f"{ours_ms:.2f}", "n/a: torchvision not importable", "-", "-"])
             continue
-        theirs_ms, theirs = timed_ms(lambda: reference(x, offset, weight, None, padding=k // 2, mask=mask), device,
+        theirs_ms, theirs = timed_ms(partial(reference, x, offset, weight, None, padding=k // 2, mask=mask), device,
                                      plan.repeats)
         rows.append([shape, f"{ours_ms:.2f}", f"{theirs_ms:.2f}", f"{theirs_ms / ours_ms:.2f}x",
                      f"{(ours - theirs).abs().max().item():.1e}"])
