@@ -235,7 +235,7 @@ def smoothing_and_foreground(plan: Plan, device: torch.device, work: Path) -> tu
         image = torch.from_numpy(frames[0]).permute(2, 0, 1)[None].float().div(255).to(device)
         alpha = torch.from_numpy(truth[0])[None, None].to(device)
         with torch.inference_mode():
-            ms, _ = timed_ms(lambda: estimate_foreground(image, alpha), device, plan.repeats)
+            ms, _ = timed_ms(partial(estimate_foreground, image, alpha), device, plan.repeats)
         rows.append(["foreground (blur fusion)", f"{label} ({width}x{height})", f"{ms:.1f}"])
     return ["stage", "frame size", "ms/frame"], rows
 
