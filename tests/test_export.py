@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import run_pipeline
 from birefnet import CheckpointError, ConfigError, InputError, Predictor, build_model
@@ -76,7 +75,7 @@ def test_dynamic_export_runs_at_sizes_and_batches_it_was_not_exported_at(demo_dy
     from birefnet.weights import load_model
 
     model = load_model("demo")
-    for batch, width, height in ((3, 320, 192), (1, 96, 160), (2, 32, 32)):
+    for batch, width, height in ((3, 160, 96), (1, 96, 160), (2, 32, 32)):
         assert max_logit_error(model, demo_dynamic, batch, width, height) < 1e-3
 
 
@@ -167,7 +166,7 @@ def test_a_missing_onnxruntime_is_one_line_naming_the_extra(tmp_path):
                     "--backend", "local", "--device", "cpu"],
         "export": ["export", "--model", "demo", "-o", str(tmp_path / "demo.onnx")],
     }
-    for command, args in runs.items():
+    for args in runs.values():
         done = subprocess.run([sys.executable, "-c", blocked, *args], cwd=ROOT, capture_output=True, text=True,
                               timeout=300)
         assert done.returncode == ConfigError.exit_code, done.stderr
@@ -206,41 +205,36 @@ def test_cli_static_export_of_demo_at_two_sizes_checks_itself_and_refuses_other_
     assert run_pipeline.main(["export", "--model", "demo", "-o", str(square)]) == 4
     assert "exists; pass --overwrite" in one_error_line(capsys)
 
-    wide = tmp_path / "demo96x64.onnx"
-    assert run_pipeline.main(["export", "--model", "demo", "-o", str(wide), "--resolution", "96x64",
-                              "--quiet"]) == 0
-    assert max_logit_error(model, wide, 1, 96, 64) < 1e-3 and max_logit_error(model, wide, 3, 96, 64, seed=1) < 1e-3
-
 
 @pytest.mark.slow
-def test_int8_export_reports_its_accuracy_cost(tmp_path, capsys):
+def test_int8_export_at_a_second_static_size_is_verified_and_reports_its_accuracy_cost(tmp_path, capsys):
     path = tmp_path / "demo-int8.onnx"
-    assert run_pipeline.main(["export", "--model", "demo", "-o", str(path), "--resolution", "64",
-                              "--quantize", "int8"]) == 0
+    assert run_pipeline.main(["export", "--model", "demo", "-o", str(path), "--resolution", "96x64",
+                              "--quantize", "int8", "--quiet"]) == 0
     lines = capsys.readouterr().out.splitlines()
+    # the fp32 graph is checked before it is quantised: within 1e-3 of PyTorch at this second size
+    assert lines[0].startswith("verified: ONNX Runtime vs PyTorch") and "96x64" in lines[0]
     cost = [line for line in lines if line.startswith("int8 cost: alpha MAD vs fp32")]
     assert len(cost) == 1 and "generated frames" in cost[0] and "synthetic matting scenes" in cost[0]
     meta = read_metadata(path)
     assert meta.quantization == "int8" and meta.precision == "fp32"
     graph = onnx.load(str(path))
     assert any(node.op_type in ("MatMulInteger", "DynamicQuantizeLinear") for node in graph.graph.node)
-    frames = np.random.default_rng(3).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+    frames = np.random.default_rng(3).integers(0, 256, (2, 64, 96, 3), dtype=np.uint8)
     int8 = Predictor(str(path), device="cpu").predict(frames)
-    fp32 = Predictor("demo", device="cpu", resolution=64).predict(frames)
+    fp32 = Predictor("demo", device="cpu", resolution="96x64").predict(frames)
     assert np.abs(int8 - fp32).mean() < 0.05  # close, not equal: int8 weights
 
 
 @pytest.mark.slow
-def test_random_weight_lite_exports_static_and_dynamic(tmp_path):
+def test_random_weight_lite_dynamic_export_matches_torch_at_four_sizes(tmp_path):
+    """One export (each lite export costs about a minute here), checked at two sizes by the export
+    itself and at two more, with other batches, by ONNX Runtime here."""
     torch.manual_seed(0)
     model = build_model("lite")
-    checkpoint = tmp_path / "lite.safetensors"
-    save_file(model.state_dict(), str(checkpoint))
-    static = export_onnx(model, None, tmp_path / "lite64.onnx", ExportOptions(resolution=(64, 64)))
-    assert static.verification is not None and static.verification.passed
-    assert max_logit_error(model, static.path, 2, 64, 64) < 1e-3
     dynamic = export_onnx(model, None, tmp_path / "lite.onnx", ExportOptions())
-    assert dynamic.verification is not None and dynamic.verification.passed and len(dynamic.verification.sizes) == 2
+    assert dynamic.verification is not None and dynamic.verification.passed
+    assert dynamic.verification.sizes == ((256, 256), (320, 192))
     for batch, width, height in ((2, 160, 96), (1, 64, 128)):
         assert max_logit_error(model, dynamic.path, batch, width, height) < 1e-3
     assert read_metadata(dynamic.path).backbone == "swin_v1_t"
