@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "pipeline.commands.webcam",
     "pipeline.commands.demo",
     "pipeline.commands.models",
+    "pipeline.commands.export",
     "pipeline.commands.train",
 )
 

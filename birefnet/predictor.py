@@ -1,8 +1,8 @@
 """The user-facing inference API: frames in, alpha mattes out, batched and on the device.
 
 A batch of uint8 frames is uploaded once as uint8, resized and normalised on the device, run through
-the model (under autocast for fp16/bf16) and the alpha is resized back to the frames' own size, all as
-whole-batch tensor operations.
+the model's runtime (PyTorch under autocast for fp16/bf16, ONNX Runtime or TensorRT; ``runtimes``) and
+the alpha is resized back to the frames' own size, all as whole-batch tensor operations.
 """
 
 from __future__ import annotations
@@ -17,12 +17,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import CheckpointError, ConfigError, InputError
-from .model import IMAGENET_MEAN, IMAGENET_STD, BiRefNet
-from .registry import Variant
-from .weights import load_model_and_variant
+from .model import BiRefNet
+from .runtimes.select import OpenedModel, open_runtime
+from .runtimes.torch_runtime import TorchRuntime, pick_precision
 
 Resolution = tuple[int, int] | str  # (W, H) or "dynamic"
-_PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 _OUTPUT_SCALES = {"uint8": (torch.uint8, 255.0), "uint16": (torch.uint16, 65535.0)}
 DEFAULT_RESOLUTION = (1024, 1024)
 
@@ -39,19 +38,6 @@ def pick_device(device: str | torch.device = "auto") -> torch.device:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return torch.device("mps")
     return torch.device("cpu")
-
-
-def pick_precision(precision: str, device: torch.device) -> torch.dtype:
-    """``auto``: bf16 on GPUs that support it, else fp16 on GPU, fp32 on CPU."""
-    if precision != "auto":
-        if precision not in _PRECISIONS:
-            raise ConfigError(f"precision must be auto, fp32, fp16 or bf16, not {precision!r}")
-        return _PRECISIONS[precision]
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "mps":
-        return torch.float16
-    return torch.float32
 
 
 def parse_resolution(value: int | str | Sequence[int] | None, default: Resolution) -> Resolution:
@@ -94,6 +80,8 @@ class Predictor:
 
     ``Predictor("hr-matting")`` or ``Predictor("my_finetune.pth", device="cuda", precision="fp16",
     resolution="2048x2048")``; then ``predict(frames)`` with frames (N, H, W, 3) uint8, numpy or torch.
+    ``runtime``: torch, onnx (ONNX Runtime; a checkpoint is exported once and cached), tensorrt, or
+    auto (onnx for an exported ``.onnx`` file, else torch).
     """
 
     def __init__(
@@ -104,10 +92,11 @@ class Predictor:
         resolution: int | str | Sequence[int] | None = None,
         compile: bool | str = False,
         channels_last: bool | None = None,
+        runtime: str = "auto",
     ) -> None:
         target = pick_device(device)
-        model, variant = load_model_and_variant(source, "cpu")
-        self._setup(model, target, precision, resolution, variant, compile, channels_last)
+        channels_last = target.type == "cuda" if channels_last is None else channels_last
+        self._setup(open_runtime(str(source), runtime, target, precision, compile, channels_last), resolution)
 
     @classmethod
     def from_model(
@@ -119,28 +108,33 @@ class Predictor:
         compile: bool | str = False,
         channels_last: bool | None = None,
     ) -> Predictor:
-        """A predictor around an in-memory model (tests, training loops)."""
+        """A predictor around an in-memory model on the torch runtime (tests, training loops)."""
+        target = pick_device(device)
+        dtype = pick_precision(precision, target)
+        channels_last = target.type == "cuda" if channels_last is None else channels_last
         predictor = cls.__new__(cls)
-        predictor._setup(model, pick_device(device), precision, resolution, None, compile, channels_last)
+        predictor._setup(OpenedModel(TorchRuntime(model, target, dtype, compile, channels_last), None, dtype, None),
+                         resolution)
         return predictor
 
-    def _setup(self, model: BiRefNet, device: torch.device, precision: str, resolution, variant: Variant | None,
-               compile: bool | str, channels_last: bool | None) -> None:
-        self.device = device
-        self.dtype = pick_precision(precision, device)
-        self.variant = variant
-        default: Resolution = "dynamic" if variant is not None and variant.resolution is None else (
-            variant.resolution if variant is not None else DEFAULT_RESOLUTION)
+    def _setup(self, opened: OpenedModel, resolution: int | str | Sequence[int] | None) -> None:
+        self.runtime = opened.runtime
+        self.device = opened.runtime.device
+        self.dtype = opened.dtype
+        self.variant = variant = opened.variant
+        self.model = opened.runtime.model if isinstance(opened.runtime, TorchRuntime) else None
+        fixed = opened.fixed_resolution
+        default: Resolution = fixed or ("dynamic" if variant is not None and variant.resolution is None else (
+            variant.resolution if variant is not None else DEFAULT_RESOLUTION))
         self.resolution = parse_resolution(resolution, default)
+        if fixed is not None and self.resolution != fixed:
+            asked = self.resolution if isinstance(self.resolution, str) else "{}x{}".format(*self.resolution)
+            raise ConfigError(f"the model is a static export at {fixed[0]}x{fixed[1]}; resolution {asked} needs "
+                              "an export at that size or with --resolution dynamic")
         self.dynamic_base = variant.dynamic_base if variant is not None else DEFAULT_RESOLUTION[0]
-        self.channels_last = device.type == "cuda" if channels_last is None else channels_last
-        model = model.eval().to(device)
-        if self.channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        self.model = model
-        self._forward = torch.compile(model, mode=compile if isinstance(compile, str) else None) if compile else model
-        self._mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1) * 255.0
-        self._inv_std = 1.0 / (torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1) * 255.0)
+        device = self.device
+        self._mean = torch.tensor(opened.mean, device=device).view(1, 3, 1, 1) * 255.0
+        self._inv_std = 1.0 / (torch.tensor(opened.std, device=device).view(1, 3, 1, 1) * 255.0)
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:
         """(W, H) the model runs at for frames of this size."""
@@ -164,7 +158,8 @@ class Predictor:
         if single:
             frames = frames.unsqueeze(0)
         if frames.ndim != 4 or frames.shape[-1] != 3 or frames.dtype != torch.uint8 or frames.shape[0] == 0:
-            raise InputError(f"frames must be uint8 RGB of shape (N, H, W, 3), got {tuple(frames.shape)} {frames.dtype}")
+            raise InputError(f"frames must be uint8 RGB of shape (N, H, W, 3), "
+                             f"got {tuple(frames.shape)} {frames.dtype}")
         pin = as_numpy and self.device.type == "cuda"
         pixels = (frames.pin_memory() if pin else frames).to(self.device, non_blocking=pin)
         return _Batch(pixels.permute(0, 3, 1, 2), as_numpy, single)
@@ -175,17 +170,13 @@ class Predictor:
         x = pixels.float()
         if (work_h, work_w) != (height, width):
             x = F.interpolate(x, size=(work_h, work_w), mode="bilinear", align_corners=False, antialias=True)
-        x = (x - self._mean) * self._inv_std
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+        return (x - self._mean) * self._inv_std
 
     @torch.inference_mode()
     def predict_tensor(self, pixels: Tensor) -> Tensor:
         """Alpha (N, H, W) float32 in [0, 1] on the device for uint8 NCHW frames already on the device."""
-        x = self._normalised_input(pixels)
-        autocast = self.dtype != torch.float32
-        with torch.autocast(self.device.type, dtype=self.dtype, enabled=autocast):
-            logits = self._forward(x)
-        alpha = torch.sigmoid(logits.float())
+        logits = self.runtime(self._normalised_input(pixels))
+        alpha = torch.sigmoid(logits)
         if alpha.shape[-2:] != pixels.shape[-2:]:
             alpha = F.interpolate(alpha, size=pixels.shape[-2:], mode="bilinear", align_corners=False)
         if not bool(torch.isfinite(alpha).all()):  # NaN would quietly become an all-zero matte

@@ -114,7 +114,7 @@ def backend_config(config: ProcessConfig) -> BackendConfig:
 
 def build_backend(config: ProcessConfig) -> MattingBackend:
     """Workers for the whole run, loaded and warmed up once."""
-    spec = PredictorSpec(config.model, config.precision, config.resolution)
+    spec = PredictorSpec(config.model, config.precision, config.resolution, config.runtime)
     return create_backend(spec, backend_config(config))
 
 

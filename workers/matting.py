@@ -35,11 +35,13 @@ class PredictorSpec:
     source: str = "hr-matting"
     precision: str = "auto"
     resolution: int | tuple[int, int] | str | None = None
+    runtime: str = "auto"
 
     def __call__(self, device: str) -> PredictorLike:
         from birefnet import Predictor
 
-        return Predictor(self.source, device=device, precision=self.precision, resolution=self.resolution)
+        return Predictor(self.source, device=device, precision=self.precision, resolution=self.resolution,
+                         runtime=self.runtime)
 
 
 class WorkerOutOfMemory(UserError):

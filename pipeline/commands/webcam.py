@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from birefnet.atomic import write_text
 from birefnet.errors import ConfigError, InputError, OutputError
+from pipeline.settings.common import check_runtime
 from pipeline.settings.webcam import BROWSER_SOURCE, WebcamSettings
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def check_settings(settings: WebcamSettings) -> None:
     """The mistakes no single value shows, before the model loads or the camera opens."""
     if settings.source == BROWSER_SOURCE and settings.display != "web":
         raise ConfigError("--source browser needs --display web (the page sends the frames)")
+    check_runtime(settings.runtime, settings.precision, settings.device)
     if settings.report is not None:
         report = Path(settings.report)
         if report.exists() and not settings.overwrite:
@@ -65,13 +67,19 @@ def load_background_image(path: str | None) -> np.ndarray | None:
 def build_predictor(settings: WebcamSettings) -> Predictor:
     """The warmed-up predictor at the resolution asked for, or at the calibrated one for 'auto'."""
     from birefnet import Predictor, load_model
+    from birefnet.export.metadata import is_onnx_file
     from pipeline.webcam.calibrate import pick_resolution, warm_up
 
-    model = load_model(settings.model)
+    on_torch = settings.runtime == "torch" or (settings.runtime == "auto" and not is_onnx_file(settings.model))
+    model = load_model(settings.model) if on_torch else None  # loaded once for every calibrated size
 
     def at(size):
-        return Predictor.from_model(model, device=settings.device, precision=settings.precision, resolution=size,
-                                    compile=settings.compile)
+        if model is not None:
+            return Predictor.from_model(model, device=settings.device, precision=settings.precision,
+                                        resolution=size, compile=settings.compile)
+        # ONNX Runtime / TensorRT: one (cached, dynamic-size) export, one session per size
+        return Predictor(settings.model, device=settings.device, precision=settings.precision, resolution=size,
+                         compile=settings.compile, runtime=settings.runtime)
 
     if settings.resolution is not None:
         predictor = at(settings.resolution)
@@ -121,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     resolution = predictor.resolution
     assert isinstance(resolution, tuple), "the live demo runs at a fixed resolution"
     width, height = resolution
-    report.update(source=settings.source, model=settings.model, device=str(predictor.device),
+    report.update(source=settings.source, model=settings.model, runtime=predictor.runtime.name,
+                  device=str(predictor.device),
                   precision=str(predictor.dtype).removeprefix("torch."), resolution=f"{width}x{height}",
                   temporal=settings.temporal, display=settings.display)
     if settings.report is not None:

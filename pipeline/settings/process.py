@@ -54,6 +54,7 @@ class ProcessConfig:
     temporal_window: int = 0  # look-ahead frames of the smoother (0: causal)
     refine_foreground: bool = True
     precision: str = "auto"
+    runtime: str = "auto"
     device: str = "auto"
     batch_size: int = 4
     in_flight: int = 2
@@ -145,6 +146,7 @@ KEYS: dict[str, Key] = {
     "refine_foreground": Key(values.boolean, "estimate clean foreground colours at soft edges (no colour spill)",
                              kind="toggle"),
     "precision": common.PRECISION,
+    "runtime": common.RUNTIME,
     "device": Key(values.choice(PLACEMENTS), "where the models run (workers take one GPU each, or the CPU)",
                   "|".join(PLACEMENTS)),
     "batch_size": Key(values.integer(1), "frames per batch sent to a worker", "N"),
@@ -192,3 +194,4 @@ def check_config(config: ProcessConfig) -> None:
         raise ConfigError(f"background: {config.background!r} is not a colour, 'blur', or an existing file")
     if config.device == "cpu" and config.precision == "fp16":
         raise ConfigError("precision: fp16 needs a GPU; use fp32 or bf16 with --device cpu")
+    common.check_runtime(config.runtime, config.precision, config.device)

@@ -22,6 +22,7 @@ class WebcamSettings:
     model: str = "lite"
     device: str = "auto"
     precision: str = "auto"
+    runtime: str = "auto"
     compile: bool = False
     resolution: tuple[int, int] | None = None  # None: the largest square that holds fps_target
     fps_target: float = 30.0
@@ -59,6 +60,7 @@ WEBCAM_SETTINGS = SettingsTable("webcam", {
     "model": common.MODEL,
     "device": common.DEVICE,
     "precision": common.PRECISION,
+    "runtime": common.RUNTIME,
     "compile": Key(values.boolean, "torch.compile the model: a slower start for faster frames on GPU", kind="switch"),
     "resolution": Key(_live_resolution, "working resolution: N or WxH (multiples of 32), or 'auto': the largest "
                       "square that holds --fps-target on this device", "N|WxH|auto"),
