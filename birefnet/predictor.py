@@ -56,7 +56,7 @@ def parse_resolution(value: int | str | Sequence[int] | None, default: Resolutio
     elif isinstance(value, int):
         size = (value, value)
     else:
-        size = tuple(int(v) for v in value)
+        size = tuple(int(v) for v in value)  # type: ignore[assignment]  # checked to be a pair below
     if len(size) != 2 or min(size) < 32 or size[0] % 32 or size[1] % 32:
         raise ConfigError(f"resolution {value!r}: width and height must be positive multiples of 32")
     return size
@@ -124,8 +124,13 @@ class Predictor:
         self.variant = variant = opened.variant
         self.model = opened.runtime.model if isinstance(opened.runtime, TorchRuntime) else None
         fixed = opened.fixed_resolution
-        default: Resolution = fixed or ("dynamic" if variant is not None and variant.resolution is None else (
-            variant.resolution if variant is not None else DEFAULT_RESOLUTION))
+        default: Resolution
+        if fixed is not None:
+            default = fixed
+        elif variant is None:
+            default = DEFAULT_RESOLUTION
+        else:
+            default = variant.resolution or "dynamic"
         self.resolution = parse_resolution(resolution, default)
         if fixed is not None and self.resolution != fixed:
             asked = self.resolution if isinstance(self.resolution, str) else "{}x{}".format(*self.resolution)
@@ -138,7 +143,7 @@ class Predictor:
 
     def working_size(self, height: int, width: int) -> tuple[int, int]:
         """(W, H) the model runs at for frames of this size."""
-        if self.resolution == "dynamic":
+        if isinstance(self.resolution, str):  # "dynamic"
             return dynamic_size(height, width, self.dynamic_base)
         return self.resolution
 

@@ -93,6 +93,8 @@ def resolve_source(source: str | Path) -> ResolvedSource:
             if not variant.bundled_path.is_file():
                 raise CheckpointError(f"bundled weights of {variant.name!r} are missing: {variant.bundled_path}")
             return ResolvedSource(variant.bundled_path, variant, f"variant {variant.name}")
+        if variant.hub_repo is None:
+            raise CheckpointError(f"variant {variant.name!r} has neither bundled weights nor a hub repo")
         return ResolvedSource(_download_from_hub(variant.hub_repo, variant), variant, f"variant {variant.name}")
     path = Path(text).expanduser()
     if path.is_dir():
@@ -120,6 +122,7 @@ def strip_prefixes(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
 
 def read_state_dict(path: Path) -> dict[str, Tensor]:
     """Tensors of a .safetensors or a pickled state dict (weights_only: no code runs on load)."""
+    state: object
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -173,6 +176,7 @@ def _infer_pvt(state: dict[str, Tensor]) -> tuple[str, PVTv2Config]:
 
 def infer_config(state: dict[str, Tensor], origin: str = "checkpoint") -> BiRefNetConfig:
     """The architecture a state dict was saved from, read off its tensors' shapes."""
+    backbone_config: SwinConfig | PVTv2Config
     try:
         if "bb.patch_embed.proj.weight" in state:
             backbone, backbone_config = _infer_swin(state)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from fractions import Fraction
+from typing import cast
 
 import av
 
@@ -58,9 +59,9 @@ class AudioCarrier:
             rate = stream.codec_context.sample_rate or 48000
             if target == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
                 rate = 48000
-            out_stream = output.add_stream(target, rate=rate)
+            out_stream = cast(av.audio.stream.AudioStream, output.add_stream(target, rate=rate))
             out_stream.layout = stream.codec_context.layout.name if stream.codec_context.layout else "stereo"
-            stream.thread_type = "AUTO"
+            stream.codec_context.thread_type = "AUTO"
             formats = out_stream.codec_context.codec.audio_formats
             fmt = formats[0].name if formats else "fltp"
             resampler = av.AudioResampler(format=fmt, layout=out_stream.layout.name, rate=rate)
@@ -127,7 +128,8 @@ class AudioCarrier:
         track = self._tracks[packet.stream.index]
         shift = round(self.start_s / packet.time_base)
         if track.resampler is None:
-            packet.pts -= shift
+            if packet.pts is not None:
+                packet.pts -= shift
             if packet.dts is not None:
                 packet.dts -= shift
             packet.stream = track.out_stream
@@ -141,7 +143,7 @@ class AudioCarrier:
         for frame in frames:
             self._encode(track, frame)
 
-    def _encode(self, track: "_Track", frame) -> None:
+    def _encode(self, track: _Track, frame) -> None:
         if frame is not None and frame.pts is not None:
             t_out = float(frame.pts * frame.time_base) - self.start_s
             frame.pts = round(t_out * frame.sample_rate)

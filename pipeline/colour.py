@@ -50,12 +50,12 @@ class ColourInfo:
     full_range: bool = False
 
     @classmethod
-    def from_frame(cls, frame: av.VideoFrame) -> "ColourInfo":
+    def from_frame(cls, frame: av.VideoFrame) -> ColourInfo:
         """Tags as decoded; full-range 'yuvj' pixel formats count as full range even when untagged."""
         full = frame.color_range == ColorRange.JPEG or frame.format.name.startswith("yuvj")
         return cls(int(frame.color_primaries), int(frame.color_trc), int(frame.colorspace), bool(full))
 
-    def resolved(self, height: int) -> "ColourInfo":
+    def resolved(self, height: int) -> ColourInfo:
         """Fill unspecified fields the way players guess: BT.709 for HD (>= 720 lines), else BT.601."""
         hd = height >= 720
         primaries = self.primaries if self.primaries != UNSPECIFIED else (1 if hd else 6)

@@ -129,10 +129,11 @@ def resolve_codec(name: str | None, extension: str, output: str) -> CodecSpec:
         if key not in CODECS:
             raise ConfigError(f"unknown codec {name!r}; choose from {', '.join(CODECS)}")
     else:
-        key = DEFAULT_CODEC.get(extension)
-        if key is None:
+        default = DEFAULT_CODEC.get(extension)
+        if default is None:
             raise ConfigError(f"cannot tell the output format from {extension or 'no extension'!r}; use "
                               f"{', '.join(DEFAULT_CODEC)} or a sequence pattern such as plate.####.exr")
+        key = default
     spec = CODECS[key]
     if extension not in spec.extensions:
         raise ConfigError(f"codec {spec.key} cannot be written to a {extension or 'folder'} output; "
@@ -153,6 +154,8 @@ def plan_encoder(spec: CodecSpec, *, output: str, width: int, height: int, bit_d
     straight for everything else)."""
     has_alpha = output in ALPHA_KINDS
     table = spec.alpha if has_alpha else (spec.matte if output == "matte" else spec.colour)
+    if table is None:  # resolve_codec refuses these combinations
+        raise ConfigError(f"codec {spec.key} cannot write a {output} output")
     pix_fmt = table[bit_depth]
     options = dict(spec.defaults)
     alpha_mode = _alpha_mode(spec, has_alpha, output, alpha)
@@ -298,7 +301,7 @@ def matte_frame(alpha: np.ndarray, pix_fmt: str, colour: ColourInfo) -> av.Video
         unit = 1 << (bits - 8)
         luma = (scale_bits(alpha, 16).astype(np.uint32) * (219 * unit) + 32767) // 65535 + 16 * unit
     for index, plane in enumerate(frame.planes):
-        view = np.frombuffer(plane, dtype=dtype).reshape(plane.height, -1)[:, :plane.width]
+        view = np.frombuffer(memoryview(plane), dtype=dtype).reshape(plane.height, -1)[:, :plane.width]
         view[...] = luma if index == 0 else (1 << (bits - 1))
     colour.tag(frame)
     return frame
@@ -311,12 +314,15 @@ def make_frame(plan: EncoderPlan, rgb: np.ndarray | None, alpha: np.ndarray | No
     the colour conversion; packed ones (argb, bgra, rgba64) are assembled as RGBA first.
     """
     if plan.output == "matte":
+        assert alpha is not None, "a matte output is written from alpha"
         return matte_frame(pad_edges(alpha, plan.pad), plan.pix_fmt, plan.colour)
+    assert rgb is not None, f"a {plan.output} output is written from colour"
     fmt = av.VideoFormat(plan.pix_fmt)
     if fmt.is_rgb and rgb.dtype == np.uint8 and fmt.components[0].bits > 8:
         rgb = scale_bits(rgb, 16)  # exact x257; swscale's 8 -> 10/16-bit RGB shifts instead (255 -> 1020)
     if not plan.has_alpha:
         return rgb_to_frame(pad_edges(rgb, plan.pad), plan.pix_fmt, plan.colour)
+    assert alpha is not None, f"a {plan.output} output carries alpha"
     if plan.premultiplied:
         rgb = premultiply(rgb, alpha)
     alpha_component = fmt.components[-1]
@@ -325,7 +331,7 @@ def make_frame(plan: EncoderPlan, rgb: np.ndarray | None, alpha: np.ndarray | No
         plane = frame.planes[alpha_component.plane]
         bits = alpha_component.bits
         dtype = np.uint16 if bits > 8 else np.uint8
-        view = np.frombuffer(plane, dtype=dtype).reshape(plane.height, -1)[:, :plane.width]
+        view = np.frombuffer(memoryview(plane), dtype=dtype).reshape(plane.height, -1)[:, :plane.width]
         view[...] = scale_bits(alpha, bits)
         return frame
     rgba = np.empty(rgb.shape[:2] + (4,), rgb.dtype)

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 import numpy as np
 
@@ -135,11 +135,12 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
         for batch, alpha in matte_batches(backend, decoded, stages.alpha_dtype):
             smoothed.hold(batch)
             with clock.time("temporal"):
-                alphas = stages.smoother.smooth(to_uint8(batch.images), alpha)  # it measures motion in 8-bit units
-            finish_and_write(smoothed.release(alphas))
+                # motion is measured in 8-bit units; numpy alphas in, numpy alphas out
+                ready = cast(np.ndarray, stages.smoother.smooth(to_uint8(batch.images), alpha))
+            finish_and_write(smoothed.release(ready))
         with clock.time("temporal"):
-            alphas = stages.smoother.flush()
-        finish_and_write(smoothed.release(alphas))
+            held = cast("np.ndarray | None", stages.smoother.flush())
+        finish_and_write(smoothed.release(held))
         if smoothed.batches:
             raise RuntimeError(f"temporal smoother kept back {len(smoothed.batches)} batches after flush()")
         written = [out.sink.close() for out in stages.outputs]

@@ -86,7 +86,7 @@ class MattingBackend(ABC):
               alpha_dtype: str = "uint8") -> Iterator[tuple[Key, np.ndarray]]:
         """For each ``(key, images (N, H, W, 3))`` yield ``(key, alpha (N, H, W))``, in input order."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027  (a backend with nothing to release keeps this no-op)
         """Release the workers (and Ray, when this backend started it)."""
 
     def __enter__(self) -> MattingBackend:

@@ -200,7 +200,7 @@ def _verification(results, sizes: list[tuple[int, int]], per_kind: int, precisio
 
 def _quantize(source: Path, target: Path) -> None:
     require("onnxruntime", "int8 quantisation")
-    from onnxruntime.quantization import QuantType, quantize_dynamic  # type: ignore[import-untyped]
+    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quiet = logging.getLogger()  # the quantiser logs advice through the root logger
     level = quiet.level

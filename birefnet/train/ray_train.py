@@ -10,6 +10,7 @@ and logs. The run directory must be on storage every node sees (a shared filesys
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any
 
 from birefnet.errors import ConfigError
 
@@ -40,7 +41,7 @@ def train_with_ray(config: TrainConfig, workers: int, address: str | None = None
         raise ConfigError(f"--workers {workers} needs Ray Train (pip install 'ray[train]'): {exc}") from None
 
     # without an address: a fresh local Ray on 127.0.0.1, never a cluster some other program left running
-    local = {"_node_ip_address": "127.0.0.1"} if address is None else {}
+    local: dict[str, Any] = {"_node_ip_address": "127.0.0.1"} if address is None else {}
     ray.init(address=address or "local", ignore_reinit_error=True, include_dashboard=False,
              log_to_driver=not config.quiet, **local)
     try:

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if not output.parent.is_dir():
         raise OutputError(f"folder of -o does not exist: {output.parent}")
     options = ExportOptions(
-        resolution=None if settings.resolution == DYNAMIC else settings.resolution,
+        resolution=None if isinstance(settings.resolution, str) else settings.resolution,  # str: DYNAMIC
         batch=None if settings.batch == DYNAMIC else int(settings.batch), precision=settings.precision,
         opset=settings.opset, quantize=None if settings.quantize == "none" else settings.quantize,
         verify=settings.verify)

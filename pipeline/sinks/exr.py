@@ -24,7 +24,7 @@ COMPRESSION_NAMES = {"zips": "ZIPS_COMPRESSION", "zip": "ZIP_COMPRESSION", "piz"
 def openexr():
     """The OpenEXR module, with its compression threads set to the machine's cores."""
     try:
-        import OpenEXR  # type: ignore[import-not-found]
+        import OpenEXR
     except ImportError:
         raise ConfigError("EXR output needs the OpenEXR package: pip install 'birefnet-video[exr]'") from None
     if OpenEXR.global_thread_count() == 0:

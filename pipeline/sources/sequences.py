@@ -86,7 +86,7 @@ def _load_exr(path: Path) -> np.ndarray | None:
     """An EXR's RGB as float in [0, 1] (BGR order), encoded with the transfer our header names (else sRGB,
     what a viewer shows linear light with)."""
     try:
-        import OpenEXR  # type: ignore[import-not-found]
+        import OpenEXR
 
         with OpenEXR.File(str(path)) as image:  # header and pixels are freed when the file closes
             header, channels = dict(image.header()), image.channels()

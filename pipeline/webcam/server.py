@@ -80,7 +80,7 @@ class WebServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/"
 
-    def start(self) -> "WebServer":
+    def start(self) -> WebServer:
         """Bind and serve; a port already in use is a ConfigError with one clear line."""
         self._thread.start()
         self._ready.wait()
@@ -95,6 +95,7 @@ class WebServer:
     def stop(self) -> None:
         if not self._thread.is_alive():  # never started, or failed to bind
             return
+        assert self._loop is not None and self._stopped is not None  # set by the running thread
         self._loop.call_soon_threadsafe(self._stopped.set)
         self._thread.join()
 
