@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from benchmarks.clips import synthetic_clip
+from birefnet.atomic import write_text
 from pipeline.frames import FrameBatch
 from pipeline.jobs import Job, run_job
 from pipeline.settings.process import build_config
@@ -234,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
             results["ray_overhead"] = ray_overhead(args, next(iter(clips.values())))
     ray.shutdown()
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+        write_text(args.json, json.dumps(results, indent=2) + "\n")
     return 0
 
 

@@ -25,6 +25,7 @@ import torch
 
 from benchmarks.clips import synthetic_clip
 from birefnet import Predictor, build_model
+from birefnet.atomic import write_text
 from birefnet.predictor import pick_device
 from pipeline.sources import open_source
 from pipeline.temporal.smoother import make_smoother
@@ -90,7 +91,7 @@ def main() -> None:
               f"{r['display_fps']:.2f} | {r['inference_fps']:.2f} | {p50} | {p95} | "
               f"{r['frames_shown']} | {r['frames_dropped']} |")
     if args.json is not None:
-        args.json.write_text(json.dumps(reports, indent=2) + "\n")
+        write_text(args.json, json.dumps(reports, indent=2) + "\n")
 
 
 if __name__ == "__main__":

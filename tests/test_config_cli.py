@@ -114,7 +114,7 @@ def test_settings_for_the_other_stages_parse():
     webcam = WEBCAM_SETTINGS.values({"resolution": "256", "colour": "#00ff80", "temporal": "off"})
     assert webcam == {"resolution": (256, 256), "colour": (0, 255, 128), "temporal": "off"}
     assert WEBCAM_SETTINGS.values({"resolution": "auto"}) == {"resolution": None}
-    assert DEMO_SETTINGS.values({"size": "96x64", "frames": "4"}) == {"size": (96, 64), "frames": 4}
+    assert DEMO_SETTINGS.values({"size": "96x64", "length": "4"}) == {"size": (96, 64), "length": 4}
 
 
 def test_flags_win_over_preset_and_preset_over_defaults(tmp_path):
@@ -167,7 +167,7 @@ def test_bad_preset_keys_and_values_name_key_and_file(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["demo", "--frames", "1"], "error: --frames: expected 2 or more, got 1"),
+    (["demo", "--length", "1"], "error: --length: expected 2 or more, got 1"),
     (["demo", "--size", "33x64"], "error: --size: 33x64: width and height must be even and at least 32"),
     (["webcam", "--port", "70000"], "error: --port: expected 0-65535, got 70000"),
     (["webcam", "--colour", "blue"], "error: --colour: expected #rrggbb, got 'blue'"),

@@ -18,7 +18,7 @@ FRAMES, WIDTH, HEIGHT = 4, 96, 64
 @pytest.mark.slow
 def test_demo_writes_prores_green_screen_and_contact_sheet(tmp_path, capsys):
     out = tmp_path / "demo"
-    code = main(["demo", "-o", str(out), "--frames", str(FRAMES), "--size", f"{WIDTH}x{HEIGHT}",
+    code = main(["demo", "-o", str(out), "--length", str(FRAMES), "--size", f"{WIDTH}x{HEIGHT}",
                  "--resolution", "64", "--sheet-frames", "2", "--device", "cpu", "--quiet"])
     assert code == 0
     printed = capsys.readouterr().out.strip().splitlines()
@@ -43,6 +43,6 @@ def test_demo_writes_prores_green_screen_and_contact_sheet(tmp_path, capsys):
 
     # a second run keeps the first one's files unless told otherwise: skipped, like `process`, exit 0
     before = {p.name: p.read_bytes() for p in out.iterdir()}
-    assert main(["demo", "-o", str(out), "--frames", str(FRAMES)]) == 0
+    assert main(["demo", "-o", str(out), "--length", str(FRAMES)]) == 0
     assert f"demo: skipped, {out} already holds one" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before

@@ -60,7 +60,7 @@ class TrainConfig:
     val_data: str | None = None  # folder / list file; with synthetic data: held-out scene frames
     init: str | None = None  # model source to start from; None: fresh weights of ``arch``
     arch: str = "demo"
-    preset: str = "matting"
+    loss_preset: str = "matting"
     loss_weights: str | None = None  # "bce=30,ssim=5": overrides of the preset
     size: int = 512  # training crop side
     val_size: int = 512
@@ -94,8 +94,8 @@ class TrainConfig:
     quiet: bool = False
 
     def validate(self) -> None:
-        if self.preset not in LOSS_PRESETS:
-            raise ConfigError(f"unknown preset {self.preset!r}; known: {', '.join(LOSS_PRESETS)}")
+        if self.loss_preset not in LOSS_PRESETS:
+            raise ConfigError(f"unknown loss preset {self.loss_preset!r}; known: {', '.join(LOSS_PRESETS)}")
         if self.schedule not in ("cosine", "step", "constant"):
             raise ConfigError(f"schedule must be cosine, step or constant, not {self.schedule!r}")
         for name in ("size", "val_size"):
@@ -190,7 +190,7 @@ class Trainer:
         if config.ema_decay:
             self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay),
                                      use_buffers=True).eval()
-        weights = LOSS_PRESETS[config.preset].with_overrides(config.loss_weights)
+        weights = LOSS_PRESETS[config.loss_preset].with_overrides(config.loss_weights)
         self.loss = BiRefNetLoss(weights)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
                                            foreach=True)

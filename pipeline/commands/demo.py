@@ -21,7 +21,7 @@ from birefnet.errors import OutputError
 
 EXAMPLES = """examples:
   birefnet-video demo                      # writes ./birefnet-demo/
-  birefnet-video demo -o /tmp/demo --frames 24 --size 256x256
+  birefnet-video demo -o /tmp/demo --length 24 --size 256x256
 then on real footage:
   birefnet-video process clip.mp4 -o clip_rgba.mov --model hr-matting
 """
@@ -118,10 +118,10 @@ def run(args: argparse.Namespace) -> int:
         return 0
     folder.mkdir(parents=True, exist_ok=True)
 
-    scene = SyntheticScene(settings.seed, settings.frames, height, width)
+    scene = SyntheticScene(settings.seed, settings.length, height, width)
     frames, truth = scene.frames()
     write_clip(files.input, frames, settings.fps)
-    say(f"synthetic clip: {files.input} ({settings.frames} frames, {width}x{height}, seed {settings.seed})")
+    say(f"synthetic clip: {files.input} ({settings.length} frames, {width}x{height}, seed {settings.seed})")
 
     config = ProcessConfig(model=settings.model, backend="local", device=settings.device, overwrite=True,
                            quiet=settings.quiet, resolution=settings.resolution, output="rgba")
@@ -133,15 +133,15 @@ def run(args: argparse.Namespace) -> int:
 
     rgba = decode_video(files.rgba, with_alpha=True)
     composites = decode_video(files.green)
-    if len(rgba) != settings.frames or len(composites) != settings.frames:
-        raise OutputError(f"the pipeline wrote {len(rgba)} and {len(composites)} frames for {settings.frames} in")
+    if len(rgba) != settings.length or len(composites) != settings.length:
+        raise OutputError(f"the pipeline wrote {len(rgba)} and {len(composites)} frames for {settings.length} in")
     alphas = rgba[..., 3].astype(np.float32) / 255.0
     evaluator = ClipEvaluator(with_grad_conn=False)
     evaluator.update(alphas, truth)
     scores = evaluator.result()
     _write_png(files.contact_sheet, contact_sheet(frames, alphas, composites, settings.sheet_frames))
     seconds = time.perf_counter() - started
-    report = {"model": settings.model, "frames": settings.frames, "size": [width, height], "seed": settings.seed,
+    report = {"model": settings.model, "frames": settings.length, "size": [width, height], "seed": settings.seed,
               "mad_x1e3": scores.mad_x1e3, "dtssd_x1e2": scores.dtssd_x1e2, "seconds": round(seconds, 2),
               "files": {p.name: str(p) for p in files.all()}}
     write_text(files.report, json.dumps(report, indent=2) + "\n")

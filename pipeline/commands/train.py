@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 
 EXAMPLES = """examples:
-  birefnet-video train --data shoot/ --val-data shoot_val/ --init hr-matting -o runs/costume --preset matting
-  birefnet-video train --data pairs.txt --init general -o runs/product --preset general --epochs 20 --workers 4
+  birefnet-video train --data shoot/ --val-data shoot_val/ --init hr-matting -o runs/costume --loss-preset matting
+  birefnet-video train --data pairs.txt --init general -o runs/product --loss-preset general --epochs 20 --workers 4
   birefnet-video train --config train-synthetic-demo -o runs/demo
   then: birefnet-video process clip.mp4 -o out.mov --model runs/costume/best.safetensors
 """

@@ -13,7 +13,7 @@ class DemoSettings:
     """One demo run: the clip to generate, the model to run on it, where the files go."""
 
     output_dir: str = "birefnet-demo"
-    frames: int = 48
+    length: int = 48
     size: tuple[int, int] = (512, 512)
     fps: int = 24
     seed: int = 11
@@ -27,7 +27,7 @@ class DemoSettings:
 
 DEMO_SETTINGS = SettingsTable("demo", {
     "output_dir": Key(values.text, "directory for the demo's files", "DIR", aliases=("-o",)),
-    "frames": Key(values.integer(2), "length of the clip (at least 2: dtSSD compares consecutive frames)", "N"),
+    "length": Key(values.integer(2), "frames in the clip (at least 2: dtSSD compares consecutive frames)", "N"),
     "size": Key(values.frame_size, "clip size WxH", "WxH"),
     "fps": Key(values.integer(1), "frame rate of the clip", "N"),
     "seed": Key(values.integer(0), "synthetic scene (held out: the demo model never trained or was selected on it)",

@@ -46,7 +46,7 @@ TRAIN_SETTINGS = SettingsTable("train", {
     "init": Key(values.optional(values.text),
                 "model source to start from: variant (hr-matting, ...), file or hub repo", "MODEL"),
     "arch": Key(values.text, "architecture for fresh weights when --init is not given", "NAME"),
-    "preset": _choice(LOSS_PRESET_NAMES, "loss weights"),
+    "loss_preset": _choice(LOSS_PRESET_NAMES, "loss weights of a task (not an encoder preset)"),
     "loss_weights": Key(values.optional(values.text), "override preset weights, e.g. 'bce=30,iou=0.5,gradient=1'",
                         "NAME=W,..."),
     "size": Key(values.integer(32), "training crop side (multiple of 32)", "PX"),
