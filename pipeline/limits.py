@@ -100,29 +100,25 @@ def check_memory(config: ProcessConfig, infos: list[SourceInfo], outputs: int = 
         return None
     info = max(infos, key=lambda i: i.width * i.height * (2 if i.bit_depth > 8 else 1))
     ram = ram_budget()
-    queued = _check_queued_frames(config, info, outputs, ram)
     architecture = model_config(config)
     working = working_size(config, info)
     one_frame = call_bytes(architecture, working, (info.width, info.height), 1)
     if config.ray_address:  # the workers' memory is on the cluster's machines, not known here
-        return MemoryPlan(None, queued, one_frame, ram)
+        return MemoryPlan(None, _check_queued_frames(config, info, outputs, ram, 0), one_frame, ram)
     on_gpu = model_on_gpu(config)
     weights = weight_bytes(architecture)
+    workers = worker_count(config)
     if on_gpu:
         budget = gpu_budget()
         per_worker = budget.bytes // max(1, math.ceil(1 / config.gpus_per_worker))
-    else:
-        budget = MemoryBudget(ram.bytes - queued, "RAM", ram.source + f" less {gigabytes(queued)} of queued frames")
-        per_worker = budget.bytes // worker_count(config)
-    room = per_worker - weights
-    if one_frame > room:
-        side = _largest_square(architecture, info, room)
-        lower = f"lower --resolution to {side} or less" if side else "use a smaller model"
-        raise ConfigError(
-            f"resolution {working[0]}x{working[1]}: one frame needs about {gigabytes(one_frame)} in the model "
-            f"({activation_bytes_per_pixel(architecture)} B per working pixel) plus {gigabytes(weights)} of weights, "
-            f"over the {budget.where} budget of {gigabytes(per_worker)} per worker ({budget.source}); {lower}")
-    fits = room // one_frame
+        queued = _check_queued_frames(config, info, outputs, ram, 0)
+    else:  # frames and models share the RAM: each worker's one-frame call is reserved before the frames
+        budget, per_worker = ram, ram.bytes // workers
+    _check_one_frame(architecture, info, working, one_frame, weights, budget, per_worker)
+    if not on_gpu:
+        queued = _check_queued_frames(config, info, outputs, ram, workers * (weights + one_frame))
+        per_worker = (ram.bytes - queued) // workers
+    fits = (per_worker - weights) // one_frame
     frames_per_call = None
     if not on_gpu and fits < config.batch_size:
         frames_per_call = int(fits)
@@ -132,23 +128,43 @@ def check_memory(config: ProcessConfig, infos: list[SourceInfo], outputs: int = 
     return MemoryPlan(frames_per_call, queued, calls * one_frame, budget)
 
 
-def _check_queued_frames(config: ProcessConfig, info: SourceInfo, outputs: int, ram: MemoryBudget) -> int:
+def _check_one_frame(architecture: BiRefNetConfig | None, info: SourceInfo, working: tuple[int, int],
+                     one_frame: int, weights: int, budget: MemoryBudget, per_worker: int) -> None:
+    if one_frame + weights <= per_worker:
+        return
+    side = _largest_square(architecture, info, per_worker - weights)
+    lower = f"lower --resolution to {side} or less" if side else "use a smaller model"
+    raise ConfigError(
+        f"resolution {working[0]}x{working[1]}: one frame needs about {gigabytes(one_frame)} in the model "
+        f"({activation_bytes_per_pixel(architecture)} B per working pixel) plus {gigabytes(weights)} of weights, "
+        f"over the {budget.where} budget of {gigabytes(per_worker)} per worker ({budget.source}); {lower}")
+
+
+def _check_queued_frames(config: ProcessConfig, info: SourceInfo, outputs: int, ram: MemoryBudget,
+                         reserved: int) -> int:
+    """Bytes of the frames that can be queued; refused when they do not fit beside ``reserved`` bytes."""
     per_frame = frame_bytes(info, config)
     batches = queued_batches(config, outputs)
     window = config.temporal_window * per_frame if config.temporal != "off" else 0
     queued = config.batch_size * batches * per_frame + window
-    if queued <= ram.bytes:
+    room = ram.bytes - reserved
+    if queued <= room:
         return queued
-    largest = (ram.bytes - window) // (batches * per_frame)
+    largest = (room - window) // (batches * per_frame)
     if largest < 1:
         raise ConfigError(
             f"frames of {info.width}x{info.height} ({info.path}): {gigabytes(per_frame)} each, and {batches} "
             f"batches plus a look-ahead of {config.temporal_window} can be queued, over the RAM budget "
-            f"({ram.source}); lower --temporal-window, --in-flight or --workers, or use a smaller input")
+            f"({ram.source}{_less(reserved)}); lower --temporal-window, --in-flight or --workers, "
+            "or use a smaller input")
     raise ConfigError(
         f"batch_size {config.batch_size}: about {gigabytes(queued)} of frames could be queued ({batches} batches "
         f"of {config.batch_size} frames of {info.width}x{info.height}, {gigabytes(per_frame)} each), over the RAM "
         f"budget ({ram.source}); lower --batch-size to {largest} or less (or --in-flight, --workers)")
+
+
+def _less(reserved: int) -> str:
+    return f" less {gigabytes(reserved)} for the model" if reserved else ""
 
 
 def _largest_square(architecture: BiRefNetConfig | None, info: SourceInfo, room: int) -> int:
