@@ -5,8 +5,9 @@ One table (``CODECS``) describes every codec we write; the output's extension pi
 and ``--codec`` overrides it. Output kinds: ``rgba`` and ``foreground`` carry an alpha channel and
 need an alpha-capable codec; ``composite`` is plain colour; ``picture`` is the input's own colours
 untouched (the picture half of ``--output picture+matte``); ``matte`` is the alpha alone as gray.
-PNG, EXR, DPX and TIFF are numbered image sequences (``SEQUENCE_CODECS``); EXR is written with the
-OpenEXR library (``pipeline.sinks.exr``), the rest with FFmpeg's encoders.
+PNG, EXR, DPX, TIFF and JPEG (no alpha) are numbered image sequences, or one image file for a still
+input (``SEQUENCE_CODECS``); EXR is written with the OpenEXR library (``pipeline.sinks.exr``), the rest
+with FFmpeg's encoders.
 """
 
 from __future__ import annotations
@@ -83,12 +84,16 @@ CODECS = {
     "tiff": CodecSpec("tiff", "tiff", (".tif", ".tiff"),
                       colour={8: "rgb48le", 16: "rgb48le"}, matte={8: "gray16le", 16: "gray16le"},
                       alpha={8: "rgba64le", 16: "rgba64le"}),
+    # baseline JPEG for colour pictures and mattes (no alpha); full-range 4:4:4, as stills are
+    "jpeg": CodecSpec("jpeg", "mjpeg", (".jpg", ".jpeg"), colour={8: "yuvj444p", 16: "yuvj444p"},
+                      matte={8: "yuvj444p", 16: "yuvj444p"},
+                      defaults={"flags": "+qscale", "global_quality": "236"}),  # qscale 2 (x FF_QP2LAMBDA 118)
 }
-SEQUENCE_CODECS = ("png", "exr", "dpx", "tiff")
+SEQUENCE_CODECS = ("png", "exr", "dpx", "tiff", "jpeg")
 CODEC_ALIASES = {"prores_ks": "prores", "prores4444": "prores", "libvpx-vp9": "vp9", "libx264": "h264",
                  "avc": "h264", "libx265": "h265", "hevc": "h265", "animation": "qtrle"}
 DEFAULT_CODEC = {".mov": "prores", ".webm": "vp9", ".mp4": "h264", ".mkv": "ffv1", ".avi": "ffv1", ".png": "png",
-                 ".exr": "exr", ".dpx": "dpx", ".tif": "tiff", ".tiff": "tiff"}
+                 ".exr": "exr", ".dpx": "dpx", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg"}
 # what editors make of an alpha output in each codec (Premiere reads neither VP9 alpha nor Animation)
 EDITOR_NOTES = {"vp9": "VP9 alpha (.webm) is for browsers; editors (Premiere, Resolve, Final Cut) want ProRes 4444 "
                        "(.mov)",
@@ -193,6 +198,8 @@ def plan_encoder(spec: CodecSpec, *, output: str, width: int, height: int, bit_d
     fmt = av.VideoFormat(pix_fmt)
     if fmt.is_rgb or pix_fmt.startswith("gray"):
         colour = ColourInfo(colour.primaries, colour.transfer, 0, True)  # RGB / gray: no matrix, full
+    elif spec.key == "jpeg":
+        colour = ColourInfo(colour.primaries, colour.transfer, colour.matrix, True)  # JFIF is full range
     elif spec.key == "prores" and colour.full_range:
         colour = ColourInfo(colour.primaries, colour.transfer, colour.matrix, False)  # ProRes is video range
     if bit_depth == 16 and max(c.bits for c in fmt.components) <= 8:

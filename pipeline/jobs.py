@@ -112,10 +112,12 @@ def backend_config(config: ProcessConfig) -> BackendConfig:
                          ray_address=config.ray_address)
 
 
-def build_backend(config: ProcessConfig) -> MattingBackend:
-    """Workers for the whole run, loaded and warmed up once."""
+def build_backend(config: ProcessConfig, frames_per_call: int | None = None) -> MattingBackend:
+    """Workers for the whole run, loaded and warmed up once; ``frames_per_call`` caps each model call."""
+    from dataclasses import replace
+
     spec = PredictorSpec(config.model, config.precision, config.resolution, config.runtime)
-    return create_backend(spec, backend_config(config))
+    return create_backend(spec, replace(backend_config(config), frames_per_call=frames_per_call))
 
 
 def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, ProcessConfig]] = ()) -> GraphStages:
@@ -243,7 +245,8 @@ def run_jobs(jobs: list[Job], config: ProcessConfig) -> list[RunSummary]:
             todo.append(job)
     status, error, failure_codes = "failed", None, list[int]()
     try:
-        _run_todo(todo, config, summaries, failure_codes, single=len(jobs) == 1)
+        todo, frames_per_call = _check_todo(todo, config, summaries, failure_codes, single=len(jobs) == 1)
+        _run_todo(todo, config, summaries, failure_codes, frames_per_call, single=len(jobs) == 1)
         status = "partial" if any(s.status == "partial" for s in summaries) else "done"
     except UserError as exc:
         error = str(exc)
@@ -265,8 +268,33 @@ def run_jobs(jobs: list[Job], config: ProcessConfig) -> list[RunSummary]:
     return summaries
 
 
+def _check_todo(todo: list[Job], config: ProcessConfig, summaries: list[RunSummary], failure_codes: list[int],
+                single: bool) -> tuple[list[Job], int | None]:
+    """Check every job before anything expensive starts (``pipeline.preflight``) and the memory the
+    settings need for the inputs that passed (``pipeline.limits``). A job that fails its check is
+    reported as failed and the others go on; a single job's failure, or a fatal one, is raised.
+    Returns the jobs to run and the frames per model call (None: whole batches)."""
+    from pipeline.limits import check_memory
+    from pipeline.preflight import check_job
+
+    passed, infos = [], []
+    for job in todo:
+        try:
+            info = check_job(job.input, output_pairs(job.output, config), config)
+        except FATAL_ERRORS:
+            raise
+        except UserError as exc:
+            _record_failure(job, exc, summaries, failure_codes, single)
+            continue
+        passed.append(job)
+        if info is not None:
+            infos.append(info)
+    plan = check_memory(config, infos, outputs=len(output_pairs(passed[0].output, config)) if passed else 1)
+    return passed, plan.frames_per_call if plan is not None else None
+
+
 def _run_todo(todo: list[Job], config: ProcessConfig, summaries: list[RunSummary], failure_codes: list[int],
-              single: bool) -> None:
+              frames_per_call: int | None, single: bool) -> None:
     """Run the jobs, appending a summary per job (also for the one a failure or Ctrl-C stops) and the exit
     code of each failed one; one input's failure, and any fatal one, is raised."""
     if not todo:
@@ -274,7 +302,7 @@ def _run_todo(todo: list[Job], config: ProcessConfig, summaries: list[RunSummary
     kind, why = choose_backend(backend_config(config))
     if not config.quiet:
         print(f"backend: {'in-process' if kind == 'local' else 'ray'} ({why})", flush=True)
-    with build_backend(config) as backend:
+    with build_backend(config, frames_per_call) as backend:
         for job in todo:
             try:
                 summaries.append(run_job(job, config, backend))
@@ -285,13 +313,19 @@ def _run_todo(todo: list[Job], config: ProcessConfig, summaries: list[RunSummary
                 summaries.append(RunSummary(job.input, job.output, status="interrupted"))
                 raise
             except UserError as exc:
-                summaries.append(RunSummary(job.input, job.output, status="failed", error=str(exc)))
-                if single:
-                    raise
-                failure_codes.append(exc.exit_code)
-                print(f"error: {job.input}: {exc}", file=sys.stderr, flush=True)
+                _record_failure(job, exc, summaries, failure_codes, single)
                 continue
             _announce(summaries[-1], config)
+
+
+def _record_failure(job: Job, exc: UserError, summaries: list[RunSummary], failure_codes: list[int],
+                    single: bool) -> None:
+    """One input failed: its summary, and the error raised (a single input) or reported (several)."""
+    summaries.append(RunSummary(job.input, job.output, status="failed", error=str(exc)))
+    if single:
+        raise exc
+    failure_codes.append(exc.exit_code)
+    print(f"error: {job.input}: {exc}", file=sys.stderr, flush=True)
 
 
 def _announce(summary: RunSummary, config: ProcessConfig) -> None:

@@ -38,7 +38,10 @@ class OutputClaim:
         self.path = lock_path(final)
         self._fd: int | None = None
         while self._fd is None:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise OutputError(f"cannot create files beside {final}: {exc.strerror or exc}") from None
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -70,6 +73,21 @@ class OutputClaim:
         fd, self._fd = self._fd, None
         self.path.unlink(missing_ok=True)  # still locked: a waiting open sees a removed inode and retries
         os.close(fd)
+
+
+def claim_owner(final: Path) -> str | None:
+    """The pid of the live run that holds the claim on ``final`` (None: nobody), taking nothing."""
+    try:
+        fd = os.open(lock_path(final), os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
+    finally:
+        os.close(fd)  # closing drops the shared lock we may have taken
+    return None
 
 
 def _is_alive(pid: int) -> bool:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from birefnet.errors import ConfigError
-from pipeline.encoders import SEQUENCE_CODECS, plan_encoder, resolve_codec
+from pipeline.encoders import SEQUENCE_CODECS, CodecSpec, plan_encoder, resolve_codec
+from pipeline.media import PRINTF_NUMBER
 from pipeline.sinks.destination import check_destination, destination, remove_empty_dirs
 from pipeline.sinks.sequences import ImageSequenceWriter
 from pipeline.sinks.sink import Sink
@@ -13,6 +15,16 @@ from pipeline.sinks.writers import VideoFileWriter, Writer
 from pipeline.sources import SourceInfo
 
 log = logging.getLogger("birefnet_video")
+
+
+def is_still(info: SourceInfo) -> bool:
+    """One image file in (not a folder or pattern of them): one image file may come out."""
+    return info.kind == "sequence" and info.frame_count == 1 and Path(info.path).is_file()
+
+
+def numbered_files(spec: CodecSpec, final: Path) -> bool:
+    """Whether ``final`` is a pattern of numbered image files (else one file: a video or one still)."""
+    return spec.key in SEQUENCE_CODECS and bool(PRINTF_NUMBER.search(final.name))
 
 
 def open_sink(path: str, info: SourceInfo, *, output: str = "rgba", codec: str | None = None,
@@ -32,17 +44,18 @@ def open_sink(path: str, info: SourceInfo, *, output: str = "rgba", codec: str |
     the front of the file (see ``VideoFileWriter``). ``alpha``: straight or premultiplied colour (None:
     the format's convention, premultiplied for EXR, straight elsewhere). Sequences (PNG, EXR, DPX, TIFF:
     a ``plate.####.exr`` or ``%04d`` pattern) number their files from ``start_number`` (see
-    ``sinks.sequences``). ``model`` is named in the output's metadata.
+    ``sinks.sequences``); a single image input may name one image file instead (``photo_rgba.png``).
+    ``model`` is named in the output's metadata.
     Raises ConfigError (bad settings) or OutputError (destination problems) with one-line messages.
     """
     if audio not in ("copy", "drop"):
         raise ConfigError(f"audio must be 'copy' or 'drop', got {audio!r}")
     if bit_depth not in (8, 16):
         raise ConfigError(f"bit depth must be 8 or 16, got {bit_depth}")
-    final, extension = destination(path, codec)
+    final, extension = destination(path, codec, still=is_still(info))
     spec = resolve_codec(codec, extension, output)
     sequence = spec.key in SEQUENCE_CODECS
-    created, claim = check_destination(final, info, overwrite, sequence)
+    created, claim = check_destination(final, info, overwrite, numbered_files(spec, final))
     writer: Writer
     try:
         plan = plan_encoder(spec, output=output, width=info.width, height=info.height, bit_depth=bit_depth,

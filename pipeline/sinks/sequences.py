@@ -18,7 +18,7 @@ import av
 import numpy as np
 
 from birefnet.atomic import AtomicPath
-from birefnet.errors import ConfigError
+from birefnet.errors import ConfigError, OutputError
 from pipeline.audio import open_audio
 from pipeline.encoders import EncoderPlan
 from pipeline.media import (
@@ -122,6 +122,7 @@ class ImageSequenceWriter(Writer):
                  overwrite: bool, *, start_number: int | str | None = None, model: str | None = None):
         super().__init__(final, info, plan, model)
         self.folder, self.pattern = final.parent, final.name
+        self.single = not PRINTF_NUMBER.search(final.name)  # one still image: the file name as given
         self.overwrite = overwrite
         self.audio_source = audio_source
         self.files: list[AtomicPath] = []
@@ -134,7 +135,10 @@ class ImageSequenceWriter(Writer):
             self.images = FfmpegImageFrames(plan, info)
 
     def write_frame(self, index: int, pts: int, rgb: np.ndarray | None, alpha: np.ndarray | None) -> None:
-        file = AtomicPath(self.folder / (self.pattern % self.number(index)))
+        if self.single and self.files:
+            raise OutputError(f"{self.final} is one image file, and a second frame came; use a pattern or a folder")
+        name = self.pattern if self.single else self.pattern % self.number(index)
+        file = AtomicPath(self.folder / name)
         self.files.append(file)
         timecode = shift_timecode(self.info.timecode, index - self.info.start_index, self.info.nominal_fps)
         if self.exr is not None:
@@ -144,7 +148,7 @@ class ImageSequenceWriter(Writer):
         self.frames_written += 1
 
     def finish(self) -> SinkSummary:
-        if self.overwrite:
+        if self.overwrite and not self.single:
             ours = {file.final.name for file in self.files}
             for stale in sequence_files(self.folder, self.pattern):
                 if stale.name not in ours:
