@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "pipeline.commands.demo",
     "pipeline.commands.models",
     "pipeline.commands.train",
+    "pipeline.commands.archive",
 )
 
 
