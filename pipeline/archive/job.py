@@ -84,7 +84,7 @@ def unit_is_done(unit: Unit, row: UnitRow | None) -> bool:
 def run_archive(inputs: list[str], out_dir: str, config: ArchiveConfig,
                 build_predictor: PredictorFactory | None = None) -> ArchiveResult:
     """The whole job; raises ``InputsFailed`` naming the videos that failed (the rest are written)."""
-    from workers.dataset import PoolConfig, check_paths_on_nodes, ray_connection, run_units
+    from workers.dataset import check_paths_on_nodes, ray_connection, run_units
 
     process = config.process
     target = Path(out_dir)
@@ -95,7 +95,8 @@ def run_archive(inputs: list[str], out_dir: str, config: ArchiveConfig,
     job = JobDir(target)
     plans = plan_videos(find_videos(inputs), target, job, config)
     units = [unit for plan in plans for unit in plan.units]
-    job.create(config.output_settings(), [u.as_dict() for u in units], process.overwrite)
+    unreadable = {plan.video.path: plan.error for plan in plans if plan.error}
+    job.create(config.output_settings(), [u.as_dict() for u in units], unreadable, process.overwrite)
     rows = job.rows()
     todo = [u for u in units if not unit_is_done(u, rows.get(u.id))]
     skipped = len(units) - len(todo)

@@ -1,6 +1,7 @@
 """The job directory: the plan and settings of the job, one ledger row per unit, the parts.
 
-``OUT_DIR/.birefnet-archive/`` holds ``job.json`` (the settings that shape the output, and the units),
+``OUT_DIR/.birefnet-archive/`` holds ``job.json`` (the settings that shape the output, the units, and the inputs that could not be
+read, with the reason),
 ``units/<hash of the unit id>.json`` (one row per unit: state running / done / failed, frames, seconds, node, error),
 written atomically by the worker that runs the unit, and ``parts/`` (what the units wrote). A row is
 the truth about its unit: a rerun redoes every unit whose row does not say done.
@@ -54,7 +55,8 @@ class JobDir:
     def exists(self) -> bool:
         return self.job_file.is_file()
 
-    def create(self, settings: dict[str, Any], units: list[dict[str, Any]], overwrite: bool) -> None:
+    def create(self, settings: dict[str, Any], units: list[dict[str, Any]], unreadable: dict[str, str],
+               overwrite: bool) -> None:
         """Start or resume the job: a job made with other output-shaping settings is refused, unless
         ``overwrite``, which starts it again from nothing."""
         if self.exists():
@@ -71,7 +73,8 @@ class JobDir:
         try:
             self.units_dir.mkdir(parents=True, exist_ok=True)
             self.parts_dir.mkdir(parents=True, exist_ok=True)
-            write_text(self.job_file, json.dumps({"settings": settings, "units": units}, indent=1) + "\n")
+            write_text(self.job_file, json.dumps({"settings": settings, "units": units,
+                                                      "unreadable": unreadable}, indent=1) + "\n")
         except OSError as exc:
             raise OutputError(f"cannot write the job directory {self.root}: {exc.strerror or exc}") from None
 

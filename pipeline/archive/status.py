@@ -29,11 +29,12 @@ class JobStatus:
 def job_status(out_dir: str | Path) -> JobStatus:
     """The state of every unit of the job in ``out_dir`` as its ledger records it."""
     job = JobDir(out_dir)
-    units = job.read_job()["units"]
+    record = job.read_job()
+    units = record["units"]
     rows = job.rows()
     counts = dict.fromkeys(("done", "running", "failed", "left"), 0)
     frames_done = frames_total = 0
-    failures = []
+    failures = list(record.get("unreadable", {}).items())
     done_rows = []
     for unit in units:
         row = rows.get(unit["id"])
