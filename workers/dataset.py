@@ -29,10 +29,10 @@ RunnerFactory = Callable[[], UnitRunner]
 
 @dataclass(frozen=True)
 class PoolConfig:
-    """How many actors, and what each takes from its node. ``resources``: custom Ray resources (a
-    cluster's own name for a GPU slot, or a stand-in for one in tests)."""
+    """How many actors (None: as many as the cluster holds), and what each takes from its node.
+    ``resources``: custom Ray resources (a cluster's own name for a GPU slot, or a stand-in for one)."""
 
-    workers: int = 1
+    workers: int | None = None
     num_cpus: float = 1.0
     num_gpus: float = 0.0
     resources: dict[str, float] = field(default_factory=dict)
@@ -85,13 +85,25 @@ def run_units(units: list[dict[str, Any]], make_runner: RunnerFactory, pool: Poo
         remote_args["num_gpus"] = pool.num_gpus
     if pool.resources:
         remote_args["resources"] = dict(pool.resources)
+    capacity = cluster_capacity(pool)
+    size = min(pool.workers or capacity, len(units))
     dataset = ray.data.from_items([{"unit": json.dumps(unit)} for unit in units], override_num_blocks=len(units))
     rows = dataset.map_batches(
         _UnitActor, fn_constructor_args=(make_runner,), batch_size=1, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, min(pool.workers, len(units)))),
+        compute=ray.data.ActorPoolStrategy(min_size=max(1, min(size, capacity)), max_size=max(1, size)),
         **remote_args)
     for row in rows.iter_rows():
         yield json.loads(row["row"])
+
+
+def cluster_capacity(pool: PoolConfig) -> int:
+    """Workers of the pool's shape the cluster's resources hold now (at least 1: an autoscaler may add more)."""
+    import ray
+
+    total = ray.cluster_resources()
+    needs = {"CPU": pool.num_cpus, "GPU": pool.num_gpus, **pool.resources}
+    fits = [int(total.get(name, 0.0) // amount) for name, amount in needs.items() if amount > 0]
+    return max(1, min(fits, default=1))
 
 
 def _missing_paths(paths: list[str]) -> list[str]:

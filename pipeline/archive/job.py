@@ -9,6 +9,7 @@ command redoes only the units whose ledger row does not say done.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -104,7 +105,7 @@ def run_archive(inputs: list[str], out_dir: str, config: ArchiveConfig,
     if todo:
         with ray_connection(process.ray_address):
             _check_shared_paths(check_paths_on_nodes, [str(job.root), *sorted({u.video for u in todo})])
-            pool = _pool(config, len(todo))
+            pool = _pool(config)
             factory = UnitProcessorFactory(process, str(target), build_predictor, max(1, int(config.cpus_per_worker)))
             progress = Progress(f"archive ({len(todo)} units)", sum(u.frames or 0 for u in todo), quiet=process.quiet)
             try:
@@ -133,7 +134,7 @@ def run_archive(inputs: list[str], out_dir: str, config: ArchiveConfig,
     return result
 
 
-def _pool(config: ArchiveConfig, units: int) -> Any:
+def _pool(config: ArchiveConfig) -> Any:
     import torch
 
     from workers.dataset import PoolConfig
@@ -141,7 +142,7 @@ def _pool(config: ArchiveConfig, units: int) -> Any:
     process = config.process
     gpus = process.gpus_per_worker if process.device != "cpu" and torch.cuda.is_available() else 0.0
     resources = dict([config.worker_resource]) if config.worker_resource else {}
-    return PoolConfig(workers=min(process.workers or units, units), num_cpus=config.cpus_per_worker,
+    return PoolConfig(workers=process.workers, num_cpus=config.cpus_per_worker,
                       num_gpus=gpus, resources=resources)
 
 
@@ -175,6 +176,7 @@ def _finish_video(plan: VideoPlan, rows: dict[str, UnitRow], ran_ids: set[str], 
         joined = join_parts(parts, plan.output, name, audio, plan.units[0].whole)
     except UserError as exc:
         return RunSummary(name, plan.output, status="failed", error=str(exc))
+    shutil.rmtree(Path(plan.units[0].part).parent, ignore_errors=True)  # with any partial of a killed worker
     return RunSummary(name, plan.output, frames_in=frames, frames_out=joined, seconds=seconds)
 
 
