@@ -53,6 +53,51 @@ def test_inputs_are_files_folders_and_lists(tmp_path):
     assert [(Path(f.path).name, f.relative) for f in found] == [("b.mov", "b"), ("a.mp4", "day1/a"), ("c.mkv", "c")]
 
 
+@pytest.mark.slow
+def test_ray_job_submit_against_a_head_started_here(media, tmp_path):
+    """`ray job submit --working-dir . -- birefnet-video archive ...` on a real head (127.0.0.1); runs
+    before the module's cluster starts, so one Ray is up at a time."""
+    pytest.importorskip("ray")
+    pytest.importorskip("aiohttp", reason="ray job submit needs the dashboard of ray[default]")
+    _, checkpoint, inputs = media
+    port, dashboard = 6391, 8291
+    temp_dir = tmp_path / "ray"
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    env.pop("PYTHONPATH", None)  # the job must run the code it uploaded
+    subprocess.run(["ray", "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                    "--num-cpus", "2", "--resources", '{"slot": 2}', "--include-dashboard", "true",
+                    "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard), "--disable-usage-stats",
+                    "--temp-dir", str(temp_dir)],
+                   env=env, check=True, capture_output=True, timeout=120)
+    try:
+        out = tmp_path / "out"
+        job = subprocess.run(
+            ["ray", "job", "submit", "--address", f"http://127.0.0.1:{dashboard}", "--working-dir", str(ROOT),
+             "--", "birefnet-video", "archive", str(inputs / "day1"), "-o", str(out), "--temporal", "off",
+             "--worker-resource", "slot", *CUT, *model_flags(checkpoint)],
+            env=env, capture_output=True, text=True, timeout=300)
+        assert job.returncode == 0, job.stdout[-2000:] + job.stderr[-2000:]
+        assert (out / "long.mov").is_file()
+        assert run_pipeline.main(["archive", "--status", str(out)]) == 0
+    finally:
+        stop_processes_of(temp_dir)
+
+
+def stop_processes_of(temp_dir: Path) -> None:
+    """End the head this test started, by process id (its processes name its temp dir; `ray stop`
+    would end every Ray on the machine)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if entry.name.isdigit() and str(temp_dir).encode() in command:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except OSError:
+                pass
+
+
 @pytest.fixture(scope="module")
 def cluster():
     """Two nodes with one CPU and one ``slot`` each; the test process is the driver."""
