@@ -60,7 +60,8 @@ def plan_videos(videos: list[FoundVideo], out_dir: Path, job: JobDir, config: Ar
     extension = ".png" if suffix == "/" else suffix
     cut = resolve_codec(process.codec, extension, process.output).key in INTRA_CODECS
     lookahead = process.temporal_window if process.temporal != "off" else 0
-    plans, seen = [], {}
+    plans: list[VideoPlan] = []
+    seen: dict[str, str] = {}
     for video in videos:
         output = str(out_dir / video.relative) + suffix
         if output in seen:

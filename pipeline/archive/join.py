@@ -103,7 +103,7 @@ def _copy_part(part: Part, out: av.container.OutputContainer, stream: av.VideoSt
     copied = 0
     with av.open(part.path) as container:
         video = container.streams.video[0]
-        scale = Fraction(video.time_base) / time_base
+        scale = Fraction(video.time_base or time_base) / time_base
         for packet in container.demux(video):
             if not packet.size or packet.pts is None:
                 continue

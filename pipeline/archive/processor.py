@@ -12,17 +12,18 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
+from pipeline.archive.ledger import JobDir, UnitRow
+from pipeline.archive.units import Unit
 from pipeline.frames import FrameBatch
 from pipeline.graph import StageOutput, run_graph
 from pipeline.jobs import Job, open_stages
 from pipeline.settings.process import ProcessConfig
+from pipeline.sources import VideoSource
 from pipeline.stages import FrameSink, WrittenOutput
-from pipeline.archive.ledger import JobDir, UnitRow
-from pipeline.archive.units import Unit
 from workers.base import BackendConfig, MattingBackend
 from workers.factory import create_backend
 from workers.matting import PredictorFactory, PredictorSpec
@@ -36,8 +37,12 @@ class TrimmedSink:
         self.sink, self.start, self.stop = sink, start, stop
 
     @property
-    def busy_seconds(self) -> float:  # type: ignore[override]
+    def busy_seconds(self) -> float:
         return self.sink.busy_seconds
+
+    @busy_seconds.setter
+    def busy_seconds(self, seconds: float) -> None:
+        self.sink.busy_seconds = seconds
 
     def write(self, batch: FrameBatch, rgb: np.ndarray | None, alpha: np.ndarray | None) -> None:
         low = max(self.start - batch.index, 0)
@@ -110,10 +115,11 @@ class UnitProcessor:
         stages = open_stages(Job(unit.video, unit.part), unit_config(self.config, unit))
         stages.outputs = [StageOutput(out.finish, TrimmedSink(out.sink, unit.start, unit.stop))
                           for out in stages.outputs]
+        source = cast(VideoSource, stages.source)
         try:
             summary = run_graph(stages, self.backend, unit.id)
         finally:
             for out in stages.outputs:
                 out.finish.close()
-            stages.source.close()
-        return summary.frames_out, stages.source.info.start_pts - unit.stream_start
+            source.close()
+        return summary.frames_out, source.info.start_pts - unit.stream_start
