@@ -1,10 +1,10 @@
 """The job directory: the plan and settings of the job, one ledger row per unit, the parts.
 
-``OUT_DIR/.birefnet-archive/`` holds ``job.json`` (the settings that shape the output, the units, and the inputs that could not be
-read, with the reason),
-``units/<hash of the unit id>.json`` (one row per unit: state running / done / failed, frames,
-seconds, node, error), written atomically by the worker that runs the unit, and ``parts/`` (what the units wrote). A row is
-the truth about its unit: a rerun redoes every unit whose row does not say done.
+``OUT_DIR/.birefnet-archive/`` holds ``job.json`` (the settings that shape the output, the units, and
+the inputs that could not be read, with the reason), ``units/<hash of the unit id>.json`` (one row per
+unit: state running / done / failed, frames, seconds, node, error), written atomically by the worker
+that runs the unit, and ``parts/`` (what the units wrote). A row is the truth about its unit: a rerun
+redoes every unit whose row does not say done.
 """
 
 from __future__ import annotations
