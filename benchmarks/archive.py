@@ -43,6 +43,14 @@ class SleepingFactory:
         return SleepingModel(self.sleep_s)
 
 
+def _importable(cls: type) -> type:
+    """The class as Ray workers can import it: run as ``python -m`` this module is ``__main__``, which a
+    worker cannot unpickle from."""
+    import importlib
+
+    return getattr(importlib.import_module("benchmarks.archive"), cls.__name__)
+
+
 def driver_ceiling(root: Path, width: int, height: int, frames: int) -> float:
     """Frames/s of decode + ray.put in one process (the driver of `process`)."""
     import ray
@@ -66,7 +74,7 @@ def run_archive_once(clips: list[str], out: Path, workers: int, sleep_s: float) 
                            "worker_resource": "slot", "cpus_per_worker": 0.1, "codec": "ffv1",
                            "output": "matte", "refine_foreground": False})
     started = time.perf_counter()
-    result = run_archive(clips, str(out), config, SleepingFactory(sleep_s))
+    result = run_archive(clips, str(out), config, _importable(SleepingFactory)(sleep_s))
     return time.perf_counter() - started, result.units
 
 
@@ -79,7 +87,7 @@ def run_process_once(clips: list[str], out: Path, workers: int, sleep_s: float) 
     config = build_config({"temporal": "off", "device": "cpu", "quiet": True, "codec": "ffv1", "output": "matte",
                            "refine_foreground": False})
     started = time.perf_counter()
-    with create_backend(SleepingFactory(sleep_s), BackendConfig(kind="ray", device="cpu", workers=workers,
+    with create_backend(_importable(SleepingFactory)(sleep_s), BackendConfig(kind="ray", device="cpu", workers=workers,
                                                                  in_flight=2)) as backend:
         for job in plan_jobs(clips, str(out), config):
             run_job(job, config, backend)

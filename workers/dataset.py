@@ -65,9 +65,15 @@ class _UnitActor:
         import ray
 
         self.node = ray.get_runtime_context().get_node_id()
-        self.run = make_runner()
+        self.error: BaseException | None = None
+        try:
+            self.run = make_runner()
+        except Exception as exc:  # raised by the first call: stops the job instead of restarting the actor forever
+            self.error = exc
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list[str]]:
+        if self.error is not None:
+            raise self.error
         rows = [self.run(json.loads(str(unit)), self.node) for unit in batch["unit"]]
         return {"row": [json.dumps(row) for row in rows]}
 
@@ -90,7 +96,8 @@ def run_units(units: list[dict[str, Any]], make_runner: RunnerFactory, pool: Poo
     dataset = ray.data.from_items([{"unit": json.dumps(unit)} for unit in units], override_num_blocks=len(units))
     rows = dataset.map_batches(
         _UnitActor, fn_constructor_args=(make_runner,), batch_size=1, batch_format="numpy",
-        compute=ray.data.ActorPoolStrategy(min_size=max(1, min(size, capacity)), max_size=max(1, size)),
+        compute=ray.data.ActorPoolStrategy(min_size=max(1, min(size, capacity)), max_size=max(1, size),
+                                           max_tasks_in_flight_per_actor=1),  # no unit waits behind another
         **remote_args)
     for row in rows.iter_rows():
         yield json.loads(row["row"])

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import numpy as np
 
+from birefnet.errors import UserError
 from pipeline.archive.ledger import JobDir, UnitRow
 from pipeline.archive.units import Unit
 from pipeline.frames import FrameBatch
@@ -92,15 +93,21 @@ class UnitProcessor:
 
         torch.set_num_threads(factory.threads)
         config = self.config = factory.config
-        build = factory.build_predictor or PredictorSpec(config.model, config.precision, config.resolution)
-        self.backend: MattingBackend = create_backend(build, BackendConfig(kind="local", device=config.device))
         self.job = JobDir(factory.out_dir)
+        build = factory.build_predictor or PredictorSpec(config.model, config.precision, config.resolution)
+        self.build_error: str | None = None  # a bad checkpoint fails every unit with its reason, at once
+        try:
+            self.backend: MattingBackend = create_backend(build, BackendConfig(kind="local", device=config.device))
+        except UserError as exc:
+            self.build_error = str(exc)
 
     def __call__(self, unit_fields: dict[str, Any], node: str) -> dict[str, Any]:
         unit = Unit.from_dict(unit_fields)
         row = UnitRow(unit.id, unit.video, "running", node=node, started=time.time())
         self.job.write_row(row)
         try:
+            if self.build_error:
+                raise RuntimeError(self.build_error)
             row.frames, row.pts_offset = self._run(unit)
             row.state = "done"
         except Exception as exc:  # the unit's result, recorded; the worker goes on with the next unit
