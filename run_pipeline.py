@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "pipeline.commands.models",
     "pipeline.commands.export",
     "pipeline.commands.train",
+    "pipeline.commands.archive",
 )
 
 

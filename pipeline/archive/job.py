@@ -1,0 +1,190 @@
+"""The driver of an archive job: find the videos, cut them into units, record the plan, run the units
+that are not done on Ray Data, join each finished video's parts, summarise and report.
+
+The driver never touches a frame: workers decode and encode on their own nodes, and only unit
+descriptions and ledger rows travel. Killing the driver loses nothing finished: a rerun of the same
+command redoes only the units whose ledger row does not say done.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from birefnet.atomic import write_text
+from birefnet.errors import ConfigError, InputError, OutputError, UserError
+from pipeline.archive.inputs import FoundVideo, find_videos
+from pipeline.archive.join import Part, join_parts
+from pipeline.archive.ledger import JobDir, UnitRow
+from pipeline.archive.processor import UnitProcessorFactory
+from pipeline.archive.units import INTRA_CODECS, Unit, plan_units
+from pipeline.encoders import resolve_codec
+from pipeline.jobs import InputsFailed, directory_suffix, output_exists
+from pipeline.progress import Progress, RunSummary, format_summary
+from pipeline.settings.archive import ArchiveConfig
+from workers.matting import PredictorFactory
+
+
+@dataclass
+class VideoPlan:
+    """One video of the job: its output, its units, or why it could not be planned."""
+
+    video: FoundVideo
+    output: str
+    units: list[Unit] = field(default_factory=list)
+    error: str | None = None
+
+
+@dataclass
+class ArchiveResult:
+    videos: list[RunSummary]
+    units: list[dict[str, Any]]
+    units_run: int
+    units_skipped: int
+    units_failed: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"units_run": self.units_run, "units_skipped": self.units_skipped,
+                "units_failed": self.units_failed, "videos": [v.as_dict() for v in self.videos],
+                "units": self.units}
+
+
+def plan_videos(videos: list[FoundVideo], out_dir: Path, job: JobDir, config: ArchiveConfig) -> list[VideoPlan]:
+    """Outputs mirror the inputs' places under ``out_dir``; a video that cannot be read fails alone."""
+    process = config.process
+    suffix = directory_suffix(process)
+    extension = ".png" if suffix == "/" else suffix
+    cut = resolve_codec(process.codec, extension, process.output).key in INTRA_CODECS
+    lookahead = process.temporal_window if process.temporal != "off" else 0
+    plans: list[VideoPlan] = []
+    seen: dict[str, str] = {}
+    for video in videos:
+        output = str(out_dir / video.relative) + suffix
+        if output in seen:
+            raise ConfigError(f"inputs {seen[output]} and {video.path} would both write {output}")
+        seen[output] = video.path
+        plan = VideoPlan(video, output)
+        try:
+            plan.units = plan_units(video.path, output, job.parts_dir / video.relative, suffix if suffix != "/" else "",
+                                    segment_seconds=config.segment_seconds, warmup=config.warmup_frames,
+                                    lookahead=lookahead, cut=cut)
+        except InputError as exc:
+            plan.error = str(exc)
+        plans.append(plan)
+    return plans
+
+
+def unit_is_done(unit: Unit, row: UnitRow | None) -> bool:
+    """Done in the ledger, and its part (or the joined output) still there."""
+    return row is not None and row.state == "done" and (Path(unit.part).exists() or output_exists(unit.output))
+
+
+def run_archive(inputs: list[str], out_dir: str, config: ArchiveConfig,
+                build_predictor: PredictorFactory | None = None) -> ArchiveResult:
+    """The whole job; raises ``InputsFailed`` naming the videos that failed (the rest are written)."""
+    from workers.dataset import check_paths_on_nodes, ray_connection, run_units
+
+    process = config.process
+    target = Path(out_dir)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create {target}: {exc.strerror or exc}") from None
+    job = JobDir(target)
+    plans = plan_videos(find_videos(inputs), target, job, config)
+    units = [unit for plan in plans for unit in plan.units]
+    unreadable = {plan.video.path: plan.error for plan in plans if plan.error}
+    job.create(config.output_settings(), [u.as_dict() for u in units], unreadable, process.overwrite)
+    rows = job.rows()
+    todo = [u for u in units if not unit_is_done(u, rows.get(u.id))]
+    skipped = len(units) - len(todo)
+    ran: list[dict[str, Any]] = []
+    if todo:
+        with ray_connection(process.ray_address):
+            _check_shared_paths(check_paths_on_nodes, [str(job.root), *sorted({u.video for u in todo})])
+            pool = _pool(config)
+            factory = UnitProcessorFactory(process, str(target), build_predictor, max(1, int(config.cpus_per_worker)))
+            progress = Progress(f"archive ({len(todo)} units)", sum(u.frames or 0 for u in todo), quiet=process.quiet)
+            try:
+                for row in run_units([u.as_dict() for u in todo], factory, pool):
+                    ran.append(row)
+                    progress.update(row["frames"], {})
+                    if row["state"] == "failed" and not process.quiet:
+                        print(f"error: {row['video']}: {row['error']}", file=sys.stderr, flush=True)
+            finally:
+                progress.close()
+    rows = job.rows()
+    ran_ids = {row["id"] for row in ran}
+    summaries = [_finish_video(plan, rows, ran_ids, process.audio, process.overwrite) for plan in plans]
+    for summary in summaries:
+        if not process.quiet:
+            print(format_summary(summary), flush=True)
+    result = ArchiveResult(summaries, [rows[u.id].as_dict() if u.id in rows else {"id": u.id, "state": "left"}
+                                       for u in units],
+                           units_run=len(ran), units_skipped=skipped,
+                           units_failed=sum(1 for row in ran if row["state"] == "failed"))
+    if process.report:
+        _write_report(process.report, result)
+    failures = [s for s in summaries if s.status == "failed"]
+    if failures:
+        raise InputsFailed(failures, len(summaries), InputError.exit_code)
+    return result
+
+
+def _pool(config: ArchiveConfig) -> Any:
+    import torch
+
+    from workers.dataset import PoolConfig
+
+    process = config.process
+    gpus = process.gpus_per_worker if process.device != "cpu" and torch.cuda.is_available() else 0.0
+    resources = dict([config.worker_resource]) if config.worker_resource else {}
+    return PoolConfig(workers=process.workers, num_cpus=config.cpus_per_worker,
+                      num_gpus=gpus, resources=resources)
+
+
+def _check_shared_paths(check: Any, paths: list[str]) -> None:
+    missing = check(paths)
+    if missing:
+        node, paths_missing = next(iter(missing.items()))
+        raise ConfigError(f"{len(missing)} Ray node(s) cannot see the job's files (e.g. node {node[:12]} lacks "
+                          f"{paths_missing[0]}): inputs and -o must be on a filesystem every node shares")
+
+
+def _finish_video(plan: VideoPlan, rows: dict[str, UnitRow], ran_ids: set[str], audio: str,
+                  overwrite: bool) -> RunSummary:
+    """Join a video whose units are all done; its summary either way."""
+    name = plan.video.path
+    if plan.error:
+        return RunSummary(name, None, status="failed", error=plan.error)
+    unit_rows = [rows.get(u.id) for u in plan.units]
+    failed = [r for r in unit_rows if r is not None and r.state == "failed"]
+    if failed:
+        return RunSummary(name, plan.output, status="failed", error=failed[0].error)
+    if any(r is None or r.state != "done" for r in unit_rows):
+        return RunSummary(name, plan.output, status="failed", error="units left unfinished")
+    done = [r for r in unit_rows if r is not None]
+    frames = sum(r.frames for r in done)
+    seconds = sum(r.seconds for r in done)
+    if output_exists(plan.output) and not any(u.id in ran_ids for u in plan.units) and not overwrite:
+        return RunSummary(name, plan.output, status="skipped")
+    parts = [Part(u.part, r.pts_offset) for u, r in zip(plan.units, done)]
+    try:
+        joined = join_parts(parts, plan.output, name, audio, plan.units[0].whole)
+    except UserError as exc:
+        return RunSummary(name, plan.output, status="failed", error=str(exc))
+    shutil.rmtree(Path(plan.units[0].part).parent, ignore_errors=True)  # with any partial of a killed worker
+    return RunSummary(name, plan.output, frames_in=frames, frames_out=joined, seconds=seconds)
+
+
+def _write_report(path: str, result: ArchiveResult) -> None:
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text(target, json.dumps(result.as_dict(), indent=2) + "\n")
+    except OSError as exc:
+        raise OutputError(f"cannot write report {target}: {exc.strerror or exc}") from None

@@ -1,0 +1,102 @@
+"""The job directory: the plan and settings of the job, one ledger row per unit, the parts.
+
+``OUT_DIR/.birefnet-archive/`` holds ``job.json`` (the settings that shape the output, the units, and
+the inputs that could not be read, with the reason), ``units/<hash of the unit id>.json`` (one row per
+unit: state running / done / failed, frames, seconds, node, error), written atomically by the worker
+that runs the unit, and ``parts/`` (what the units wrote). A row is the truth about its unit: a rerun
+redoes every unit whose row does not say done.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from birefnet.atomic import write_text
+from birefnet.errors import ConfigError, OutputError
+
+JOB_DIR_NAME = ".birefnet-archive"
+STATES = ("done", "running", "failed", "left")
+
+
+@dataclass
+class UnitRow:
+    """A unit's record in the ledger."""
+
+    id: str
+    video: str
+    state: str  # running, done or failed
+    frames: int = 0
+    seconds: float = 0.0
+    node: str = ""
+    error: str | None = None
+    started: float = 0.0
+    pts_offset: int = 0  # part timestamps + this (source time base) = deliverable timestamps
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class JobDir:
+    """Paths and records of one archive job under ``out_dir``."""
+
+    def __init__(self, out_dir: str | Path):
+        self.out_dir = Path(out_dir)
+        self.root = self.out_dir / JOB_DIR_NAME
+        self.job_file = self.root / "job.json"
+        self.units_dir = self.root / "units"
+        self.parts_dir = self.root / "parts"
+
+    def exists(self) -> bool:
+        return self.job_file.is_file()
+
+    def create(self, settings: dict[str, Any], units: list[dict[str, Any]], unreadable: dict[str, str],
+               overwrite: bool) -> None:
+        """Start or resume the job: a job made with other output-shaping settings is refused, unless
+        ``overwrite``, which starts it again from nothing."""
+        if self.exists():
+            before = self.read_job()["settings"]
+            changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+            if changed and not overwrite:
+                first = changed[0]
+                raise ConfigError(f"{self.out_dir} holds a job made with other settings ({first}: "
+                                  f"{before.get(first)!r} then, {settings.get(first)!r} now); "
+                                  "use --overwrite to redo it")
+            if overwrite:
+                shutil.rmtree(self.units_dir, ignore_errors=True)
+                shutil.rmtree(self.parts_dir, ignore_errors=True)
+        try:
+            self.units_dir.mkdir(parents=True, exist_ok=True)
+            self.parts_dir.mkdir(parents=True, exist_ok=True)
+            write_text(self.job_file, json.dumps({"settings": settings, "units": units,
+                                                      "unreadable": unreadable}, indent=1) + "\n")
+        except OSError as exc:
+            raise OutputError(f"cannot write the job directory {self.root}: {exc.strerror or exc}") from None
+
+    def read_job(self) -> dict[str, Any]:
+        try:
+            return json.loads(self.job_file.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{self.out_dir}: no readable archive job ({exc})") from None
+
+    def row_path(self, unit_id: str) -> Path:
+        return self.units_dir / f"{hashlib.sha1(unit_id.encode()).hexdigest()[:20]}.json"
+
+    def write_row(self, row: UnitRow) -> None:
+        write_text(self.row_path(row.id), json.dumps(row.as_dict()) + "\n")
+
+    def rows(self) -> dict[str, UnitRow]:
+        """Every readable row, by unit id (an unreadable row counts as no row: the unit is redone)."""
+        rows = {}
+        for path in sorted(self.units_dir.glob("*.json")):
+            try:
+                row = UnitRow(**json.loads(path.read_text()))
+            except (OSError, ValueError, TypeError):
+                continue
+            rows[row.id] = row
+        return rows

@@ -1,0 +1,132 @@
+"""One unit on the worker that runs it: decode its frames, matte, smooth and encode them into its part.
+
+The pieces are `process`'s own (``pipeline.jobs.open_stages``, ``pipeline.graph.run_graph``); the unit
+only narrows the frame range to its decode window and trims what is written to its own frames. The
+worker records the unit in the ledger when it starts and when it ends, so the ledger does not depend
+on the driver living. Any error of the unit is its result (state failed), not a crash of the worker:
+a unit that fails for a reason in its data is not retried.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, cast
+
+import numpy as np
+
+from birefnet.errors import UserError
+from pipeline.archive.ledger import JobDir, UnitRow
+from pipeline.archive.units import Unit
+from pipeline.frames import FrameBatch
+from pipeline.graph import StageOutput, run_graph
+from pipeline.jobs import Job, open_stages
+from pipeline.settings.process import ProcessConfig
+from pipeline.sources import VideoSource
+from pipeline.stages import FrameSink, WrittenOutput
+from workers.base import BackendConfig, MattingBackend
+from workers.factory import create_backend
+from workers.matting import PredictorFactory, PredictorSpec
+
+
+class TrimmedSink:
+    """Passes on only frames ``[start, stop)``: a unit's warm-up and look-ahead frames are smoothed
+    with it but written by its neighbours."""
+
+    def __init__(self, sink: FrameSink, start: int, stop: int | None):
+        self.sink, self.start, self.stop = sink, start, stop
+
+    @property
+    def busy_seconds(self) -> float:
+        return self.sink.busy_seconds
+
+    @busy_seconds.setter
+    def busy_seconds(self, seconds: float) -> None:
+        self.sink.busy_seconds = seconds
+
+    def write(self, batch: FrameBatch, rgb: np.ndarray | None, alpha: np.ndarray | None) -> None:
+        low = max(self.start - batch.index, 0)
+        high = len(batch) if self.stop is None else min(self.stop - batch.index, len(batch))
+        if high <= low:
+            return
+        if (low, high) != (0, len(batch)):
+            batch = FrameBatch(batch.index + low, batch.images[low:high], batch.pts[low:high], batch.time_base)
+            rgb = None if rgb is None else rgb[low:high]
+            alpha = None if alpha is None else alpha[low:high]
+        self.sink.write(batch, rgb, alpha)
+
+    def close(self) -> WrittenOutput:
+        return self.sink.close()
+
+    def abort(self) -> None:
+        self.sink.abort()
+
+
+def unit_config(config: ProcessConfig, unit: Unit) -> ProcessConfig:
+    """The settings of one unit's run: its decode window; a cut video's audio is added by the join."""
+    whole = unit.decode_start == 0 and unit.decode_stop is None
+    frames = None if whole else f"{unit.decode_start}:{'' if unit.decode_stop is None else unit.decode_stop}"
+    return replace(config, frames=frames, audio=config.audio if unit.whole else "drop", overwrite=True,
+                   quiet=True, report=None)
+
+
+@dataclass(frozen=True)
+class UnitProcessorFactory:
+    """Builds a ``UnitProcessor`` inside a worker; small and picklable (Ray sends it to every node).
+    ``build_predictor`` None: the model of ``config``."""
+
+    config: ProcessConfig
+    out_dir: str
+    build_predictor: PredictorFactory | None = None
+    threads: int = 1
+
+    def __call__(self) -> UnitProcessor:
+        return UnitProcessor(self)
+
+
+class UnitProcessor:
+    """One predictor for every unit the worker runs; ``__call__`` runs a unit and returns its ledger row."""
+
+    def __init__(self, factory: UnitProcessorFactory):
+        import torch
+
+        torch.set_num_threads(factory.threads)
+        config = self.config = factory.config
+        self.job = JobDir(factory.out_dir)
+        build = factory.build_predictor or PredictorSpec(config.model, config.precision, config.resolution)
+        self.build_error: str | None = None  # a bad checkpoint fails every unit with its reason, at once
+        try:
+            self.backend: MattingBackend = create_backend(build, BackendConfig(kind="local", device=config.device))
+        except UserError as exc:
+            self.build_error = str(exc)
+
+    def __call__(self, unit_fields: dict[str, Any], node: str) -> dict[str, Any]:
+        unit = Unit.from_dict(unit_fields)
+        row = UnitRow(unit.id, unit.video, "running", node=node, started=time.time())
+        self.job.write_row(row)
+        try:
+            if self.build_error:
+                raise RuntimeError(self.build_error)
+            row.frames, row.pts_offset = self._run(unit)
+            row.state = "done"
+        except Exception as exc:  # the unit's result, recorded; the worker goes on with the next unit
+            row.state, row.error = "failed", str(exc) or type(exc).__name__
+        row.seconds = time.time() - row.started
+        self.job.write_row(row)
+        return row.as_dict()
+
+    def _run(self, unit: Unit) -> tuple[int, int]:
+        """(frames written, timestamp offset of the part in the source's time base)."""
+        Path(unit.part).parent.mkdir(parents=True, exist_ok=True)
+        stages = open_stages(Job(unit.video, unit.part), unit_config(self.config, unit))
+        stages.outputs = [StageOutput(out.finish, TrimmedSink(out.sink, unit.start, unit.stop))
+                          for out in stages.outputs]
+        source = cast(VideoSource, stages.source)
+        try:
+            summary = run_graph(stages, self.backend, unit.id)
+        finally:
+            for out in stages.outputs:
+                out.finish.close()
+            source.close()
+        return summary.frames_out, source.info.start_pts - unit.stream_start

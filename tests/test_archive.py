@@ -1,0 +1,319 @@
+"""`archive` end to end on a real multi-node Ray cluster on this machine (``ray.cluster_utils.Cluster``,
+a custom resource ``slot`` standing in for GPUs): generated clips with audio and timecode, one long
+enough to be cut into segments, one corrupt; outputs decoded and compared with a single-process
+`process` run of the same input, exactly with ``--temporal off``. Faults: a worker process killed
+mid-unit, a node removed mid-job, the driver killed and the job rerun.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import run_pipeline
+from birefnet import build_model
+from pipeline.archive.inputs import find_videos
+from pipeline.archive.job import run_archive
+from pipeline.archive.ledger import JobDir
+from pipeline.archive.units import VideoLayout, cut_points
+from pipeline.jobs import InputsFailed
+from pipeline.settings.archive import build_config
+from tests.clips import audio_extent, decode_video, make_clip, probe
+from tests.predictors import BrightnessFactory, FaultyFirstWorker
+
+ROOT = Path(__file__).resolve().parent.parent
+LONG_FRAMES, SHORT_FRAMES = 60, 15
+# 25 fps, a keyframe every 10 frames, 1 s segments: the long clip is cut at frames 25 and 55 (3 units)
+CUT = ["--segment-seconds", "1", "--warmup-frames", "4"]
+
+
+def test_cut_points_fall_on_the_first_keyframe_after_each_segment_length():
+    layout = VideoLayout(frame_count=100, fps=None, keyframes=[0, 10, 20, 30, 40, 50, 60, 70, 80, 90],
+                         stream_start=0)
+    assert cut_points(layout, 25) == [0, 30, 60, 90]
+    assert cut_points(layout, 200) == [0]
+
+
+def test_inputs_are_files_folders_and_lists(tmp_path):
+    (tmp_path / "shots" / "day1").mkdir(parents=True)
+    for name in ("shots/day1/a.mp4", "shots/b.mov", "c.mkv"):
+        (tmp_path / name).write_bytes(b"x")
+    (tmp_path / "list.txt").write_text("# one path a line\nc.mkv\n\n")
+    found = find_videos([str(tmp_path / "shots"), str(tmp_path / "list.txt")])
+    assert [(Path(f.path).name, f.relative) for f in found] == [("b.mov", "b"), ("a.mp4", "day1/a"), ("c.mkv", "c")]
+
+
+@pytest.mark.slow
+def test_ray_job_submit_against_a_head_started_here(media, tmp_path):
+    """`ray job submit --working-dir . -- birefnet-video archive ...` on a real head (127.0.0.1); runs
+    before the module's cluster starts, so one Ray is up at a time."""
+    pytest.importorskip("ray")
+    pytest.importorskip("aiohttp", reason="ray job submit needs the dashboard of ray[default]")
+    _, checkpoint, inputs = media
+    port, dashboard = 6391, 8291
+    temp_dir = tmp_path / "ray"
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    env.pop("PYTHONPATH", None)  # the job must run the code it uploaded
+    subprocess.run(["ray", "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
+                    "--num-cpus", "2", "--resources", '{"slot": 2}', "--include-dashboard", "true",
+                    "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard), "--disable-usage-stats",
+                    "--temp-dir", str(temp_dir)],
+                   env=env, check=True, capture_output=True, timeout=120)
+    try:
+        out = tmp_path / "out"
+        job = subprocess.run(
+            ["ray", "job", "submit", "--address", f"http://127.0.0.1:{dashboard}", "--working-dir", str(ROOT),
+             "--", "birefnet-video", "archive", str(inputs / "day1"), "-o", str(out), "--temporal", "off",
+             "--worker-resource", "slot", *CUT, *model_flags(checkpoint)],
+            env=env, capture_output=True, text=True, timeout=300)
+        assert job.returncode == 0, job.stdout[-2000:] + job.stderr[-2000:]
+        assert (out / "long.mov").is_file()
+        assert run_pipeline.main(["archive", "--status", str(out)]) == 0
+    finally:
+        stop_processes_of(temp_dir)
+
+
+def stop_processes_of(temp_dir: Path) -> None:
+    """End the head this test started, by process id (its processes name its temp dir; `ray stop`
+    would end every Ray on the machine)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if entry.name.isdigit() and str(temp_dir).encode() in command:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two nodes with one CPU and one ``slot`` each; the test process is the driver."""
+    ray = pytest.importorskip("ray")
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"slot": 1}})
+    cluster.add_node(num_cpus=1, resources={"slot": 1})
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    from safetensors.torch import save_file
+
+    root = tmp_path_factory.mktemp("archive")
+    torch.manual_seed(0)
+    checkpoint = root / "demo.safetensors"
+    save_file(build_model("demo").state_dict(), str(checkpoint))
+    inputs = root / "in"
+    (inputs / "day1").mkdir(parents=True)
+    make_clip(inputs / "day1" / "long.mp4", frames=LONG_FRAMES, audio=True, timecode="01:00:00:00",
+              options={"g": "10"})
+    make_clip(inputs / "short.mp4", frames=SHORT_FRAMES, audio=True)
+    (inputs / "broken.mp4").write_bytes(b"not a video" * 64)
+    return root, checkpoint, inputs
+
+
+def model_flags(checkpoint: Path) -> list[str]:
+    return ["--model", str(checkpoint), "--resolution", "64", "--device", "cpu", "--quiet"]
+
+
+def process_output(root: Path, checkpoint: Path, clip: Path, temporal: str) -> Path:
+    out = root / f"process_{temporal}" / (clip.stem + ".mov")
+    if not out.exists():
+        assert run_pipeline.main(["process", str(clip), "-o", str(out), "--backend", "local", "--temporal", temporal,
+                                  *model_flags(checkpoint)]) == 0
+    return out
+
+
+def assert_same_video(joined: Path, single: Path, alpha_tolerance: float = 0.0) -> None:
+    """Frames, timestamps, audio, timecode and colour of ``joined`` are those of ``single``."""
+    got, got_times, _ = decode_video(joined, format="rgba")
+    want, want_times, _ = decode_video(single, format="rgba")
+    assert got_times == want_times
+    if alpha_tolerance:
+        np.testing.assert_array_equal(got[..., :3], want[..., :3])
+        assert np.abs(got[..., 3].astype(int) - want[..., 3].astype(int)).mean() <= alpha_tolerance
+    else:
+        np.testing.assert_array_equal(got, want)
+    assert audio_extent(joined) == audio_extent(single)
+    assert probe(joined) == probe(single)  # codec, pixel format, colour tags, rate, streams, timecode
+
+
+@pytest.mark.slow
+def test_archive_equals_process_resumes_and_reports(cluster, media, tmp_path, capsys):
+    root, checkpoint, inputs = media
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    args = ["archive", str(inputs), "-o", str(out), "--temporal", "off", "--worker-resource", "slot", *CUT,
+            *model_flags(checkpoint)]
+    assert run_pipeline.main([*args, "--report", str(report)]) == 3  # the broken file fails alone
+    assert "1 of 3 inputs failed: " + str(inputs / "broken.mp4") in capsys.readouterr().err
+    for clip, output in ((inputs / "day1" / "long.mp4", out / "day1" / "long.mov"),
+                         (inputs / "short.mp4", out / "short.mov")):
+        assert_same_video(output, process_output(root, checkpoint, clip, "off"))
+    first = json.loads(report.read_text())
+    assert (first["units_run"], first["units_skipped"], first["units_failed"]) == (4, 0, 0)
+    assert {row["node"] for row in first["units"]} <= {n["NodeID"] for n in __import__("ray").nodes()}
+    assert [v["status"] for v in first["videos"]] == ["failed", "done", "done"]
+    assert not list(out.rglob(".*partial-*"))
+
+    assert run_pipeline.main(["archive", "--status", str(out)]) == 0
+    status = capsys.readouterr().out
+    assert "4 done, 0 running, 0 failed, 0 left" in status and "broken.mp4" in status
+
+    assert run_pipeline.main([*args, "--report", str(report)]) == 3  # resumes: nothing left to run
+    again = json.loads(report.read_text())
+    assert (again["units_run"], again["units_skipped"]) == (0, 4)
+
+    assert run_pipeline.main([*args[:-len(model_flags(checkpoint))], "--temporal", "flow",
+                              *model_flags(checkpoint)]) == 2
+    assert "other settings (temporal: 'off' then, 'flow' now); use --overwrite" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_smoothed_segments_join_within_tolerance(cluster, media, tmp_path):
+    root, checkpoint, inputs = media
+    clip = inputs / "day1" / "long.mp4"
+    out = tmp_path / "out"
+    assert run_pipeline.main(["archive", str(clip), "-o", str(out), "--temporal", "flow", "--worker-resource",
+                              "slot", *CUT, *model_flags(checkpoint)]) == 0
+    # warm-up frames start each segment's smoother close to the state one pass has there
+    assert_same_video(out / "long.mov", process_output(root, checkpoint, clip, "flow"), alpha_tolerance=1.0)
+
+
+class SleepyBrightness:
+    """The brightness model, slowed down: ``delay_s`` before every batch, so a fault can land mid-unit."""
+
+    def __init__(self, delay_s: float):
+        self.delay_s = delay_s
+
+    def __call__(self, device: str) -> object:
+        inner = BrightnessFactory()(device)
+        delay = self.delay_s
+
+        class Sleepy:
+            def predict(self, frames: np.ndarray, dtype: str = "float32") -> np.ndarray:
+                time.sleep(delay)
+                return inner.predict(frames, dtype)
+
+        return Sleepy()
+
+
+def brightness_config(report: Path | None = None, ray_address: str | None = None):
+    """The archive's settings for the brightness model: segments of 25 frames, batches of 2."""
+    flags = {"temporal": "off", "device": "cpu", "quiet": True, "worker_resource": "slot", "segment_seconds": 1,
+             "warmup_frames": 4, "batch_size": 2, "report": str(report) if report else None,
+             "ray_address": ray_address}
+    return build_config(flags)
+
+
+def outputs_of(out: Path) -> dict[str, np.ndarray]:
+    return {str(p.relative_to(out)): decode_video(p, format="rgba")[0] for p in sorted(out.rglob("*.mov"))
+            if "birefnet-archive" not in str(p)}
+
+
+@pytest.fixture(scope="module")
+def fault_free(cluster, media, tmp_path_factory):
+    """The archive with the brightness model and no faults: what every faulty run must equal."""
+    _, _, inputs = media
+    out = tmp_path_factory.mktemp("fault_free")
+    with pytest.raises(InputsFailed):
+        run_archive([str(inputs)], str(out), brightness_config(), BrightnessFactory())
+    return outputs_of(out)
+
+
+def assert_outputs_equal(out: Path, expected: dict[str, np.ndarray]) -> None:
+    got = outputs_of(out)
+    assert got.keys() == expected.keys()
+    for name in got:
+        np.testing.assert_array_equal(got[name], expected[name])
+    assert not list(out.rglob(".*partial-*"))
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_unit_is_rerun_elsewhere(cluster, media, tmp_path, fault_free):
+    _, _, inputs = media
+    factory = FaultyFirstWorker(BrightnessFactory(), tmp_path / "token", exit_after_batches=3)
+    with pytest.raises(InputsFailed):
+        run_archive([str(inputs)], str(tmp_path / "out"), brightness_config(), factory)
+    assert (tmp_path / "token").exists()  # the first worker claimed the fault, and exited mid-unit
+    assert_outputs_equal(tmp_path / "out", fault_free)
+
+
+def wait_for_row(job: JobDir, matches, timeout_s: float = 120) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if job.units_dir.exists() and any(matches(row) for row in job.rows().values()):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.slow
+def test_node_removed_mid_job(cluster, media, tmp_path, fault_free):
+    _, _, inputs = media
+    extra = cluster.add_node(num_cpus=1, resources={"slot": 1})
+    cluster.wait_for_nodes()
+    out = tmp_path / "out"
+    errors: list[BaseException] = []
+
+    def drive() -> None:
+        try:
+            run_archive([str(inputs)], str(out), brightness_config(), SleepyBrightness(0.3))
+        except BaseException as exc:  # InputsFailed for the broken file is expected
+            errors.append(exc)
+
+    driver = threading.Thread(target=drive)
+    driver.start()
+    on_extra = wait_for_row(JobDir(out), lambda row: row.state == "running" and row.node == extra.node_id)
+    cluster.remove_node(extra)
+    driver.join(timeout=300)
+    assert on_extra and not driver.is_alive()
+    assert len(errors) == 1 and isinstance(errors[0], InputsFailed)
+    assert_outputs_equal(out, fault_free)
+
+
+DRIVER = """
+import sys
+from pipeline.archive.job import run_archive
+from tests.test_archive import SleepyBrightness, brightness_config
+run_archive([sys.argv[1]], sys.argv[2], brightness_config(ray_address=sys.argv[3]), SleepyBrightness(0.3))
+"""
+
+
+@pytest.mark.slow
+def test_driver_killed_then_rerun_redoes_only_unfinished_units(cluster, media, tmp_path, fault_free):
+    _, _, inputs = media
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    driver = subprocess.Popen([sys.executable, "-c", DRIVER, str(inputs), str(out), cluster.address], env=env,
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    job = JobDir(out)
+    assert wait_for_row(job, lambda row: row.state == "done")
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    time.sleep(3)  # the job's actors die with their driver
+    done = sum(row.state == "done" for row in job.rows().values())
+    total = len(job.read_job()["units"])
+    assert 0 < done < total
+    with pytest.raises(InputsFailed):
+        run_archive([str(inputs)], str(out), brightness_config(report), BrightnessFactory())
+    counts = json.loads(report.read_text())
+    assert (counts["units_run"], counts["units_skipped"]) == (total - done, done)
+    assert_outputs_equal(out, fault_free)
