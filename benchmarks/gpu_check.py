@@ -274,8 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parts = [f"# GPU check{' (smoke run on the CPU: figures mean nothing)' if args.smoke else ''}\n",
              f"{date.today().isoformat()}, {platform.node()}, {name}, torch {torch.__version__}; command: "
              f"python -m benchmarks.gpu_check {' '.join(argv if argv is not None else sys.argv[1:])}\n"]
-    torch.set_grad_enabled(False)
-    with tempfile.TemporaryDirectory(prefix="gpu-check-") as folder:
+    with torch.no_grad(), tempfile.TemporaryDirectory(prefix="gpu-check-") as folder:  # no_grad: scoped, not global
         for title, section in SECTIONS.items():
             if args.only and section.__name__ not in args.only:
                 continue

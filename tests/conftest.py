@@ -3,6 +3,7 @@ test-side predictors and fault factories in tests/predictors.py."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,3 +17,13 @@ def local_ray() -> Iterator[Any]:
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def autograd_is_left_on() -> Iterator[None]:
+    """Fails the test that switches autograd off for the rest of the session (a benchmark main run
+    in-process once did, and the training tests after it failed far from the cause)."""
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        assert torch.is_grad_enabled(), "this test left autograd disabled for the tests after it"
