@@ -51,13 +51,18 @@ def test_every_bundled_preset_names_its_command_and_parses(preset):
         from pipeline.settings.train import TRAIN_SETTINGS
 
         assert TRAIN_SETTINGS.values({"output": "run"}, preset)["data"] == "synthetic"
+    elif command == "export":  # the file written is always given with -o
+        from pipeline.settings.export import EXPORT_SETTINGS
+
+        assert EXPORT_SETTINGS.values({"output": "m.onnx"}, preset)["model"] == "lite"
     else:
         assert TABLES[command].values({}, preset)
 
 
 def test_every_command_has_a_bundled_preset_but_models():
-    commands = {command for command in ("process", "demo", "webcam", "train", "models") if bundled_presets(command)}
-    assert commands == {"process", "demo", "webcam", "train"}
+    commands = {command for command in ("process", "demo", "webcam", "train", "models", "export")
+                if bundled_presets(command)}
+    assert commands == {"process", "demo", "webcam", "train", "export"}
 
 
 def test_presets_that_the_issue_names_exist():
