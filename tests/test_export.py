@@ -250,3 +250,16 @@ def test_gpu_check_smoke_runs_every_section_on_the_cpu(tmp_path):
     for title in SECTIONS:
         assert f"## {title}\n\n| " in text, title  # every section ran and wrote its table
     assert "n/a: runtime tensorrt needs" in text and "CPUExecutionProvider" in text
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("size", [(64, 64), (96, 64)])
+def test_random_weight_lite_static_export_matches_torch_and_keeps_its_size(tmp_path, size):
+    """The lite architecture (Swin-T) exported at two fixed sizes, batch 1: logits within 1e-3 of
+    PyTorch, and the file states the size it takes."""
+    torch.manual_seed(1)
+    model = build_model("lite")
+    static = export_onnx(model, None, tmp_path / "lite_static.onnx", ExportOptions(resolution=size, batch=1))
+    assert static.verification is not None and static.verification.passed
+    assert max_logit_error(model, static.path, 1, *size, seed=3) < 1e-3
+    assert read_metadata(static.path).resolution == size
