@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,20 @@ def local_ray() -> Iterator[Any]:
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real checkpoint file of the demo architecture with seeded random weights (safetensors)."""
+    import torch
+    from safetensors.torch import save_file
+
+    from birefnet import build_model
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("checkpoint") / "demo.safetensors"
+    save_file(build_model("demo").state_dict(), str(path))
+    return path
 
 
 @pytest.fixture(autouse=True)

@@ -11,10 +11,8 @@ from fractions import Fraction
 import av
 import numpy as np
 import pytest
-import torch
 
 import run_pipeline
-from birefnet import build_model
 from birefnet.errors import ConfigError
 from pipeline.colour import ColourInfo, to_linear
 from pipeline.jobs import matte_path
@@ -207,16 +205,6 @@ def test_settings_keys(tmp_path):
     assert matte_path("out/shot.mov") == "out/shot_matte.mov"
     assert matte_path("out/plate.####.exr") == "out/plate_matte.%04d.exr"
     assert matte_path("out/frames/") == "out/frames_matte/"
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    from safetensors.torch import save_file
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "demo.safetensors"
-    save_file(build_model("demo").state_dict(), str(path))
-    return path
 
 
 def cli(*args: str) -> int:

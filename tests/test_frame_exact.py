@@ -104,19 +104,6 @@ def test_header_counts_are_estimates_not_facts(quirky):
 AUDIO_FRAME_S = 1152 / 48000  # the longest audio frame of the generated clips (mp2)
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    import torch
-    from safetensors.torch import save_file
-
-    from birefnet import build_model
-
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("model") / "demo.safetensors"
-    save_file(build_model("demo").state_dict(), str(path))
-    return path
-
-
 def process(*args: str) -> int:
     import run_pipeline
 

@@ -3,18 +3,9 @@
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
 
-from birefnet import ConfigError, InputError, Predictor, build_model
+from birefnet import ConfigError, InputError, Predictor
 from birefnet.predictor import dynamic_size, parse_resolution
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("ckpt") / "demo.safetensors"
-    save_file(build_model("demo").state_dict(), str(path))
-    return str(path)
 
 
 @pytest.fixture(scope="module")
