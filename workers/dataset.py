@@ -47,8 +47,13 @@ def ray_connection(address: str | None) -> Iterator[None]:
 
     owned = not ray.is_initialized()
     if owned:
+        # no address and no job cluster (RAY_ADDRESS): a fresh local Ray on 127.0.0.1, never a cluster
+        # that another program left running on this machine
+        joined = address or os.environ.get("RAY_ADDRESS")
+        local: dict[str, Any] = {} if joined else {"_node_ip_address": "127.0.0.1"}
         try:
-            ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+            ray.init(address=joined or "local", include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR, **local)
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise ConfigError(f"ray_address: cannot connect to Ray at {address!r}: {exc}") from None
     try:
