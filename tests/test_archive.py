@@ -18,10 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import run_pipeline
-from birefnet import build_model
 from pipeline.archive.inputs import find_videos
 from pipeline.archive.job import run_archive
 from pipeline.archive.ledger import JobDir
@@ -114,13 +112,8 @@ def cluster():
 
 
 @pytest.fixture(scope="module")
-def media(tmp_path_factory):
-    from safetensors.torch import save_file
-
+def media(tmp_path_factory, checkpoint):
     root = tmp_path_factory.mktemp("archive")
-    torch.manual_seed(0)
-    checkpoint = root / "demo.safetensors"
-    save_file(build_model("demo").state_dict(), str(checkpoint))
     inputs = root / "in"
     (inputs / "day1").mkdir(parents=True)
     make_clip(inputs / "day1" / "long.mp4", frames=LONG_FRAMES, audio=True, timecode="01:00:00:00",

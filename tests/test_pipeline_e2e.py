@@ -20,7 +20,7 @@ import pytest
 import torch
 
 import run_pipeline
-from birefnet import Predictor, build_model
+from birefnet import Predictor
 from birefnet.errors import OutputError
 from pipeline.jobs import Job, run_job
 from pipeline.settings.process import build_config
@@ -45,13 +45,8 @@ def one_torch_thread():
 
 
 @pytest.fixture(scope="module")
-def media(tmp_path_factory):
-    from safetensors.torch import save_file
-
+def media(tmp_path_factory, checkpoint):
     root = tmp_path_factory.mktemp("e2e")
-    torch.manual_seed(0)
-    checkpoint = root / "demo.safetensors"
-    save_file(build_model("demo").state_dict(), str(checkpoint))
     clip = make_clip(root / "clip.mp4", width=64, height=48, frames=FRAMES, audio=True)
     return root, checkpoint, clip
 
