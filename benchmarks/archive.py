@@ -2,26 +2,39 @@
 
 * ceiling: frames/s one process decodes and puts into Ray's object store (what `process` does for
   every frame) at 1080p and 4K, and how many 20 fps GPUs that feeds;
-* scaling: an archive of small clips through `archive` with 1..N workers on a multi-node
-  ``ray.cluster_utils.Cluster`` (a custom resource per worker stands in for a GPU), the model a sleep
-  per frame, against `process` over the same clips with the same number of Ray actors;
-* overhead: per unit (scheduling, model build, open, join) beyond the model's time, as a share of a
-  60 s segment at 25 fps with the same per-frame model time.
+* scaling: with N = 1..16 workers on a multi-node ``ray.cluster_utils.Cluster`` (a custom resource
+  ``slot`` per worker stands in for a GPU, each worker takes 0.1 CPU), the model a sleep per frame,
+  an archive of ``units-per-worker x N`` segments (two per clip, cut at a keyframe) through
+  `archive`, against `process` over the same clips with N Ray actors. The archive grows with N so
+  every run keeps each worker equally busy; throughput is frames over the run's wall-clock time.
+  Frames are tiny (64x48) so that decode and encode, which share this machine's 2 cores among all
+  "nodes", stay small beside the sleep: the simulation measures scheduling, not codecs;
+* overhead per unit: the unit's time beyond its model time (open, decode, encode, close, ledger),
+  the gap between one unit's end and the next unit's start on a worker (scheduling), a worker's
+  start-up (process, imports, model build) and the join, as shares of a 60 s segment matted at the
+  simulated speed.
 
-    python -m benchmarks.archive --workers 1 2 4 8 16 --clips 16 --frames 48 --sleep-ms 40
+    python -m benchmarks.archive --workers 1 2 4 8 16 --units-per-worker 3 --unit-frames 100 --sleep-ms 100
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import tempfile
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 
 from benchmarks.clips import ScaledScene
+from birefnet.atomic import write_text
 from pipeline.synthetic import write_clip
+
+FPS = 25
+SEGMENT_FRAMES = 60 * FPS  # the issue's 60 s segment
 
 
 class SleepingModel:
@@ -66,20 +79,40 @@ def driver_ceiling(root: Path, width: int, height: int, frames: int) -> float:
     return frames / seconds
 
 
-def run_archive_once(clips: list[str], out: Path, workers: int, sleep_s: float) -> tuple[float, list[dict]]:
+def tiny_clip(path: Path, frames: int, keyframe_every: int, seed: int) -> str:
+    """A 64x48 H.264 clip with a keyframe every ``keyframe_every`` frames (so it cuts into segments there)."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS, options={"g": str(keyframe_every), "sc_threshold": "0"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(frames):
+            picture = np.roll(base, index, axis=1)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return str(path)
+
+
+def run_archive_once(clips: list[str], out: Path, workers: int, sleep_s: float,
+                     unit_frames: int) -> tuple[float, dict]:
     from pipeline.archive.job import run_archive
     from pipeline.settings.archive import build_config
 
     config = build_config({"temporal": "off", "device": "cpu", "quiet": True, "workers": workers,
                            "worker_resource": "slot", "cpus_per_worker": 0.1, "codec": "ffv1",
-                           "output": "matte", "refine_foreground": False})
+                           "output": "matte", "refine_foreground": False,
+                           "segment_seconds": unit_frames / FPS})
     started = time.perf_counter()
     result = run_archive(clips, str(out), config, _importable(SleepingFactory)(sleep_s))
-    return time.perf_counter() - started, result.units
+    seconds = time.perf_counter() - started
+    return seconds, {"units": result.units, "joins": result.join_seconds, "started": time.time() - seconds,
+                     "phases": result.phase_seconds}
 
 
 def run_process_once(clips: list[str], out: Path, workers: int, sleep_s: float) -> float:
-    from pipeline.jobs import plan_jobs, run_job
+    from pipeline.jobs import Job, run_job
     from pipeline.settings.process import build_config
     from workers.base import BackendConfig
     from workers.factory import create_backend
@@ -87,55 +120,92 @@ def run_process_once(clips: list[str], out: Path, workers: int, sleep_s: float) 
     config = build_config({"temporal": "off", "device": "cpu", "quiet": True, "codec": "ffv1", "output": "matte",
                            "refine_foreground": False})
     started = time.perf_counter()
-    with create_backend(_importable(SleepingFactory)(sleep_s), BackendConfig(kind="ray", device="cpu", workers=workers,
-                                                                 in_flight=2)) as backend:
-        for job in plan_jobs(clips, str(out), config):
-            run_job(job, config, backend)
+    with create_backend(_importable(SleepingFactory)(sleep_s),
+                        BackendConfig(kind="ray", device="cpu", workers=workers, in_flight=2)) as backend:
+        for clip in clips:
+            run_job(Job(clip, str(out / Path(clip).stem) + ".mkv"), config, backend)
     return time.perf_counter() - started
+
+
+def unit_overheads(run: dict, sleep_s: float) -> dict[str, float]:
+    """Means over a run's units (seconds): beyond the model's sleep, the scheduling gap on a worker,
+    worker start-up (inside the worker, and from the job's start to its first unit), join per part."""
+    units = [u for u in run["units"] if u.get("state") == "done"]
+    beyond = [u["seconds"] - u["frames"] * sleep_s for u in units]
+    by_worker: dict[int, list[dict]] = {}
+    for unit in units:
+        by_worker.setdefault(unit["extra"]["pid"], []).append(unit)
+    gaps, first_starts = [], []
+    for rows in by_worker.values():
+        rows.sort(key=lambda u: u["started"])
+        first_starts.append(rows[0]["started"] - run["started"])
+        gaps += [b["started"] - (a["started"] + a["seconds"]) for a, b in zip(rows, rows[1:])]
+    startups = [u["extra"]["startup_s"] for u in units if "startup_s" in u["extra"]]
+    parts_per_output = len(units) / max(1, len(run["joins"]))
+    return {"beyond_model_s": float(np.mean(beyond)), "scheduling_gap_s": float(np.mean(gaps)) if gaps else 0.0,
+            "worker_build_s": float(np.mean(startups)) if startups else 0.0,
+            "job_start_to_first_unit_s": float(np.mean(first_starts)),
+            "join_per_part_s": float(np.mean(list(run["joins"].values()))) / parts_per_output}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4, 8, 16])
-    parser.add_argument("--clips", type=int, default=16)
-    parser.add_argument("--frames", type=int, default=48)
-    parser.add_argument("--sleep-ms", type=float, default=40.0)
+    parser.add_argument("--units-per-worker", type=int, default=3)
+    parser.add_argument("--unit-frames", type=int, default=100)
+    parser.add_argument("--sleep-ms", type=float, default=100.0)
     parser.add_argument("--nodes", type=int, default=4)
     parser.add_argument("--ceiling-frames", type=int, default=24)
+    parser.add_argument("--skip-ceiling", action="store_true")
+    parser.add_argument("--skip-process", action="store_true")
+    parser.add_argument("--json", help="write all results here")
     args = parser.parse_args()
     import ray
     from ray.cluster_utils import Cluster
 
+    logging.getLogger("birefnet_video").setLevel(logging.ERROR)  # per-clip notes of the process runs
     sleep_s = args.sleep_ms / 1000
-    most = max(args.workers)
-    per_node = -(-most // args.nodes)
+    per_node = -(-max(args.workers) // args.nodes)
+    results: dict = {"args": vars(args), "ceiling": {}, "scaling": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "resources": {"slot": per_node}})
         for _ in range(args.nodes - 1):
             cluster.add_node(num_cpus=2, resources={"slot": per_node})
-        ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False)
+        ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+        ray.data.DataContext.get_current().enable_progress_bars = False
         try:
-            for width, height in ((1920, 1080), (3840, 2160)):
-                fps = driver_ceiling(root, width, height, args.ceiling_frames)
-                print(f"ceiling {height}p: one driver decodes + ships {fps:.1f} frames/s "
-                      f"= {fps / 20:.2f} GPUs at 20 fps")
-            clips = [str(write_clip(root / f"clip{i:02d}.mp4", ScaledScene(64, 48, args.frames, seed=i), 25))
-                     for i in range(args.clips)]
-            frames = args.clips * args.frames
-            one = None
+            if not args.skip_ceiling:
+                for width, height in ((1920, 1080), (3840, 2160)):
+                    fps = driver_ceiling(root, width, height, args.ceiling_frames)
+                    results["ceiling"][f"{height}p"] = fps
+                    print(f"ceiling {height}p: one driver decodes + ships {fps:.1f} frames/s "
+                          f"= {fps / 20:.2f} GPUs at 20 fps", flush=True)
+            one: dict[str, float] = {}
             for workers in args.workers:
-                seconds, units = run_archive_once(clips, root / f"archive_{workers}", workers, sleep_s)
-                fps = frames / seconds
-                one = one or fps
-                overhead = np.mean([u["seconds"] - u["frames"] * sleep_s for u in units])
-                process_s = run_process_once(clips, root / f"process_{workers}", workers, sleep_s)
-                print(f"workers {workers:2d}: archive {fps:6.1f} fps ({fps / (workers * one):.2f} x N x one worker), "
-                      f"process {frames / process_s:6.1f} fps; per-unit overhead {overhead:.2f} s "
-                      f"= {overhead / (1500 * sleep_s):.2%} of a 60 s segment")
+                count = -(-workers * args.units_per_worker // 2)  # two segments per clip
+                clips = [tiny_clip(root / f"n{workers}_clip{i:02d}.mp4", 2 * args.unit_frames, args.unit_frames, i)
+                         for i in range(count)]
+                frames = count * 2 * args.unit_frames
+                seconds, run = run_archive_once(clips, root / f"archive_{workers}", workers, sleep_s, args.unit_frames)
+                row: dict = {"workers": workers, "units": len(run["units"]), "frames": frames,
+                             "archive_fps": frames / seconds, **unit_overheads(run, sleep_s),
+                             **{f"phase_{k}_s": v for k, v in run["phases"].items()}}
+                if not args.skip_process:
+                    row["process_fps"] = frames / run_process_once(clips, root / f"process_{workers}", workers, sleep_s)
+                for key in ("archive_fps", "process_fps"):
+                    if key in row:
+                        one.setdefault(key, row[key])
+                        row[key.replace("fps", "efficiency")] = row[key] / (workers * one[key])
+                results["scaling"].append(row)
+                print(json.dumps(row), flush=True)
         finally:
             ray.shutdown()
             cluster.shutdown()
+    model_s = SEGMENT_FRAMES * sleep_s
+    print(f"ideal one worker: {1 / sleep_s:.1f} fps; a 60 s segment ({SEGMENT_FRAMES} frames) takes {model_s:.0f} s")
+    if args.json:
+        write_text(args.json, json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

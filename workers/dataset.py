@@ -109,13 +109,18 @@ def run_units(units: list[dict[str, Any]], make_runner: RunnerFactory, pool: Poo
 
 
 def cluster_capacity(pool: PoolConfig) -> int:
-    """Workers of the pool's shape the cluster's resources hold now (at least 1: an autoscaler may add more)."""
+    """Workers of the pool's shape the cluster's nodes hold now, counted node by node (a worker runs on one
+    node); at least 1: an autoscaler may add more."""
     import ray
 
-    total = ray.cluster_resources()
     needs = {"CPU": pool.num_cpus, "GPU": pool.num_gpus, **pool.resources}
-    fits = [int(total.get(name, 0.0) // amount) for name, amount in needs.items() if amount > 0]
-    return max(1, min(fits, default=1))
+    needed = [(name, amount) for name, amount in needs.items() if amount > 0]
+    fits = 0
+    for node in ray.nodes():
+        if node.get("Alive"):
+            have = node.get("Resources", {})
+            fits += min((int(have.get(name, 0.0) // amount) for name, amount in needed), default=1)
+    return max(1, fits)
 
 
 def _missing_paths(paths: list[str]) -> list[str]:

@@ -151,8 +151,10 @@ class _Placement:
     threads: int
 
 
-def _plan_placement(config: BackendConfig, resources: dict) -> _Placement:
-    """One actor per ``gpus_per_worker`` GPUs where the cluster has GPUs, else CPU actors sharing the CPUs."""
+def _plan_placement(config: BackendConfig, resources: dict, node_cpus: float | None = None) -> _Placement:
+    """One actor per ``gpus_per_worker`` GPUs where the cluster has GPUs, else CPU actors sharing the CPUs.
+    An actor's share is at most ``node_cpus`` (the largest node's): an actor runs on one node, so a share of
+    a multi-node cluster's total would never be scheduled and the run would wait for it forever."""
     gpus = float(resources.get("GPU", 0))
     cpus = float(resources.get("CPU", 1)) or 1.0
     if config.device == "cuda" and gpus == 0:
@@ -163,8 +165,15 @@ def _plan_placement(config: BackendConfig, resources: dict) -> _Placement:
         workers = config.workers or max(1, int(gpus // config.gpus_per_worker))
         return _Placement("cuda", workers, {"num_gpus": config.gpus_per_worker, "num_cpus": 1}, 1)
     workers = config.workers or 1
-    share = cpus / workers
+    share = min(cpus / workers, node_cpus or cpus)
     return _Placement("cpu", workers, {"num_cpus": share}, max(1, int(share)))
+
+
+def _largest_node_cpus() -> float | None:
+    import ray
+
+    cpus = [float(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node.get("Alive")]
+    return max(cpus, default=0.0) or None
 
 
 class RayBackend(MattingBackend):
@@ -194,7 +203,7 @@ class RayBackend(MattingBackend):
         self._build_predictor = build_predictor
         self.startup_seconds = 0.0  # slowest actor start-up, for the deadline of a replacement's first batch
         try:
-            self._placement = _plan_placement(config, ray.cluster_resources())
+            self._placement = _plan_placement(config, ray.cluster_resources(), _largest_node_cpus())
             self.workers = self._placement.workers
             self._actor_class = ray.remote(max_restarts=0, max_task_retries=0)(MattingActor)
             self._slots = [_Slot(self._start_actor()) for _ in range(self.workers)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,7 @@ from pipeline.archive.units import INTRA_CODECS, Unit, plan_units
 from pipeline.encoders import resolve_codec
 from pipeline.jobs import InputsFailed, directory_suffix, output_exists
 from pipeline.progress import Progress, RunSummary, format_summary
-from pipeline.settings.archive import ArchiveConfig
+from pipeline.settings.archive import ArchiveConfig, video_config
 from workers.matting import PredictorFactory
 
 
@@ -46,32 +47,41 @@ class ArchiveResult:
     units_run: int
     units_skipped: int
     units_failed: int
+    join_seconds: dict[str, float] = field(default_factory=dict)  # per output joined in this run
+    # wall-clock seconds of the driver's phases: plan (find, cut, ledger), start (Ray, path check),
+    # units (the dataset, actor start-up included), join
+    phase_seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {"units_run": self.units_run, "units_skipped": self.units_skipped,
                 "units_failed": self.units_failed, "videos": [v.as_dict() for v in self.videos],
-                "units": self.units}
+                "units": self.units, "join_seconds": self.join_seconds,
+                "phase_seconds": self.phase_seconds}
 
 
 def plan_videos(videos: list[FoundVideo], out_dir: Path, job: JobDir, config: ArchiveConfig) -> list[VideoPlan]:
-    """Outputs mirror the inputs' places under ``out_dir``; a video that cannot be read fails alone."""
-    process = config.process
-    suffix = directory_suffix(process)
-    extension = ".png" if suffix == "/" else suffix
-    cut = resolve_codec(process.codec, extension, process.output).key in INTRA_CODECS
-    lookahead = process.temporal_window if process.temporal != "off" else 0
+    """Outputs mirror the inputs' places under ``out_dir``; a video that cannot be read fails alone.
+    Each video's settings are the job's with its manifest row's over them."""
     plans: list[VideoPlan] = []
     seen: dict[str, str] = {}
     for video in videos:
+        process = video_config(config, video.settings, video.where) if video.settings else config.process
+        suffix = directory_suffix(process)
         output = str(out_dir / video.relative) + suffix
         if output in seen:
             raise ConfigError(f"inputs {seen[output]} and {video.path} would both write {output}")
         seen[output] = video.path
+        extension = ".png" if suffix == "/" else suffix
+        # a row's frame range is one unit, run as `process --frames` runs it
+        cut = resolve_codec(process.codec, extension, process.output).key in INTRA_CODECS and process.frames is None
+        smoothing = process.temporal != "off"  # without smoothing, frames around a unit would be matted for nothing
         plan = VideoPlan(video, output)
         try:
             plan.units = plan_units(video.path, output, job.parts_dir / video.relative, suffix if suffix != "/" else "",
-                                    segment_seconds=config.segment_seconds, warmup=config.warmup_frames,
-                                    lookahead=lookahead, cut=cut)
+                                    segment_seconds=config.segment_seconds,
+                                    warmup=config.warmup_frames if smoothing else 0,
+                                    lookahead=process.temporal_window if smoothing else 0, cut=cut,
+                                    settings=video.settings)
         except InputError as exc:
             plan.error = str(exc)
         plans.append(plan)
@@ -89,6 +99,8 @@ def run_archive(inputs: list[str], out_dir: str, config: ArchiveConfig,
     from workers.dataset import check_paths_on_nodes, ray_connection, run_units
 
     process = config.process
+    phases: dict[str, float] = {}
+    mark = time.perf_counter()
     target = Path(out_dir)
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -98,14 +110,17 @@ def run_archive(inputs: list[str], out_dir: str, config: ArchiveConfig,
     plans = plan_videos(find_videos(inputs), target, job, config)
     units = [unit for plan in plans for unit in plan.units]
     unreadable = {plan.video.path: plan.error for plan in plans if plan.error}
-    job.create(config.output_settings(), [u.as_dict() for u in units], unreadable, process.overwrite)
+    job.create(config.output_settings(), [u.as_dict() for u in units], unreadable, process.overwrite,
+               {plan.output: plan.video.settings for plan in plans})
     rows = job.rows()
     todo = [u for u in units if not unit_is_done(u, rows.get(u.id))]
     skipped = len(units) - len(todo)
     ran: list[dict[str, Any]] = []
     if todo:
         with ray_connection(process.ray_address):
+            phases["plan"], mark = _lap(mark)
             _check_shared_paths(check_paths_on_nodes, [str(job.root), *sorted({u.video for u in todo})])
+            phases["start"], mark = _lap(mark)
             pool = _pool(config)
             factory = UnitProcessorFactory(process, str(target), build_predictor, max(1, int(config.cpus_per_worker)))
             progress = Progress(f"archive ({len(todo)} units)", sum(u.frames or 0 for u in todo), quiet=process.quiet)
@@ -117,22 +132,31 @@ def run_archive(inputs: list[str], out_dir: str, config: ArchiveConfig,
                         print(f"error: {row['video']}: {row['error']}", file=sys.stderr, flush=True)
             finally:
                 progress.close()
+            phases["units"], mark = _lap(mark)
     rows = job.rows()
     ran_ids = {row["id"] for row in ran}
-    summaries = [_finish_video(plan, rows, ran_ids, process.audio, process.overwrite) for plan in plans]
+    joins: dict[str, float] = {}
+    summaries = [_finish_video(plan, rows, ran_ids, process.audio, process.overwrite, joins) for plan in plans]
     for summary in summaries:
         if not process.quiet:
             print(format_summary(summary), flush=True)
     result = ArchiveResult(summaries, [rows[u.id].as_dict() if u.id in rows else {"id": u.id, "state": "left"}
                                        for u in units],
                            units_run=len(ran), units_skipped=skipped,
-                           units_failed=sum(1 for row in ran if row["state"] == "failed"))
+                           units_failed=sum(1 for row in ran if row["state"] == "failed"), join_seconds=joins,
+                           phase_seconds={**phases, "join": _lap(mark)[0]})
     if process.report:
         _write_report(process.report, result)
     failures = [s for s in summaries if s.status == "failed"]
     if failures:
         raise InputsFailed(failures, len(summaries), InputError.exit_code)
     return result
+
+
+def _lap(mark: float) -> tuple[float, float]:
+    """(seconds since ``mark``, now)."""
+    now = time.perf_counter()
+    return now - mark, now
 
 
 def _pool(config: ArchiveConfig) -> Any:
@@ -156,8 +180,8 @@ def _check_shared_paths(check: Any, paths: list[str]) -> None:
 
 
 def _finish_video(plan: VideoPlan, rows: dict[str, UnitRow], ran_ids: set[str], audio: str,
-                  overwrite: bool) -> RunSummary:
-    """Join a video whose units are all done; its summary either way."""
+                  overwrite: bool, joins: dict[str, float]) -> RunSummary:
+    """Join a video whose units are all done (its time into ``joins``); its summary either way."""
     name = plan.video.path
     if plan.error:
         return RunSummary(name, None, status="failed", error=plan.error)
@@ -173,10 +197,12 @@ def _finish_video(plan: VideoPlan, rows: dict[str, UnitRow], ran_ids: set[str], 
     if output_exists(plan.output) and not any(u.id in ran_ids for u in plan.units) and not overwrite:
         return RunSummary(name, plan.output, status="skipped")
     parts = [Part(u.part, r.pts_offset) for u, r in zip(plan.units, done)]
+    started = time.perf_counter()
     try:
         joined = join_parts(parts, plan.output, name, audio, plan.units[0].whole)
     except UserError as exc:
         return RunSummary(name, plan.output, status="failed", error=str(exc))
+    joins[plan.output] = time.perf_counter() - started
     shutil.rmtree(Path(plan.units[0].part).parent, ignore_errors=True)  # with any partial of a killed worker
     return RunSummary(name, plan.output, frames_in=frames, frames_out=joined, seconds=seconds)
 

@@ -21,6 +21,7 @@ from pipeline.audio import AudioCarrier, open_audio
 from pipeline.encoders import MUXERS
 from pipeline.sinks import DEFAULT_SEQUENCE_NAME, sequence_files
 from pipeline.sinks.destination import destination
+from pipeline.sinks.sequences import write_audio_sidecar
 from pipeline.sources import open_source
 
 AUDIO_LOOKAHEAD_S = 0.5  # audio muxed this far ahead of the video, as the sink does
@@ -41,7 +42,7 @@ def join_parts(parts: list[Part], output: str, source: str, audio: str, whole: b
     if whole:
         return _rename_whole(Path(parts[0].path), target, sequence)
     if sequence:
-        return _move_frames(parts, final)
+        return _move_frames(parts, final, source if audio == "copy" else None)
     return _remux(parts, final, source, audio)
 
 
@@ -55,9 +56,18 @@ def _rename_whole(part: Path, target: Path, sequence: bool) -> int:
         return sum(1 for p in joined.demux(joined.streams.video[0]) if p.size)
 
 
-def _move_frames(parts: list[Part], final: Path) -> int:
-    """Frames are numbered by their source index already: each moves into the output folder."""
+def _move_frames(parts: list[Part], final: Path, audio_source: str | None) -> int:
+    """Frames are numbered by their source index already: each moves into the output folder; the
+    source's audio goes beside them as the WAV `process` writes for a sequence."""
     final.parent.mkdir(parents=True, exist_ok=True)
+    if audio_source is not None:
+        with open_source(audio_source) as reader:
+            info = reader.info
+        if info.audio and info.kind == "file":
+            try:
+                write_audio_sidecar(final.parent, DEFAULT_SEQUENCE_NAME, info.path, info.start_s, False, None, True)
+            except av.error.FFmpegError as exc:
+                raise OutputError(f"writing the audio of {final.parent} failed: {exc.strerror or exc}") from None
     moved = 0
     for part in parts:
         for file in sequence_files(Path(part.path), DEFAULT_SEQUENCE_NAME):

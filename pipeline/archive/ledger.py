@@ -56,16 +56,21 @@ class JobDir:
         return self.job_file.is_file()
 
     def create(self, settings: dict[str, Any], units: list[dict[str, Any]], unreadable: dict[str, str],
-               overwrite: bool) -> None:
+               overwrite: bool, video_settings: dict[str, dict[str, Any]] | None = None) -> None:
         """Start or resume the job: a job made with other output-shaping settings is refused, unless
-        ``overwrite``, which starts it again from nothing."""
+        ``overwrite``, which starts it again from nothing. ``video_settings``: per output, the settings
+        its manifest row gives; a video in both runs whose row changed is refused the same way (videos
+        added to or dropped from the job are not a change)."""
+        video_settings = video_settings or {}
         if self.exists():
-            before = self.read_job()["settings"]
-            changed = sorted(k for k in set(before) | set(settings) if before.get(k) != settings.get(k))
+            record = self.read_job()
+            before = {**record["settings"], **_per_video(record.get("video_settings", {}), video_settings)}
+            now = {**settings, **_per_video(video_settings, record.get("video_settings", {}))}
+            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
             if changed and not overwrite:
                 first = changed[0]
                 raise ConfigError(f"{self.out_dir} holds a job made with other settings ({first}: "
-                                  f"{before.get(first)!r} then, {settings.get(first)!r} now); "
+                                  f"{before.get(first)!r} then, {now.get(first)!r} now); "
                                   "use --overwrite to redo it")
             if overwrite:
                 shutil.rmtree(self.units_dir, ignore_errors=True)
@@ -73,8 +78,8 @@ class JobDir:
         try:
             self.units_dir.mkdir(parents=True, exist_ok=True)
             self.parts_dir.mkdir(parents=True, exist_ok=True)
-            write_text(self.job_file, json.dumps({"settings": settings, "units": units,
-                                                      "unreadable": unreadable}, indent=1) + "\n")
+            write_text(self.job_file, json.dumps({"settings": settings, "units": units, "unreadable": unreadable,
+                                                  "video_settings": video_settings}, indent=1) + "\n")
         except OSError as exc:
             raise OutputError(f"cannot write the job directory {self.root}: {exc.strerror or exc}") from None
 
@@ -100,3 +105,9 @@ class JobDir:
                 continue
             rows[row.id] = row
         return rows
+
+
+def _per_video(settings: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``settings`` of the outputs also in ``other``, flat ("OUTPUT: key"), for comparing two runs."""
+    return {f"{output}: {key}": value for output, row in settings.items() if output in other
+            for key, value in row.items()}

@@ -9,6 +9,7 @@ a unit that fails for a reason in its data is not retried.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -64,9 +65,13 @@ class TrimmedSink:
 
 
 def unit_config(config: ProcessConfig, unit: Unit) -> ProcessConfig:
-    """The settings of one unit's run: its decode window; a cut video's audio is added by the join."""
-    whole = unit.decode_start == 0 and unit.decode_stop is None
-    frames = None if whole else f"{unit.decode_start}:{'' if unit.decode_stop is None else unit.decode_stop}"
+    """The settings of one unit's run: its video's own settings, its decode window (a whole video: the
+    range its row gives, if any); a cut video's audio is added by the join."""
+    config = replace(config, **unit.settings)
+    if unit.whole:
+        frames = config.frames
+    else:
+        frames = f"{unit.decode_start}:{'' if unit.decode_stop is None else unit.decode_stop}"
     return replace(config, frames=frames, audio=config.audio if unit.whole else "drop", overwrite=True,
                    quiet=True, report=None)
 
@@ -89,6 +94,7 @@ class UnitProcessor:
     """One predictor for every unit the worker runs; ``__call__`` runs a unit and returns its ledger row."""
 
     def __init__(self, factory: UnitProcessorFactory):
+        started = time.perf_counter()
         import torch
 
         torch.set_num_threads(factory.threads)
@@ -100,10 +106,14 @@ class UnitProcessor:
             self.backend: MattingBackend = create_backend(build, BackendConfig(kind="local", device=config.device))
         except UserError as exc:
             self.build_error = str(exc)
+        # the worker's own start-up (imports, model build), recorded with the first unit it runs
+        self.startup_s: float | None = time.perf_counter() - started
 
     def __call__(self, unit_fields: dict[str, Any], node: str) -> dict[str, Any]:
         unit = Unit.from_dict(unit_fields)
-        row = UnitRow(unit.id, unit.video, "running", node=node, started=time.time())
+        row = UnitRow(unit.id, unit.video, "running", node=node, started=time.time(), extra={"pid": os.getpid()})
+        if self.startup_s is not None:
+            row.extra["startup_s"], self.startup_s = self.startup_s, None
         self.job.write_row(row)
         try:
             if self.build_error:

@@ -9,7 +9,7 @@ their parts join without re-encoding; any other output is one unit per video.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from typing import Any
 import av
 
 from birefnet.errors import InputError
-from pipeline.media import open_input
+from pipeline.media import open_input, parse_frame_range
 from pipeline.sources.probe import stream_rate
 
 INTRA_CODECS = ("prores", "ffv1", "qtrle", "png")
@@ -40,6 +40,7 @@ class Unit:
     part: str
     stream_start: int  # the video stream's first timestamp: time zero of the deliverable
     whole: bool  # the only unit of its video: written as `process` writes it (audio included), then renamed
+    settings: dict[str, Any] = field(default_factory=dict)  # its video's own settings (a manifest row's)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -93,8 +94,9 @@ def cut_points(layout: VideoLayout, segment_frames: int) -> list[int]:
 
 
 def plan_units(video: str, output: str, parts_dir: Path, part_suffix: str, *, segment_seconds: float,
-               warmup: int, lookahead: int, cut: bool) -> list[Unit]:
-    """The units of one video; ``cut`` False (or a variable frame rate) keeps it whole."""
+               warmup: int, lookahead: int, cut: bool, settings: dict[str, Any] | None = None) -> list[Unit]:
+    """The units of one video; ``cut`` False (or a variable frame rate) keeps it whole. ``settings``:
+    the video's own (a ``frames`` range among them is the whole unit's range)."""
     layout = read_layout(video)
     cuts = [0]
     if cut and layout.fps is not None:
@@ -105,9 +107,12 @@ def plan_units(video: str, output: str, parts_dir: Path, part_suffix: str, *, se
         stop = None if last else cuts[n + 1]
         decode_stop = None if stop is None else min(stop + lookahead, layout.frame_count)
         frames = (layout.frame_count if stop is None else stop) - start
+        if settings and settings.get("frames"):
+            low, high = parse_frame_range(settings["frames"])
+            frames = max(0, min(layout.frame_count, high or layout.frame_count) - low)
         units.append(Unit(
             id=f"{output}@{start}", video=video, output=output, index=n, start=start, stop=stop,
             decode_start=max(0, start - warmup), decode_stop=decode_stop, frames=frames,
             part=str(parts_dir / f"{n:05d}_{start}{part_suffix}"), stream_start=layout.stream_start,
-            whole=len(cuts) == 1))
+            whole=len(cuts) == 1, settings=dict(settings or {})))
     return units

@@ -7,9 +7,10 @@ other values is refused unless ``--overwrite``.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
+from birefnet.errors import ConfigError
 from pipeline.settings import process, values
 from pipeline.settings.process import ProcessConfig, check_config
 from pipeline.settings.table import Key, SettingsTable
@@ -37,6 +38,35 @@ class ArchiveConfig:
         merged = {**asdict(self.process), **{f.name: getattr(self, f.name) for f in fields(self)[1:]}}
         return {key: (str(value) if not isinstance(value, (int, float, str, bool, type(None))) else value)
                 for key, value in merged.items() if key not in OUTPUT_NEUTRAL and key not in NOT_IN_ARCHIVE}
+
+
+# settings a manifest row may give for its own video (a column each, flag names with - or _): what that
+# video's units write. A row with ``frames`` is one unit (its range is `process --frames` exactly).
+ROW_KEYS = ("frames", "output", "codec", "background", "background_fit", "temporal")
+
+
+def row_settings(cells: dict[str, Any], where: str) -> dict[str, Any]:
+    """The parsed settings of one manifest row (``cells``: column -> value; empty cells are not given),
+    each checked by the key's own parser; a bad value is a one-line ``ConfigError`` naming ``where``."""
+    settings = {}
+    for key, value in cells.items():
+        if value is None or str(value).strip() == "":
+            continue
+        try:
+            settings[key] = process.KEYS[key].parse(str(value).strip())
+        except ValueError as exc:
+            raise ConfigError(f"{where}: column {key!r}: {exc}") from None
+    return settings
+
+
+def video_config(config: ArchiveConfig, settings: dict[str, Any], where: str) -> ProcessConfig:
+    """The job's per-video settings with one row's ``settings`` over them, checked as the CLI's are."""
+    merged = replace(config.process, **settings)
+    try:
+        check_config(merged)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return merged
 
 
 def _resource(value: Any) -> tuple[str, float]:

@@ -159,36 +159,42 @@ class ImageSequenceWriter(Writer):
         return self._summary(described)
 
     def _write_audio(self) -> list[str]:
-        """The input's audio as ``<name>.wav`` beside the frames (image sequences hold no sound)."""
         if not self.audio_source:
             return []
-        stem = PRINTF_NUMBER.split(self.pattern)[0].rstrip("_.- ") or "audio"
-        file = AtomicPath(self.folder / f"{stem}.wav")
-        if file.final.exists() and not self.overwrite:
-            log.warning("audio not written: %s exists (use overwrite)", file.final)
-            return []
-        try:
-            with av.open(str(file.temp), "w", format="wav") as out:
-                carrier = open_audio(out, self.audio_source, start_s=self.info.start_s,
-                                     partial=self.info.partial, reencode=True)
-                if carrier is None:
-                    described = []
-                else:
-                    end_s = None
-                    if self.info.partial and self.files:
-                        end_s = self.info.start_s + self.frames_written / float(self.info.nominal_fps)
-                    carrier.finish(end_s)
-                    described = [f"{d} -> {file.final.name}" for d in carrier.descriptions]
-                    carrier.close()
-        except BaseException:
-            file.discard()
-            raise
-        if described:
-            file.commit()
-        else:
-            file.discard()
-        return described
+        end_s = None
+        if self.info.partial and self.files:
+            end_s = self.info.start_s + self.frames_written / float(self.info.nominal_fps)
+        return write_audio_sidecar(self.folder, self.pattern, self.audio_source, self.info.start_s,
+                                   self.info.partial, end_s, self.overwrite)
 
     def discard(self) -> None:
         for file in self.files:
             file.discard()
+
+
+def write_audio_sidecar(folder: Path, pattern: str, source: str, start_s: float, partial: bool,
+                        end_s: float | None, overwrite: bool) -> list[str]:
+    """``source``'s audio from ``start_s`` (to ``end_s``, None: its end) as ``<name>.wav`` beside the frames
+    of ``pattern`` in ``folder`` (image sequences hold no sound); what was carried, described."""
+    stem = PRINTF_NUMBER.split(pattern)[0].rstrip("_.- ") or "audio"
+    file = AtomicPath(folder / f"{stem}.wav")
+    if file.final.exists() and not overwrite:
+        log.warning("audio not written: %s exists (use overwrite)", file.final)
+        return []
+    try:
+        with av.open(str(file.temp), "w", format="wav") as out:
+            carrier = open_audio(out, source, start_s=start_s, partial=partial, reencode=True)
+            if carrier is None:
+                described = []
+            else:
+                carrier.finish(end_s)
+                described = [f"{d} -> {file.final.name}" for d in carrier.descriptions]
+                carrier.close()
+    except BaseException:
+        file.discard()
+        raise
+    if described:
+        file.commit()
+    else:
+        file.discard()
+    return described
