@@ -16,10 +16,12 @@ import threading
 import time
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 import run_pipeline
+from birefnet.errors import ConfigError
 from pipeline.archive.inputs import find_videos
 from pipeline.archive.job import run_archive
 from pipeline.archive.ledger import JobDir
@@ -49,6 +51,76 @@ def test_inputs_are_files_folders_and_lists(tmp_path):
     (tmp_path / "list.txt").write_text("# one path a line\nc.mkv\n\n")
     found = find_videos([str(tmp_path / "shots"), str(tmp_path / "list.txt")])
     assert [(Path(f.path).name, f.relative) for f in found] == [("b.mov", "b"), ("a.mp4", "day1/a"), ("c.mkv", "c")]
+
+
+def test_manifest_columns_are_checked_in_one_line(tmp_path):
+    clip = make_clip(tmp_path / "a.mp4", frames=2)
+    (tmp_path / "bad.csv").write_text("input,colour\na.mp4,red\n")
+    with pytest.raises(ConfigError, match=r"bad.csv: unknown column 'colour' \(columns: input, name, frames"):
+        find_videos([str(tmp_path / "bad.csv")])
+    pyarrow = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as parquet
+
+    parquet.write_table(pyarrow.table({"input": [clip.name, clip.name], "name": ["x", "y"],
+                                       "temporal": ["off", "sideways"]}), tmp_path / "m.parquet")
+    with pytest.raises(ConfigError, match=r"m.parquet row 2: column 'temporal': "):
+        find_videos([str(tmp_path / "m.parquet")])
+    parquet.write_table(pyarrow.table({"input": [clip.name], "Background-Fit": ["fill"], "frames": ["0:1"]}),
+                        tmp_path / "ok.parquet")
+    (video,) = find_videos([str(tmp_path / "ok.parquet")])
+    assert (video.path, video.relative, video.settings) == (str(clip), "a", {"background_fit": "fill", "frames": "0:1"})
+
+
+def decode_wav(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.concatenate([frame.to_ndarray() for frame in container.decode(audio=0)], axis=1)
+
+
+@pytest.mark.slow
+def test_manifest_rows_with_their_own_settings_from_the_cli_quietly(cluster, media, tmp_path):
+    """A CSV manifest through the CLI, joining the test cluster: one row a PNG sequence cut into segments
+    (frames and the WAV beside them as `process` writes), one a frame range as a matte; nothing from
+    Ray on stderr under --quiet; a changed row is refused at the rerun."""
+    root, checkpoint, inputs = media
+    manifest = inputs / "manifest.csv"
+    manifest.write_text("input,name,codec,frames,output\n"
+                        "day1/long.mp4,seq/long,png,,\n"
+                        "short.mp4,cut/short,,2:9,matte\n")
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "run_pipeline", "archive", str(manifest), "-o", str(out), "--temporal", "off",
+            "--worker-resource", "slot", "--ray-address", cluster.address, *CUT, *model_flags(checkpoint)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    run = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stderr == "" and run.stdout == ""
+    assert len(JobDir(out).read_job()["units"]) == 4  # the sequence in 3 segments, the range whole
+
+    single = tmp_path / "single"
+    assert run_pipeline.main(["process", str(inputs / "day1" / "long.mp4"), "-o", str(single / "long") + "/",
+                              "--codec", "png", "--backend", "local", "--temporal", "off",
+                              *model_flags(checkpoint)]) == 0
+    got = sorted(p.name for p in (out / "seq" / "long").iterdir())
+    assert got == sorted(p.name for p in (single / "long").iterdir()) and "frame.wav" in got
+    for name in got[:: max(1, len(got) // 7)]:
+        if name.endswith(".png"):
+            assert (out / "seq" / "long" / name).read_bytes() == (single / "long" / name).read_bytes()
+    np.testing.assert_array_equal(decode_wav(out / "seq" / "long" / "frame.wav"),
+                                  decode_wav(single / "long" / "frame.wav"))
+    ranged = tmp_path / "ranged.mp4"
+    assert run_pipeline.main(["process", str(inputs / "short.mp4"), "-o", str(ranged), "--frames", "2:9",
+                              "--output", "matte", "--backend", "local", "--temporal", "off",
+                              *model_flags(checkpoint)]) == 0
+    matte, matte_times, _ = decode_video(out / "cut" / "short.mp4")
+    want, want_times, _ = decode_video(ranged)
+    assert len(matte) == 7 and matte_times == want_times
+    np.testing.assert_array_equal(matte, want)
+
+    manifest.write_text("input,name,codec,frames,output\n"
+                        "day1/long.mp4,seq/long,png,,\n"
+                        "short.mp4,cut/short,,3:9,matte\n")
+    again = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2
+    assert f"({out / 'cut' / 'short.mp4'}: frames: '2:9' then, '3:9' now); use --overwrite" in again.stderr
 
 
 @pytest.mark.slow

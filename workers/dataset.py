@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -83,12 +84,61 @@ class _UnitActor:
         return {"row": [json.dumps(row) for row in rows]}
 
 
-def run_units(units: list[dict[str, Any]], make_runner: RunnerFactory, pool: PoolConfig) -> Iterator[dict[str, Any]]:
+class _ForwardToOurLog(logging.Handler):
+    """Ray Data's warnings and errors, as ours ("ray data: ..."); not the one that says how to turn on the
+    progress bars we turned off."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not record.name.startswith("ray.data._internal.progress"):
+            logging.getLogger("birefnet_video").log(record.levelno, "ray data: %s", record.getMessage())
+
+
+def route_data_logs(quiet: bool) -> None:
+    """Ray Data prints INFO lines ("Starting execution of Dataset ...") on stderr through its "console"
+    handler. They stay in Ray Data's own log file (the session's ``logs/ray-data/ray-data.log``); its
+    warnings and errors go to our log, and under ``quiet`` nowhere but that file."""
+    import ray.data  # noqa: F401  # configures the "ray.data" logger on import
+
+    logger = logging.getLogger("ray.data")
+    for handler in list(logger.handlers):
+        if handler.get_name() == "console" or isinstance(handler, _ForwardToOurLog):
+            logger.removeHandler(handler)
+    if not quiet:
+        forward = _ForwardToOurLog(logging.WARNING)
+        logger.addHandler(forward)
+
+
+@contextmanager
+def native_stderr_to(path: str) -> Iterator[None]:
+    """Ray's C++ core in this process writes its own warnings straight to file descriptor 2 (e.g. that a
+    Ray Data actor's constructor arguments live in the object store); point that descriptor at ``path``
+    while Ray runs, and keep Python's ``sys.stderr`` (our messages, the progress bar) on the terminal."""
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    log_file = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log_file, 2)
+    os.close(log_file)
+    previous = sys.stderr
+    sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1, encoding=previous.encoding or "utf-8",
+                           errors="backslashreplace")
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr.close()
+        sys.stderr = previous
+        os.dup2(terminal, 2)
+        os.close(terminal)
+
+
+def run_units(units: list[dict[str, Any]], make_runner: RunnerFactory, pool: PoolConfig,
+              quiet: bool = False) -> Iterator[dict[str, Any]]:
     """Each unit's result row, in the order units finish. Call inside ``ray_connection``."""
     import ray
 
     if not units:
         return
+    route_data_logs(quiet)
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # the caller shows one bar for the whole job
     remote_args: dict[str, Any] = {"num_cpus": pool.num_cpus}

@@ -96,7 +96,7 @@ def unit_is_done(unit: Unit, row: UnitRow | None) -> bool:
 def run_archive(inputs: list[str], out_dir: str, config: ArchiveConfig,
                 build_predictor: PredictorFactory | None = None) -> ArchiveResult:
     """The whole job; raises ``InputsFailed`` naming the videos that failed (the rest are written)."""
-    from workers.dataset import check_paths_on_nodes, ray_connection, run_units
+    from workers.dataset import check_paths_on_nodes, native_stderr_to, ray_connection, run_units
 
     process = config.process
     phases: dict[str, float] = {}
@@ -117,7 +117,8 @@ def run_archive(inputs: list[str], out_dir: str, config: ArchiveConfig,
     skipped = len(units) - len(todo)
     ran: list[dict[str, Any]] = []
     if todo:
-        with ray_connection(process.ray_address):
+        # Ray's own messages in this process go to the job directory's ray.log, ours stay on the terminal
+        with native_stderr_to(str(job.ray_log)), ray_connection(process.ray_address):
             phases["plan"], mark = _lap(mark)
             _check_shared_paths(check_paths_on_nodes, [str(job.root), *sorted({u.video for u in todo})])
             phases["start"], mark = _lap(mark)
@@ -125,7 +126,7 @@ def run_archive(inputs: list[str], out_dir: str, config: ArchiveConfig,
             factory = UnitProcessorFactory(process, str(target), build_predictor, max(1, int(config.cpus_per_worker)))
             progress = Progress(f"archive ({len(todo)} units)", sum(u.frames or 0 for u in todo), quiet=process.quiet)
             try:
-                for row in run_units([u.as_dict() for u in todo], factory, pool):
+                for row in run_units([u.as_dict() for u in todo], factory, pool, quiet=process.quiet):
                     ran.append(row)
                     progress.update(row["frames"], {})
                     if row["state"] == "failed" and not process.quiet:

@@ -3,7 +3,8 @@
 ``OUT_DIR/.birefnet-archive/`` holds ``job.json`` (the settings that shape the output, the units, and
 the inputs that could not be read, with the reason), ``units/<hash of the unit id>.json`` (one row per
 unit: state running / done / failed, frames, seconds, node, error), written atomically by the worker
-that runs the unit, and ``parts/`` (what the units wrote). A row is the truth about its unit: a rerun
+that runs the unit, ``parts/`` (what the units wrote) and ``ray.log`` (Ray's own messages in the
+driver). A row is the truth about its unit: a rerun
 redoes every unit whose row does not say done.
 """
 
@@ -51,6 +52,7 @@ class JobDir:
         self.job_file = self.root / "job.json"
         self.units_dir = self.root / "units"
         self.parts_dir = self.root / "parts"
+        self.ray_log = self.root / "ray.log"  # what Ray's C++ core of the driver printed
 
     def exists(self) -> bool:
         return self.job_file.is_file()
