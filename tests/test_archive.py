@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -131,8 +134,10 @@ def test_ray_job_submit_against_a_head_started_here(media, tmp_path):
     pytest.importorskip("aiohttp", reason="ray job submit needs the dashboard of ray[default]")
     _, checkpoint, inputs = media
     port, dashboard = 6391, 8291
-    temp_dir = tmp_path / "ray"
-    env = {**os.environ, "RAY_ADDRESS": ""}
+    temp_dir = Path(tempfile.mkdtemp(prefix="rayjob", dir="/tmp"))  # Ray's socket paths must stay under 108 bytes
+    # Ray 2.60 turns token authentication on for a head when a token file exists (~/.ray/auth_token):
+    # this head and its client share a token of their own
+    env = {**os.environ, "RAY_ADDRESS": "", "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": secrets.token_hex(32)}
     env.pop("PYTHONPATH", None)  # the job must run the code it uploaded
     subprocess.run(["ray", "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
                     "--num-cpus", "2", "--resources", '{"slot": 2}', "--include-dashboard", "true",
@@ -143,7 +148,7 @@ def test_ray_job_submit_against_a_head_started_here(media, tmp_path):
         out = tmp_path / "out"
         job = subprocess.run(
             ["ray", "job", "submit", "--address", f"http://127.0.0.1:{dashboard}", "--working-dir", str(ROOT),
-             "--", "birefnet-video", "archive", str(inputs / "day1"), "-o", str(out), "--temporal", "off",
+             "--", "python", "-m", "run_pipeline", "archive", str(inputs / "day1"), "-o", str(out), "--temporal", "off",
              "--worker-resource", "slot", *CUT, *model_flags(checkpoint)],
             env=env, capture_output=True, text=True, timeout=300)
         assert job.returncode == 0, job.stdout[-2000:] + job.stderr[-2000:]
@@ -151,6 +156,7 @@ def test_ray_job_submit_against_a_head_started_here(media, tmp_path):
         assert run_pipeline.main(["archive", "--status", str(out)]) == 0
     finally:
         stop_processes_of(temp_dir)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 def stop_processes_of(temp_dir: Path) -> None:
