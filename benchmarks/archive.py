@@ -169,7 +169,8 @@ def main() -> None:
     results: dict = {"args": vars(args), "ceiling": {}, "scaling": []}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "resources": {"slot": per_node}})
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 2, "resources": {"slot": per_node},
+                                                                "include_dashboard": False})
         for _ in range(args.nodes - 1):
             cluster.add_node(num_cpus=2, resources={"slot": per_node})
         ray.init(address=cluster.address, include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
