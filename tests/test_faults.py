@@ -191,6 +191,58 @@ def test_sigkilled_driver_leaves_no_ray_and_a_rerun_clears_its_partial(tmp_path)
     assert probe(out)["frames"] == 400
 
 
+@pytest.mark.slow
+def test_raylet_killed_mid_run_ends_in_one_line_and_leaves_no_output(tmp_path):
+    """Either the driver sees the raylet gone (its own line, exit 2) or Ray's core ends it first (exit 1)
+    and the watcher (``workers/ray_watch.py``) says it; never Ray's log dump or a traceback."""
+    long_clip = make_clip(tmp_path / "long.mp4", width=64, height=48, frames=400)
+    out = tmp_path / "out" / "o.mkv"
+    command = [sys.executable, str(ROOT / "run_pipeline.py"), "process", str(long_clip), "-o", str(out),
+               "--model", "demo", "--resolution", "64", "--workers", "1", "--batch-size", "2",
+               "--output", "matte", "--temporal", "off", "--backend", "ray", "--quiet"]
+    driver = subprocess.Popen(command, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not list(out.parent.glob(".o.partial-*")) and time.monotonic() < deadline and driver.poll() is None:
+        time.sleep(0.2)  # frames flow
+    names = {pid: Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode() for pid in descendants(driver.pid)}
+    (raylet,) = [pid for pid, name in names.items() if name.endswith("raylet")]
+    os.kill(raylet, signal.SIGKILL)
+    stdout, stderr = driver.communicate(timeout=120)
+    assert driver.returncode != 0 and stdout == ""
+    about_ray = [line for line in stderr.replace(str(tmp_path), "").splitlines() if "ray" in line.lower()]
+    assert len(about_ray) == 1 and f"raylet, pid {raylet}" in about_ray[0].replace("raylet (pid", "raylet, pid")
+    assert "Traceback" not in stderr and "state-dump" not in stderr
+    assert not out.exists()
+
+
+WATCHED_DRIVER = """
+import os, signal, subprocess, sys, time
+from workers.ray_watch import RayWatch
+raylet = subprocess.Popen(["sleep", "5"], stderr=subprocess.DEVNULL)
+watch = RayWatch(raylet.pid, "the raylet died")
+time.sleep(0.5)
+if sys.argv[1] == "raylet-first":
+    raylet.kill()
+    time.sleep(0.3)
+    os._exit(1)  # as Ray's core does
+elif sys.argv[1] == "released":
+    watch.release()
+    raylet.kill()
+    os._exit(0)
+else:
+    os.kill(os.getpid(), signal.SIGKILL)  # the driver killed: not Ray's doing, nothing to say
+"""
+
+
+@pytest.mark.parametrize("case, said", [("raylet-first", "error: the raylet died\n"), ("released", ""),
+                                        ("driver-killed", "")])
+def test_the_watcher_speaks_only_when_the_raylet_died_first(case, said):
+    done = subprocess.run([sys.executable, "-c", WATCHED_DRIVER, case], cwd=ROOT, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.stderr == said
+
+
 # ---- bad inputs: checkpoints, presets, tiny frames -------------------------------------------------------
 
 

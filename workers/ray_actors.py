@@ -33,6 +33,7 @@ import numpy as np
 from birefnet.errors import ConfigError, UserError
 from workers.base import MAX_BATCH_ATTEMPTS, BackendConfig, BackendStats, BatchFailed, Key, MattingBackend, WorkersLost
 from workers.matting import MattingWorker, PredictorFactory
+from workers.ray_watch import RayWatch
 
 READY_TIMEOUT_S = 900.0  # loading a large checkpoint on a cold node can take minutes
 WAIT_SLICE_S = 0.5  # longest single blocking Ray call: the hang and raylet checks run between slices
@@ -45,6 +46,9 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 Result = TypeVar("Result")
 
 
+RAYLET_DIED = "Raylet is terminated"  # how Ray's message on a lost raylet begins
+
+
 def _route_ray_messages_to_log() -> None:
     """Ray prints its error messages ("A worker died ...", raylet log dumps) to stdout from a listener
     thread; send them to our log (stderr, quiet under --quiet), first line only, colour codes stripped."""
@@ -55,7 +59,9 @@ def _route_ray_messages_to_log() -> None:
 
     def to_log(data: dict, ignore_prefix: bool = False) -> None:
         for line in data.get("lines", [])[:1]:
-            log.warning("ray: %s", _ANSI.sub("", str(line)).strip())
+            first = (_ANSI.sub("", str(line)).strip().splitlines() or [""])[0]  # not the log dump after it
+            if not first.startswith(RAYLET_DIED):  # the run says that in its own words (``check_ray``)
+                log.warning("ray: %s", first)
 
     ray_worker.print_to_stdstream = to_log
 
@@ -75,6 +81,13 @@ def _start_local_ray(address: str | None) -> None:
                  **local)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise ConfigError(f"ray_address: cannot connect to Ray at {address!r}: {exc}") from None
+
+
+def watch_raylet(pid: int) -> RayWatch:
+    """A watcher that names the raylet's death if Ray's core ends this process for it (``workers.ray_watch``)."""
+    return RayWatch(pid, f"the local Ray stopped mid-run: its raylet (pid {pid}) was killed or crashed, and Ray "
+                         "ended this run; nothing was written under the output names; run the command again "
+                         "(it starts a fresh Ray and clears the partial files)")
 
 
 def _own_raylet() -> Any:
@@ -198,6 +211,7 @@ class RayBackend(MattingBackend):
             if sigterm is not None and threading.current_thread() is threading.main_thread():
                 signal.signal(signal.SIGTERM, sigterm)  # Ray's own handler exits on the spot; keep the caller's
             self._raylet = _own_raylet() if config.ray_address is None else None
+        self._watch = watch_raylet(self._raylet.pid) if self._raylet is not None else None
         self.config = config
         self.stats = BackendStats()
         self._build_predictor = build_predictor
@@ -287,15 +301,19 @@ class RayBackend(MattingBackend):
         import ray
 
         self._caller.shutdown()
-        if not ray.is_initialized():
-            return
-        raylet_alive = self._raylet is None or self._raylet.poll() is None
-        if raylet_alive or not self._owns_ray:
-            for slot in getattr(self, "_slots", []):
-                ray.kill(slot.actor, no_restart=True)
-        self._slots = []
-        if self._owns_ray:
-            ray.shutdown()
+        try:
+            if not ray.is_initialized():
+                return
+            raylet_alive = self._raylet is None or self._raylet.poll() is None
+            if raylet_alive or not self._owns_ray:
+                for slot in getattr(self, "_slots", []):
+                    ray.kill(slot.actor, no_restart=True)
+            self._slots = []
+            if self._owns_ray:
+                ray.shutdown()
+        finally:
+            if self._watch is not None:
+                self._watch.release()
 
 
 def _first_line(exc: BaseException) -> str:
