@@ -21,8 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from birefnet.errors import ConfigError
-
 # runs one unit (its fields) on the node named by the second argument; returns the unit's result row
 UnitRunner = Callable[[dict[str, Any], str], dict[str, Any]]
 RunnerFactory = Callable[[], UnitRunner]
@@ -46,22 +44,24 @@ def ray_connection(address: str | None) -> Iterator[None]:
     stopped) here. Inside a `ray job submit` the job's own cluster is found by Ray itself."""
     import ray
 
+    from workers.ray_actors import own_raylet, start_ray, watch_raylet
+
     owned = not ray.is_initialized()
+    watch = None
     if owned:
         # no address and no job cluster (RAY_ADDRESS): a fresh local Ray on 127.0.0.1, never a cluster
         # that another program left running on this machine
-        joined = address or os.environ.get("RAY_ADDRESS")
-        local: dict[str, Any] = {} if joined else {"_node_ip_address": "127.0.0.1"}
-        try:
-            ray.init(address=joined or "local", include_dashboard=False, log_to_driver=False,
-                     logging_level=logging.ERROR, **local)
-        except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise ConfigError(f"ray_address: cannot connect to Ray at {address!r}: {exc}") from None
+        joined = address or os.environ.get("RAY_ADDRESS") or None
+        start_ray(joined)
+        raylet = None if joined else own_raylet()
+        watch = watch_raylet(raylet.pid) if raylet is not None else None
     try:
         yield
     finally:
         if owned:
             ray.shutdown()
+        if watch is not None:
+            watch.release()
 
 
 class _UnitActor:

@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -66,8 +67,9 @@ def _route_ray_messages_to_log() -> None:
     ray_worker.print_to_stdstream = to_log
 
 
-def _start_local_ray(address: str | None) -> None:
-    """``ray.init``: a fresh local Ray on 127.0.0.1 when ``address`` is None, else join that cluster.
+def start_ray(address: str | None) -> None:
+    """``ray.init``: a fresh local Ray on 127.0.0.1 when ``address`` is None, else join that cluster; Ray's
+    messages to our log, and the caller's SIGTERM handler kept.
 
     "local" keeps Ray from joining, unasked, a cluster another program started on this machine (Ray's
     default for no address: the one ``/tmp/ray/ray_current_cluster`` or ``RAY_ADDRESS`` names)."""
@@ -75,22 +77,47 @@ def _start_local_ray(address: str | None) -> None:
 
     # agents notice their raylet's death at once, so none outlive a killed driver for minutes
     os.environ.setdefault("RAY_enable_pipe_based_agent_to_parent_health_check", "1")
+    _route_ray_messages_to_log()
+    sigterm = signal.getsignal(signal.SIGTERM)
     local: dict[str, Any] = {"_node_ip_address": LOCAL_HOST} if address is None else {}
     try:
-        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                 **local)
+        with _loopback_node(address is None):
+            ray.init(address=address or "local", include_dashboard=False, log_to_driver=False,
+                     logging_level=logging.ERROR, **local)
     except (ConnectionError, ValueError, RuntimeError) as exc:
         raise ConfigError(f"ray_address: cannot connect to Ray at {address!r}: {exc}") from None
+    if sigterm is not None and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, sigterm)  # Ray's own handler exits on the spot; keep the caller's
+
+
+@contextmanager
+def _loopback_node(local: bool) -> Iterator[None]:
+    """Ray turns a node address of 127.0.0.1 into the machine's outward one (``services.resolve_ip_for_localhost``)
+    wherever it allows clusters (``ray_constants.ENABLE_RAY_CLUSTER``, true on Linux), and its gRPC servers
+    (gcs, raylet, every worker) then listen on all interfaces. While ``ray.init`` starts a local Ray that
+    switch is off, so the node is 127.0.0.1 and every Ray port of the run listens on 127.0.0.1 only."""
+    import ray._private.ray_constants as constants
+
+    if not local or not hasattr(constants, "ENABLE_RAY_CLUSTER"):  # another Ray: leave it as it is
+        yield
+        return
+    before = constants.ENABLE_RAY_CLUSTER
+    constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        constants.ENABLE_RAY_CLUSTER = before
 
 
 def watch_raylet(pid: int) -> RayWatch:
-    """A watcher that names the raylet's death if Ray's core ends this process for it (``workers.ray_watch``)."""
+    """A watcher for the local Ray this process started (``workers.ray_watch``): it ends the processes of
+    that Ray if this process is killed, and names the raylet's death if Ray's core ends this process for it."""
     return RayWatch(pid, f"the local Ray stopped mid-run: its raylet (pid {pid}) was killed or crashed, and Ray "
                          "ended this run; nothing was written under the output names; run the command again "
                          "(it starts a fresh Ray and clears the partial files)")
 
 
-def _own_raylet() -> Any:
+def own_raylet() -> Any:
     """The raylet process of the Ray this process started (a ``subprocess.Popen``), or None."""
     try:
         import ray._private.ray_constants as constants
@@ -201,16 +228,12 @@ class RayBackend(MattingBackend):
         self._caller = ThreadPoolExecutor(1, thread_name_prefix="ray-wait")
         self._raylet = None
         if self._owns_ray:
-            sigterm = signal.getsignal(signal.SIGTERM)
-            _route_ray_messages_to_log()
             try:
-                _start_local_ray(config.ray_address)
+                start_ray(config.ray_address)
             except BaseException:
                 self._caller.shutdown()
                 raise
-            if sigterm is not None and threading.current_thread() is threading.main_thread():
-                signal.signal(signal.SIGTERM, sigterm)  # Ray's own handler exits on the spot; keep the caller's
-            self._raylet = _own_raylet() if config.ray_address is None else None
+            self._raylet = own_raylet() if config.ray_address is None else None
         self._watch = watch_raylet(self._raylet.pid) if self._raylet is not None else None
         self.config = config
         self.stats = BackendStats()
