@@ -29,7 +29,7 @@ class RayWatch:
     def __init__(self, raylet_pid: int, message: str):
         self._process: subprocess.Popen[bytes] | None = subprocess.Popen(
             [sys.executable, os.path.abspath(__file__), str(os.getpid()), str(raylet_pid), message],
-            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, close_fds=True)
+            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=_our_stderr(), close_fds=True)
 
     def release(self) -> None:
         """This process ends by itself (cleanly or with its own message): the watcher says nothing."""
@@ -47,6 +47,15 @@ class RayWatch:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def _our_stderr() -> int | None:
+    """Where our own messages go (``sys.stderr``, which may no longer be descriptor 2: the archive driver
+    points that at a log for Ray's C++ core); None: the descriptor 2 we have."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # a stream without a descriptor (a test's capture)
+        return None
 
 
 def _alive(pid: int) -> bool:
