@@ -113,22 +113,31 @@ def native_stderr_to(path: str) -> Iterator[None]:
     """Ray's C++ core in this process writes its own warnings straight to file descriptor 2 (e.g. that a
     Ray Data actor's constructor arguments live in the object store); point that descriptor at ``path``
     while Ray runs, and keep Python's ``sys.stderr`` (our messages, the progress bar) on the terminal."""
-    sys.stderr.flush()
+    previous = sys.stderr
+    previous.flush()
     terminal = os.dup(2)
     log_file = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     os.dup2(log_file, 2)
     os.close(log_file)
-    previous = sys.stderr
-    sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1, encoding=previous.encoding or "utf-8",
-                           errors="backslashreplace")
+    if _descriptor(previous) == 2:  # else (a test's capture) it does not write to descriptor 2 anyway
+        sys.stderr = os.fdopen(os.dup(terminal), "w", buffering=1, encoding=previous.encoding or "utf-8",
+                               errors="backslashreplace")
     try:
         yield
     finally:
-        sys.stderr.flush()
-        sys.stderr.close()
-        sys.stderr = previous
+        if sys.stderr is not previous:
+            sys.stderr.flush()
+            sys.stderr.close()
+            sys.stderr = previous
         os.dup2(terminal, 2)
         os.close(terminal)
+
+
+def _descriptor(stream: Any) -> int | None:
+    try:
+        return int(stream.fileno())
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def run_units(units: list[dict[str, Any]], make_runner: RunnerFactory, pool: PoolConfig,
