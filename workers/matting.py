@@ -16,7 +16,7 @@ from typing import Protocol, cast
 
 import numpy as np
 
-from birefnet.boxes import Region, covered_fraction
+from birefnet.boxes import Region
 from birefnet.errors import UserError
 from birefnet.pixels import to_uint8
 from birefnet.tracking import touches_edge, track_regions
@@ -136,7 +136,7 @@ class MattingWorker:
                 alpha[escaped] = whole
                 for i in escaped:
                     regions[i] = [(0, 0, width, height)]
-        return RegionAlpha(alpha, np.array([covered_fraction(r, height, width) for r in regions]),
+        return RegionAlpha(alpha, regions,
                            np.array([_model_scale(r, predictor) for r in regions]),
                            work_w * work_h / (height * width))
 

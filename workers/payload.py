@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from birefnet.boxes import Region
 from birefnet.tracking import TrackSettings
 
 
@@ -41,12 +42,12 @@ class RegionRequest:
 
 @dataclass(frozen=True)
 class RegionAlpha:
-    """Alpha (N, H, W) of a ``RegionRequest``, with per frame the fraction of it the crops covered and the
-    model pixels each pixel inside a crop got (``model_scale``; 0 for a frame without crops), and the same
+    """Alpha (N, H, W) of a ``RegionRequest``, with per frame the crops it came from (pixel regions) and the
+    model pixels each pixel inside them got (``model_scale``; 0 for a frame without crops), and the same
     for the whole frame (``full_scale``)."""
 
     alpha: np.ndarray
-    coverage: np.ndarray
+    regions: list[list[Region]]
     model_scale: np.ndarray
     full_scale: float
 

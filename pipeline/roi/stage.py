@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from birefnet.boxes import covered_fraction
 from birefnet.tracking import TrackSettings
 from pipeline.frames import FrameBatch
 from pipeline.roi.keyframes import BoxTrack, read_keyframes
@@ -34,7 +35,8 @@ class RoiStage:
 
     def record(self, result: RegionAlpha) -> np.ndarray:
         """Keep a batch's figures; returns its alpha."""
-        self.coverage += result.coverage.tolist()
+        height, width = result.alpha.shape[1:]
+        self.coverage += [covered_fraction(regions, height, width) for regions in result.regions]
         self.model_scale += [s for s in result.model_scale.tolist() if s > 0]
         self.full_scale = result.full_scale
         return result.alpha
