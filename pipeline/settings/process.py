@@ -73,6 +73,7 @@ class ProcessConfig:
     boxes: str | None = None  # CSV/JSON file of per-frame boxes (keyframes, interpolated)
     roi_margin: float = 0.1  # boxes and the tracked box grow by this fraction of their size each side
     roi: str = "off"  # auto: find and follow the subject with a coarse pass, matte the crop
+    roi_coarse: int = 256  # working size of the coarse pass that finds the subject (--roi auto)
 
 
 def _box_list(value: Any) -> tuple[tuple[float, float, float, float], ...]:
@@ -191,6 +192,8 @@ KEYS: dict[str, Key] = {
                       "F"),
     "roi": Key(values.choice(ROI_MODES), "auto: find the subject with a coarse pass and matte a crop that follows it",
                "|".join(ROI_MODES)),
+    "roi_coarse": Key(values.integer(32), "working size of the coarse pass that finds the subject (--roi auto; "
+                      "a multiple of 32)", "N"),
 }
 
 PROCESS_SETTINGS = SettingsTable("process", KEYS)
@@ -231,6 +234,8 @@ def _check_roi(config: ProcessConfig) -> None:
              if on]
     if len(given) > 1:
         raise ConfigError(f"{' and '.join(given)}: choose one way of giving the crops")
+    if config.roi_coarse % 32:
+        raise ConfigError(f"roi_coarse: must be a multiple of 32, got {config.roi_coarse}")
     if config.boxes:
         from pipeline.roi.keyframes import read_keyframes
 
