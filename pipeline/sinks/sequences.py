@@ -141,14 +141,16 @@ def widen_into(frame: av.VideoFrame, rgb: np.ndarray, alpha: np.ndarray | None) 
     frame's own planes: 8-bit v -> v x 257 for 16 bits, (v x 257) >> 6 = (v << 2) | (v >> 6) for 10 (the
     shift swscale does instead takes 255 to 1020)."""
     components = DEEP_FORMATS[frame.format.name]
-    channels = [rgb[..., c] for c in range(3)] + ([alpha] if alpha is not None and components == 4 else [])
     if components == 1:  # planar G, B, R
-        targets = [_samples(frame.planes[plane], 1)[..., 0] for plane in (2, 0, 1)]
+        pairs = [(rgb[..., c], _samples(frame.planes[plane], 1)[..., 0]) for c, plane in ((0, 2), (1, 0), (2, 1))]
+    elif components == 3:  # RGB: one contiguous pass over the whole picture
+        pairs = [(rgb, _samples(frame.planes[0], 3))]
     else:
-        packed = _samples(frame.planes[0], components)
-        targets = [packed[..., c] for c in range(components)]
-    for channel, target in zip(channels, targets, strict=True):
-        np.multiply(channel, WIDEN[channel.dtype.type], out=target)
+        assert alpha is not None
+        packed = _samples(frame.planes[0], 4)
+        pairs = [(rgb[..., c], packed[..., c]) for c in range(3)] + [(alpha, packed[..., 3])]
+    for source, target in pairs:
+        np.multiply(source, WIDEN[source.dtype.type], out=target)
         if components == 1:
             target >>= 6
 
