@@ -4,6 +4,11 @@ Numbers: a numbered input keeps its own frame numbers; otherwise frame 0 of the 
 ``start_number`` (1001 by default, the VFX convention) or the frame count of the input's timecode, and a
 ``--frames`` range keeps the numbers the frames have in the whole input. Every file stays under its
 hidden temporary name until the sequence is complete; the input's audio goes to a WAV file beside them.
+
+Frames are independent files, so ``IMAGE_THREADS`` of them are converted, encoded and written at once
+(FFmpeg's own CLI runs its TIFF and PNG encoders frame-threaded too); numbers and names are fixed in
+input order before a frame is handed to a thread. DPX and TIFF samples are widened from 8 bits by
+``widen_into``, exactly and in one pass, rather than by swscale, whose 8 -> 10-bit shift loses the top codes.
 """
 
 from __future__ import annotations
