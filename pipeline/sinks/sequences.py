@@ -136,9 +136,9 @@ def widens_exactly(plan: EncoderPlan, rgb: np.ndarray | None, alpha: np.ndarray 
     formats (10-bit from 8-bit only). The rest (premultiplication, mattes, other formats) is ``make_frame``'s."""
     if plan.pix_fmt not in DEEP_FORMATS or plan.output == "matte" or plan.premultiplied or plan.pad != (0, 0):
         return False
-    if rgb is None or rgb.dtype != np.uint8 and plan.pix_fmt == "gbrp10le":
+    if rgb is None or (rgb.dtype != np.uint8 and plan.pix_fmt == "gbrp10le"):
         return False
-    return not plan.has_alpha or alpha is not None and alpha.dtype in (np.uint8, np.uint16)
+    return not plan.has_alpha or (alpha is not None and alpha.dtype in (np.uint8, np.uint16))
 
 
 def widen_into(frame: av.VideoFrame, rgb: np.ndarray, alpha: np.ndarray | None) -> None:
