@@ -13,7 +13,9 @@ PackBits compresses at another speed. "ffmpeg (same pixels)" is fed the very sam
 in the output pixel format (x 257 for 16 bits, (x 257) >> 6 for 10), so its encoder sees the same picture
 and converts nothing; "same pixels" says whether its files decode to exactly our samples. PNG's output is the
 8-bit RGBA itself, and FFmpeg's ``exr`` encoder can do neither our linear light, premultiplication nor
-header, so those two formats have only the first comparison. The sides alternate, best of ``--repeats``.
+header, so those two formats have only the first comparison. The sides run in turn ``--repeats`` times:
+frames/s and CPU ms/frame are each side's best run, a ratio is the median over the repeats of ours against
+the ffmpeg runs of the same repeat (so both sides of a ratio ran under about the same load).
 Results print as a Markdown table for docs/benchmarks.md.
 """
 
@@ -23,6 +25,7 @@ import argparse
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import tempfile
 import time
@@ -139,7 +142,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f} at the start, {args.frames} frames, best of {args.repeats}")
+          f"load average {os.getloadavg()[0]:.1f} at the start, {args.frames} frames, {args.repeats} repeats")
     print("| size | format | ours fps | ffmpeg (rgba) fps | ratio | ffmpeg (same pixels) fps | ratio | same pixels "
           "| CPU ms/frame: ours / ffmpeg (rgba) / ffmpeg (same pixels) | ours MB/frame | ffmpeg MB/frame |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -153,19 +156,18 @@ def main() -> None:
                 feeds["h."] = (exact[0], exact[1](rgba).tobytes())
             with tempfile.TemporaryDirectory() as tmp:
                 folder = Path(tmp)
-                wall = {prefix: float("inf") for prefix in ("f.", *feeds)}
-                cpu = dict(wall)
-                for _ in range(args.repeats):
-                    runs = {"f.": ours(rgb, alpha, folder, name)}
+                runs: list[dict[str, tuple[float, float]]] = []
+                for _ in range(args.repeats):  # the sides in turn, so each ratio pairs runs under the same load
+                    runs.append({"f.": ours(rgb, alpha, folder, name)})
                     for prefix, (pix_fmt, raw) in feeds.items():
-                        runs[prefix] = ffmpeg(raw, pix_fmt, SIZES[size], folder, name, prefix)
-                    for prefix, (seconds, cpu_seconds) in runs.items():
-                        wall[prefix], cpu[prefix] = min(wall[prefix], seconds), min(cpu[prefix], cpu_seconds)
-                fps = {prefix: args.frames / seconds for prefix, seconds in wall.items()}
-                ms = {prefix: f"{seconds / args.frames * 1e3:.0f}" for prefix, seconds in cpu.items()}
-                exact_cells = (f"{fps['h.']:.1f} | {fps['f.'] / fps['h.']:.0%} | "
+                        runs[-1][prefix] = ffmpeg(raw, pix_fmt, SIZES[size], folder, name, prefix)
+                fps = {prefix: args.frames / min(run[prefix][0] for run in runs) for prefix in runs[0]}
+                ms = {prefix: f"{min(run[prefix][1] for run in runs) / args.frames * 1e3:.0f}" for prefix in runs[0]}
+                ratio = {prefix: f"{statistics.median(run[prefix][0] / run['f.'][0] for run in runs):.0%}"
+                         for prefix in feeds}
+                exact_cells = (f"{fps['h.']:.1f} | {ratio['h.']} | "
                                f"{'yes' if same_pixels(folder, 'f.', 'h.') else 'no'}") if exact else "- | - | -"
-                print(f"| {size} | {name} | {fps['f.']:.1f} | {fps['g.']:.1f} | {fps['f.'] / fps['g.']:.0%} | "
+                print(f"| {size} | {name} | {fps['f.']:.1f} | {fps['g.']:.1f} | {ratio['g.']} | "
                       f"{exact_cells} | {ms['f.']} / {ms['g.']} / {ms.get('h.', '-')} | "
                       f"{bytes_per_frame(folder, 'f.') / 1e6:.2f} | {bytes_per_frame(folder, 'g.') / 1e6:.2f} |",
                       flush=True)
