@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .boxes import DEFAULT_MARGIN, Region, frame_regions
 from .errors import CheckpointError, ConfigError, InputError
 from .model import BiRefNet
 from .runtimes.select import OpenedModel, open_runtime
@@ -123,7 +124,7 @@ class Predictor:
         self.dtype = opened.dtype
         self.variant = variant = opened.variant
         self.model = opened.runtime.model if isinstance(opened.runtime, TorchRuntime) else None
-        fixed = opened.fixed_resolution
+        self.runtime_fixed = fixed = opened.fixed_resolution
         default: Resolution
         if fixed is not None:
             default = fixed
@@ -169,37 +170,82 @@ class Predictor:
         pixels = (frames.pin_memory() if pin else frames).to(self.device, non_blocking=pin)
         return _Batch(pixels.permute(0, 3, 1, 2), as_numpy, single)
 
-    def _normalised_input(self, pixels: Tensor) -> Tensor:
-        height, width = pixels.shape[-2:]
-        work_w, work_h = self.working_size(height, width)
+    def _normalised_input(self, pixels: Tensor, size: tuple[int, int] | None = None) -> Tensor:
+        """uint8 NCHW pixels resized to ``size`` (W, H; default: the working size) and normalised."""
+        if size is None:
+            size = self.working_size(*pixels.shape[-2:])
         x = pixels.float()
-        if (work_h, work_w) != (height, width):
-            x = F.interpolate(x, size=(work_h, work_w), mode="bilinear", align_corners=False, antialias=True)
+        if (size[1], size[0]) != tuple(x.shape[-2:]):
+            x = F.interpolate(x, size=(size[1], size[0]), mode="bilinear", align_corners=False, antialias=True)
         return (x - self._mean) * self._inv_std
 
-    @torch.inference_mode()
-    def predict_tensor(self, pixels: Tensor) -> Tensor:
-        """Alpha (N, H, W) float32 in [0, 1] on the device for uint8 NCHW frames already on the device."""
-        logits = self.runtime(self._normalised_input(pixels))
+    def _alpha(self, logits: Tensor, height: int, width: int) -> Tensor:
+        """Alpha (N, H, W) in [0, 1] at ``height`` x ``width`` from logits (N, 1, h, w)."""
         alpha = torch.sigmoid(logits)
-        if alpha.shape[-2:] != pixels.shape[-2:]:
-            alpha = F.interpolate(alpha, size=pixels.shape[-2:], mode="bilinear", align_corners=False)
+        if alpha.shape[-2:] != (height, width):
+            alpha = F.interpolate(alpha, size=(height, width), mode="bilinear", align_corners=False)
         if not bool(torch.isfinite(alpha).all()):  # NaN would quietly become an all-zero matte
             raise CheckpointError(f"the model produced non-finite alpha (NaN or infinity) at {self.dtype}; "
                                   "try --precision fp32, or check the checkpoint")
         return alpha[:, 0].clamp_(0.0, 1.0)
 
-    def predict(self, frames, dtype: str = "float32"):
+    def _size_for(self, height: int, width: int, resolution: int | str | Sequence[int] | None) -> tuple[int, int]:
+        """Working (W, H): the predictor's own, or ``resolution`` for this call (a coarse pass)."""
+        if resolution is None:
+            return self.working_size(height, width)
+        asked = parse_resolution(resolution, self.resolution)
+        if asked != self.resolution and self.runtime_fixed is not None:
+            raise ConfigError(f"the model is a static export at {self.runtime_fixed[0]}x{self.runtime_fixed[1]}; "
+                              f"it cannot also run at {resolution}")
+        return dynamic_size(height, width, self.dynamic_base) if isinstance(asked, str) else asked
+
+    @torch.inference_mode()
+    def predict_tensor(self, pixels: Tensor, resolution: int | str | Sequence[int] | None = None) -> Tensor:
+        """Alpha (N, H, W) float32 in [0, 1] on the device for uint8 NCHW frames already on the device."""
+        height, width = pixels.shape[-2:]
+        logits = self.runtime(self._normalised_input(pixels, self._size_for(height, width, resolution)))
+        return self._alpha(logits, height, width)
+
+    @torch.inference_mode()
+    def predict_regions(self, pixels: Tensor, regions: Sequence[Sequence[Region]]) -> Tensor:
+        """Alpha (N, H, W) for uint8 NCHW frames on the device, the model run only on ``regions`` (per
+        frame, whole pixels inside the frame): every crop resized to one working size, all of them one
+        model call, each prediction resized back to its crop and pasted with ``max``; 0 elsewhere."""
+        count, _, height, width = pixels.shape
+        out = torch.zeros((count, height, width), dtype=torch.float32, device=pixels.device)
+        crops = [(i, region) for i, frame_regions in enumerate(regions) for region in frame_regions]
+        if not crops:
+            return out
+        largest = max(crops, key=lambda c: (c[1][2] - c[1][0]) * (c[1][3] - c[1][1]))[1]
+        size = self.working_size(largest[3] - largest[1], largest[2] - largest[0])
+        batch = torch.cat([self._normalised_input(pixels[i:i + 1, :, y0:y1, x0:x1], size)
+                           for i, (x0, y0, x1, y1) in crops])
+        logits = self.runtime(batch)
+        for k, (i, (x0, y0, x1, y1)) in enumerate(crops):
+            crop = self._alpha(logits[k:k + 1], y1 - y0, x1 - x0)[0]
+            torch.maximum(out[i, y0:y1, x0:x1], crop, out=out[i, y0:y1, x0:x1])
+        return out
+
+    def predict(self, frames, dtype: str = "float32", boxes=None, margin: float = DEFAULT_MARGIN,
+                resolution: int | str | Sequence[int] | None = None):
         """Alpha for a batch of frames at their own resolution.
 
         frames: (N, H, W, 3) uint8 RGB as numpy or torch (or a list of equal-size frames; a single
         (H, W, 3) frame gives an (H, W) alpha). Returns float32 in [0, 1], or uint8 / uint16 when
         ``dtype`` asks; numpy in gives numpy out, torch in gives a tensor on the predictor's device.
+        ``boxes``: the model runs only on each box plus ``margin`` of its size (``birefnet.boxes``): one
+        list of ``(x0, y0, x1, y1)`` boxes for every frame, or one list per frame, in pixels or fractions;
+        alpha is 0 outside them. ``resolution``: the working size of this call instead of the
+        predictor's own (a coarse pass at a small size).
         """
         if dtype not in ("float32", "uint8", "uint16"):
             raise ValueError(f"dtype must be float32, uint8 or uint16, not {dtype!r}")
         batch = self._upload(frames)
-        alpha = self.predict_tensor(batch.pixels)
+        if boxes is None:
+            alpha = self.predict_tensor(batch.pixels, resolution)
+        else:
+            count, _, height, width = batch.pixels.shape
+            alpha = self.predict_regions(batch.pixels, frame_regions(boxes, count, height, width, margin))
         if dtype != "float32":
             torch_dtype, scale = _OUTPUT_SCALES[dtype]
             alpha = torch.round(alpha * scale).to(torch_dtype)

@@ -24,9 +24,11 @@ from pipeline.channel import Cancelled, Channel, End, Failure
 from pipeline.finish import Finisher
 from pipeline.frames import FrameBatch
 from pipeline.progress import RunSummary, StageClock
+from pipeline.roi import RoiStage
 from pipeline.stages import FrameSink, FrameSource
 from pipeline.temporal.smoother import TemporalSmoother
 from workers.base import BatchFailed, MattingBackend
+from workers.payload import Images, RegionAlpha
 
 QUEUE_BATCHES = 2  # decoded batches waiting for the matting backend
 
@@ -49,6 +51,7 @@ class GraphStages:
     smoother: TemporalSmoother
     batch_size: int
     alpha_dtype: str = "uint8"  # uint16 on the 16-bit path, so 10-bit sources keep a fine alpha
+    roi: RoiStage | None = None  # crops the model runs on (given boxes or --roi auto); None: whole frames
 
 
 class _SmoothedAlphas:
@@ -71,11 +74,17 @@ class _SmoothedAlphas:
             self._alphas = self._alphas[len(batch):]
 
 
-def matte_batches(backend: MattingBackend, batches: Iterable[FrameBatch],
-                  alpha_dtype: str) -> Iterator[tuple[FrameBatch, np.ndarray]]:
-    """Each batch with its alpha, in order; the batch is the backend's key, so a failure names its frames."""
+def matte_batches(backend: MattingBackend, batches: Iterable[FrameBatch], alpha_dtype: str,
+                  roi: RoiStage | None = None) -> Iterator[tuple[FrameBatch, np.ndarray]]:
+    """Each batch with its full-frame alpha, in order; the batch is the backend's key, so a failure names
+    its frames. With ``roi`` the workers matte its crops and paste them into the frame."""
+    pairs: Iterable[tuple[FrameBatch, Images]] = ((batch, batch.images) for batch in batches) if roi is None \
+        else roi.requests(batches)
     try:
-        yield from backend.matte(((batch, batch.images) for batch in batches), alpha_dtype)
+        for batch, alpha in backend.matte(pairs, alpha_dtype):
+            if isinstance(alpha, RegionAlpha):
+                alpha = cast(RoiStage, roi).record(alpha)
+            yield batch, alpha
     except BatchFailed as exc:
         batch = cast(FrameBatch, exc.key)
         raise InputError(f"frames {batch.index}-{batch.stop - 1} {exc}") from exc.cause
@@ -132,7 +141,7 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
     decoder = threading.Thread(target=decode, name="decode", daemon=True)
     decoder.start()
     try:
-        for batch, alpha in matte_batches(backend, decoded, stages.alpha_dtype):
+        for batch, alpha in matte_batches(backend, decoded, stages.alpha_dtype, stages.roi):
             smoothed.hold(batch)
             with clock.time("temporal"):
                 # motion is measured in 8-bit units; numpy alphas in, numpy alphas out
@@ -158,4 +167,5 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
         input=label, output=", ".join(str(w.path) for w in written), frames_in=frames_in[0],
         frames_out=min(w.frames_written for w in written),
         frames_bad=stages.source.frames_bad, seconds=time.perf_counter() - started,
-        stages=dict(clock.seconds), workers=backend.workers)
+        stages=dict(clock.seconds), workers=backend.workers,
+        roi=stages.roi.report() if stages.roi is not None else None)

@@ -126,6 +126,7 @@ def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, Proce
     matting and smoothing follow ``config``). Frames travel as uint16 (the 16-bit path) when the
     source has more than 8 bits and ``bit_depth`` is auto, or when ``bit_depth`` asks for more."""
     from pipeline.media import parse_frame_range
+    from pipeline.roi import open_roi
     from pipeline.sinks import open_sink
     from pipeline.sources import open_source
     from pipeline.temporal.smoother import make_smoother
@@ -158,7 +159,9 @@ def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, Proce
             out.finish.close()
         source.close()
         raise
-    return GraphStages(source, outputs, smoother, config.batch_size, "uint16" if depth == 16 else "uint8")
+    height, width = source.info.height, source.info.width
+    roi = open_roi(config.roi, config.box, config.boxes, config.roi_margin, height, width, config.roi_coarse)
+    return GraphStages(source, outputs, smoother, config.batch_size, "uint16" if depth == 16 else "uint8", roi)
 
 
 def output_pairs(output: str, config: ProcessConfig) -> list[tuple[str, ProcessConfig]]:

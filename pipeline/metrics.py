@@ -2,9 +2,10 @@
 
 Definitions follow the video matting literature as evaluated by RobustVideoMatting (Lin et al. 2021):
 the per-frame MAD, MSE, gradient and connectivity errors (``birefnet.metrics``), and dtSSD between
-consecutive frames; each is averaged over the frames of a clip. The plain functions return unscaled
-values; the clip report carries the conventional scales in its field names (``mad_x1e3`` is 1000 x the
-mean absolute difference). Alphas are float arrays in [0, 1].
+consecutive frames; each is averaged over the frames of a clip. Without ground truth (real footage),
+``still_flicker`` and ``departure`` score a smoothed matte against the image and the per-frame matte.
+The plain functions return unscaled values; the clip report carries the conventional scales in its
+field names (``mad_x1e3`` is 1000 x the mean absolute difference). Alphas are float arrays in [0, 1].
 """
 
 from __future__ import annotations
@@ -47,6 +48,20 @@ def flicker(
     if not still.any():
         return 0.0
     return float(np.abs(alpha.astype(np.float64) - alpha_prev)[still].mean())
+
+
+def still_flicker(frames: np.ndarray, alphas: np.ndarray) -> float:
+    """Mean ``flicker`` over the consecutive pairs of a clip, frames (N, H, W, 3) with alphas (N, H, W);
+    NaN for fewer than two frames. Unscaled."""
+    pairs = [flicker(frames[i], frames[i - 1], alphas[i], alphas[i - 1]) for i in range(1, len(frames))]
+    return float(np.mean(pairs)) if pairs else float("nan")
+
+
+def departure(smoothed: np.ndarray, per_frame: np.ndarray) -> float:
+    """Mean |smoothed - per-frame alpha| over a clip: how far smoothing moved the matte from what the
+    model said. With ``still_flicker`` it scores footage without ground truth: a smoother that blurs
+    everything lowers flicker but pays here. Unscaled."""
+    return mad(smoothed, per_frame)
 
 
 @dataclass

@@ -62,6 +62,7 @@ class RunSummary:
     stages: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STAGES, 0.0))
     workers: int = 1
     alpha: str = ""  # straight or premultiplied, for outputs with alpha
+    roi: dict | None = None  # crops' coverage and model pixels per subject pixel (pipeline.roi.RoiStage.report)
 
     @property
     def fps(self) -> float:
@@ -99,6 +100,11 @@ def format_summary(summary: RunSummary) -> str:
             f"({stages})")
     if summary.alpha:
         line += f"; {summary.alpha} alpha"
+    if summary.roi:
+        cover, scale = summary.roi["coverage"], summary.roi["model_pixels_per_subject_pixel"]
+        line += (f"; ROI {summary.roi['mode']}: crops cover {cover['mean']:.1%} of the frame (min {cover['min']:.1%}, "
+                 f"max {cover['max']:.1%}), {scale['roi']:.3g} model px per subject px "
+                 f"({scale['full_frame']:.3g} without)")
     if summary.status == "partial":
         listed = f"the container listed {summary.frames_listed} frames, " if summary.frames_listed else ""
         line += (f"; TRUNCATED input: it ends at {summary.ends_s:.2f} s of {summary.expected_s:.2f} s, "

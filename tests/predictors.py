@@ -157,3 +157,27 @@ class FaultyEveryWorker:
 
     def __call__(self, device: str) -> Any:
         return _Faulty(self.build(device), 0.0, self.fault_after_batches, self.fault)
+
+
+class RedKeyModel(torch.nn.Module):
+    """A "model" whose alpha is the red channel: exact on frames whose subject is pure red over a background
+    without red, at any crop and any working size (resizing is linear). Logits in, as BiRefNet's."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from birefnet.model import IMAGENET_MEAN, IMAGENET_STD
+
+        red = (x[:, :1] * IMAGENET_STD[0] + IMAGENET_MEAN[0]).clamp(1e-6, 1 - 1e-6)
+        return torch.log(red / (1 - red))
+
+
+@dataclass(frozen=True)
+class RedKeyFactory:
+    """Builds a ``birefnet.Predictor`` around ``RedKeyModel`` at ``resolution``."""
+
+    resolution: int = 128
+
+    def __call__(self, device: str) -> Any:
+        from birefnet import Predictor
+
+        return Predictor.from_model(RedKeyModel(), device="cpu", precision="fp32",  # type: ignore[arg-type]
+                                    resolution=self.resolution)

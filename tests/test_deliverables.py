@@ -135,6 +135,47 @@ def test_dpx_is_ten_bit_colour_and_sixteen_bit_alpha_with_timecode(clip, tmp_pat
     assert frame.format.name == "rgba64le" and rgba[0, 0, 3] == RED_ALPHA * 257 and rgba[0, -1, 3] == 65535
 
 
+def every_code(frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """16x16 frames holding each 8-bit code once per channel, in another order in every channel and frame."""
+    codes = np.arange(256).reshape(16, 16)
+    rgb = np.stack([np.stack([np.roll(codes, k * (f + 1)) for k in (1, 3, 7)], axis=-1) for f in range(frames)])
+    alpha = np.stack([np.roll(codes, 11 * (f + 1)) for f in range(frames)])
+    return rgb.astype(np.uint8), alpha.astype(np.uint8)
+
+
+def read_planes(path, samples_per_pixel: int) -> tuple[str, list[np.ndarray]]:
+    """A 16x16 DPX/TIFF file's decoded 16-bit samples, plane by plane, as stored (no conversion)."""
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0))
+    rows = [np.frombuffer(bytes(plane), np.uint16).reshape(plane.height, -1) for plane in frame.planes]
+    return frame.format.name, [plane[:, :16 * samples_per_pixel].reshape(16, 16, -1) for plane in rows]
+
+
+@pytest.mark.parametrize("name,output,pix_fmt", [("plate.####.dpx", "composite", "gbrp10le"),
+                                                 ("plate.####.dpx", "rgba", "rgba64le"),
+                                                 ("plate.####.tif", "composite", "rgb48le"),
+                                                 ("plate.####.tif", "rgba", "rgba64le")])
+def test_dpx_and_tiff_widen_every_eight_bit_code_exactly_in_every_frame(tmp_path, name, output, pix_fmt):
+    rgb, alpha = every_code(5)  # more frames than the writer encodes at once on this machine's threads
+    source = ArraySource(rgb, 24)
+    write(source, tmp_path / name, output=output, alpha_of=lambda batch: alpha[batch.index:batch.index + len(batch)])
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 5
+    for index, path in enumerate(files):
+        fmt, planes = read_planes(path, {"gbrp10le": 1, "rgb48le": 3, "rgba64le": 4}[pix_fmt])
+        wide = rgb[index].astype(np.uint16) * 257
+        assert fmt == pix_fmt
+        if pix_fmt == "gbrp10le":  # planes G, B, R; 10 bits by bit replication: (v << 2) | (v >> 6)
+            ten = (rgb[index].astype(np.uint16) << 2) | (rgb[index] >> 6)
+            for plane, channel in zip(planes, (1, 2, 0)):
+                assert np.array_equal(plane[..., 0], ten[..., channel])
+        elif pix_fmt == "rgb48le":
+            assert np.array_equal(planes[0], wide)
+        else:
+            expected = np.concatenate([wide, alpha[index, ..., None].astype(np.uint16) * 257], axis=-1)
+            assert np.array_equal(planes[0], expected)
+
+
 @pytest.mark.parametrize("alpha,extra_samples", [("straight", 2), ("premultiplied", 1)])
 def test_tiff_is_sixteen_bit_and_says_which_alpha(tmp_path, alpha, extra_samples):
     rgb, _ = red_half_alpha(2)

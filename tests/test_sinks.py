@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from birefnet.atomic import partial_path
 from birefnet.errors import ConfigError, OutputError
 from pipeline.sinks import open_sink
 from pipeline.sources import open_source
@@ -296,3 +297,16 @@ def test_png_frames_stay_under_hidden_names_until_the_sequence_is_complete(clip,
     assert len(partial_names) == 12
     assert all(name.startswith(".x_") and f".partial-{os.getpid()}" in name for name in partial_names)
     assert sorted(p.name for p in folder.iterdir()) == [f"x_{1001 + i}.png" for i in range(12)]
+
+
+def test_a_frame_that_cannot_be_written_fails_the_sequence_in_one_line_and_leaves_nothing(clip, tmp_path):
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    partial_path(folder / "x_1006.dpx").mkdir()  # the sixth frame's temporary name is taken by a folder
+    with open_source(str(clip)) as source:
+        sink = open_sink(str(folder / "x_%04d.dpx"), source.info, audio="drop")
+        with pytest.raises(OutputError, match=r"encoding .*x_%04d\.dpx failed"):
+            for batch in source.batches(4):
+                sink.write(batch, batch.images, test_alpha_matte(len(batch), start=batch.index))
+            sink.close()
+    assert list(folder.iterdir()) == []  # no frame, no temporary file, no claim left behind

@@ -13,9 +13,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
-import numpy as np
-
 from birefnet.errors import InputError, UserError
+from workers.payload import Alpha, Images
 
 BACKENDS = ("auto", "ray", "local")
 MAX_BATCH_ATTEMPTS = 2  # a batch whose matting raises this many times is reported, not retried again
@@ -83,9 +82,10 @@ class MattingBackend(ABC):
     stats: BackendStats
 
     @abstractmethod
-    def matte(self, batches: Iterable[tuple[Key, np.ndarray]],
-              alpha_dtype: str = "uint8") -> Iterator[tuple[Key, np.ndarray]]:
-        """For each ``(key, images (N, H, W, 3))`` yield ``(key, alpha (N, H, W))``, in input order."""
+    def matte(self, batches: Iterable[tuple[Key, Images]],
+              alpha_dtype: str = "uint8") -> Iterator[tuple[Key, Alpha]]:
+        """For each ``(key, images (N, H, W, 3))`` yield ``(key, alpha (N, H, W))``, in input order; a
+        ``RegionRequest`` for images gives a ``RegionAlpha`` (``workers.payload``)."""
 
     def close(self) -> None:  # noqa: B027  (a backend with nothing to release keeps this no-op)
         """Release the workers (and Ray, when this backend started it)."""

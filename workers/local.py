@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-import numpy as np
-
 from birefnet.errors import ConfigError, UserError
 from workers.base import MAX_BATCH_ATTEMPTS, BackendConfig, BackendStats, BatchFailed, Key, MattingBackend
 from workers.matting import MattingWorker, PredictorFactory
+from workers.payload import Alpha, Images
 
 
 class LocalBackend(MattingBackend):
@@ -22,12 +21,12 @@ class LocalBackend(MattingBackend):
         self._worker = MattingWorker(build_predictor(config.device))
         self._worker.max_chunk = config.frames_per_call
 
-    def matte(self, batches: Iterable[tuple[Key, np.ndarray]],
-              alpha_dtype: str = "uint8") -> Iterator[tuple[Key, np.ndarray]]:
+    def matte(self, batches: Iterable[tuple[Key, Images]],
+              alpha_dtype: str = "uint8") -> Iterator[tuple[Key, Alpha]]:
         for key, images in batches:
             yield key, self._matte_with_retry(key, images, alpha_dtype)
 
-    def _matte_with_retry(self, key: object, images: np.ndarray, alpha_dtype: str) -> np.ndarray:
+    def _matte_with_retry(self, key: object, images: Images, alpha_dtype: str) -> Alpha:
         attempt = 1
         while True:
             try:

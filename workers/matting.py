@@ -1,7 +1,10 @@
 """What one matting worker does with a batch: predict alpha, small on the wire, halving on out-of-memory.
 
 The same ``MattingWorker`` runs inside a Ray actor and inside the in-process backend, so both backends
-produce identical alpha for identical frames.
+produce identical alpha for identical frames. A batch is its frames (an array), or a ``RegionRequest``:
+frames with boxes to matte, or with the thumbnails of a window of frames around them to find the
+subject in (``--roi auto``: a coarse pass, then the crop pass, both here); either way the answer is a
+``RegionAlpha``, the alpha with the crops it came from.
 """
 
 from __future__ import annotations
@@ -9,18 +12,30 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import numpy as np
 
+from birefnet.boxes import Region
 from birefnet.errors import UserError
 from birefnet.pixels import to_uint8
+from birefnet.tracking import touches_edge, track_regions
+from workers.payload import RegionAlpha, RegionRequest
 
 
 class PredictorLike(Protocol):
     """The part of ``birefnet.Predictor`` a worker uses."""
 
     def predict(self, frames: np.ndarray, dtype: str = "float32") -> np.ndarray: ...
+
+
+class RegionPredictor(Protocol):
+    """The part of ``birefnet.Predictor`` a worker uses for box-guided matting."""
+
+    def predict(self, frames: np.ndarray, dtype: str = "float32", boxes: list | None = None, margin: float = 0.1,
+                resolution: int | None = None) -> np.ndarray: ...
+
+    def working_size(self, height: int, width: int) -> tuple[int, int]: ...
 
 
 # builds a predictor on the device a worker was given ("cpu", "cuda" or "auto")
@@ -79,22 +94,59 @@ class MattingWorker:
         if warmup:
             predictor.predict(np.zeros((1, 64, 64, 3), np.uint8), dtype="uint8")
 
-    def matte(self, images: np.ndarray, alpha_dtype: str = "uint8") -> tuple[np.ndarray, float]:
-        """Alpha (N, H, W) of ``alpha_dtype`` for frames (N, H, W, 3), and the seconds it took."""
+    def matte(self, images: np.ndarray | RegionRequest,
+              alpha_dtype: str = "uint8") -> tuple[np.ndarray | RegionAlpha, float]:
+        """Alpha (N, H, W) of ``alpha_dtype`` for frames (N, H, W, 3), or a ``RegionAlpha`` for a
+        ``RegionRequest``, and the seconds it took."""
         if alpha_dtype not in ALPHA_DTYPES:
             raise ValueError(f"alpha dtype must be one of {ALPHA_DTYPES}, got {alpha_dtype!r}")
         started = time.perf_counter()
-        alpha = self._predict_in_chunks(to_uint8(images), alpha_dtype)
-        return alpha, time.perf_counter() - started
+        if isinstance(images, RegionRequest):
+            result: np.ndarray | RegionAlpha = self._matte_regions(images, alpha_dtype)
+        else:
+            frames = to_uint8(images)
+            predictor = self.predictor
+            result = self._predict_in_chunks(len(frames), lambda s: predictor.predict(frames[s], dtype=alpha_dtype))
+        return result, time.perf_counter() - started
 
-    def _predict_in_chunks(self, images: np.ndarray, alpha_dtype: str) -> np.ndarray:
-        count = len(images)
+    def _matte_regions(self, request: RegionRequest, alpha_dtype: str) -> RegionAlpha:
+        """The crops (given, or found by a coarse pass over the window), one model call per chunk of frames;
+        a found crop whose alpha reaches its inner edge (the subject leaves it) is matted whole instead."""
+        predictor = cast(RegionPredictor, self.predictor)
+        frames = to_uint8(request.images)
+        count, height, width = frames.shape[:3]
+        work_w, work_h = predictor.working_size(height, width)
+        if request.track is not None:
+            track = request.track
+            coarse = np.asarray(predictor.predict(track.thumbnails, resolution=track.settings.coarse_resolution))
+            regions = [[r] for r in track_regions(coarse, track.shots.tolist(), range(track.first, track.first + count),
+                                                  height, width, track.settings, work_w / work_h)]
+        else:
+            regions = [[_region(box) for box in boxes] for boxes in request.boxes or []]
+        alpha = self._predict_in_chunks(count, lambda s: predictor.predict(
+            frames[s], dtype=alpha_dtype, boxes=regions[s], margin=0.0))
+        if request.track is not None:
+            scale = 1.0 / (255 if alpha_dtype == "uint8" else 65535)
+            level = request.track.settings.edge_level / scale
+            escaped = [i for i, (r,) in enumerate(regions)
+                       if r != (0, 0, width, height) and touches_edge(alpha[i], r, height, width, level)]
+            if escaped:
+                whole = np.asarray(predictor.predict(frames[escaped], dtype=alpha_dtype, boxes=[(0, 0, width, height)],
+                                                     margin=0.0))
+                alpha[escaped] = whole
+                for i in escaped:
+                    regions[i] = [(0, 0, width, height)]
+        return RegionAlpha(alpha, regions,
+                           np.array([_model_scale(r, predictor) for r in regions]),
+                           work_w * work_h / (height * width))
+
+    def _predict_in_chunks(self, count: int, predict: Callable[[slice], np.ndarray]) -> np.ndarray:
         chunk = min(count, self.max_chunk or count)
         parts = []
         start = 0
         while start < count:
             try:
-                parts.append(np.asarray(self.predictor.predict(images[start:start + chunk], dtype=alpha_dtype)))
+                parts.append(np.asarray(predict(slice(start, start + chunk))))
             except Exception as exc:
                 if not is_out_of_memory(exc):
                     raise
@@ -109,3 +161,18 @@ class MattingWorker:
                 continue
             start += chunk
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _region(box: np.ndarray) -> Region:
+    x0, y0, x1, y1 = (int(v) for v in box)
+    return x0, y0, x1, y1
+
+
+def _model_scale(regions: list[Region], predictor: RegionPredictor) -> float:
+    """Model pixels per frame pixel inside a frame's crops (area-weighted over several); 0 without crops."""
+    if not regions:
+        return 0.0
+    areas = [(x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions]
+    largest = regions[areas.index(max(areas))]
+    w, h = predictor.working_size(largest[3] - largest[1], largest[2] - largest[0])
+    return len(regions) * w * h / sum(areas)

@@ -29,11 +29,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import numpy as np
-
 from birefnet.errors import ConfigError, UserError
 from workers.base import MAX_BATCH_ATTEMPTS, BackendConfig, BackendStats, BatchFailed, Key, MattingBackend, WorkersLost
 from workers.matting import MattingWorker, PredictorFactory
+from workers.payload import Alpha, Images, owned
 from workers.ray_watch import RayWatch
 
 READY_TIMEOUT_S = 900.0  # loading a large checkpoint on a cold node can take minutes
@@ -160,7 +159,7 @@ class MattingActor:
             raise self._error
         return True
 
-    def matte(self, images: np.ndarray, alpha_dtype: str) -> tuple[np.ndarray, float]:
+    def matte(self, images: Images, alpha_dtype: str) -> tuple[Alpha, float]:
         self.ready()
         return self._worker.matte(images, alpha_dtype)
 
@@ -309,8 +308,8 @@ class RayBackend(MattingBackend):
         slot.actor = self._start_actor()
         slot.generation += 1
 
-    def matte(self, batches: Iterable[tuple[Key, np.ndarray]],
-              alpha_dtype: str = "uint8") -> Iterator[tuple[Key, np.ndarray]]:
+    def matte(self, batches: Iterable[tuple[Key, Images]],
+              alpha_dtype: str = "uint8") -> Iterator[tuple[Key, Alpha]]:
         dispatch = _Dispatch(self, iter(batches), alpha_dtype)
         while True:
             dispatch.send()
@@ -375,7 +374,7 @@ class _Dispatch:
     reorder buffer grow without end).
     """
 
-    def __init__(self, backend: RayBackend, source: Iterator[tuple[Any, np.ndarray]], alpha_dtype: str):
+    def __init__(self, backend: RayBackend, source: Iterator[tuple[Any, Images]], alpha_dtype: str):
         import ray
 
         self._ray = ray
@@ -388,7 +387,7 @@ class _Dispatch:
         self.to_send: list[_Job] = []  # heap of jobs to send again, oldest first
         self.in_flight: dict[Any, tuple[int, int, _Job]] = {}  # ref -> (slot, generation, job)
         self.load = [0] * backend.workers
-        self.finished: dict[int, tuple[Any, np.ndarray]] = {}  # seq -> (key, alpha)
+        self.finished: dict[int, tuple[Any, Alpha]] = {}  # seq -> (key, alpha)
         self.limit = 2 * backend.workers * backend.config.in_flight
         self.watch = HangWatch(backend.config.hang_floor_s, backend.startup_seconds, backend.workers)
 
@@ -429,7 +428,7 @@ class _Dispatch:
                 self.watch.busy_since[slot] = time.monotonic()
             self.load[slot] += 1
 
-    def release_in_order(self) -> Iterator[tuple[Any, np.ndarray]]:
+    def release_in_order(self) -> Iterator[tuple[Any, Alpha]]:
         while self.next_out in self.finished:
             yield self.finished.pop(self.next_out)
             self.next_out += 1
@@ -487,6 +486,6 @@ class _Dispatch:
         if current:
             self.watch.proven[slot] = True
             self.watch.slowest_s = max(self.watch.slowest_s, seconds)
-        alpha = alpha if alpha.flags.writeable else alpha.copy()  # small; frees the store
+        alpha = owned(alpha)  # small; frees the store
         self.backend.stats.record(job.frames, seconds)
         self.finished[job.seq] = (job.key, alpha)

@@ -31,12 +31,14 @@ class SyntheticFrame:
 
 
 @dataclass
-class _Sprite:
+class Sprite:
+    """A foreground layer: premultiplied colour and its exact coverage."""
+
     premultiplied: np.ndarray  # (h, w, 3) float32
     alpha: np.ndarray  # (h, w) float32
 
 
-def _texture(rng: np.random.Generator, height: int, width: int, tint: np.ndarray) -> np.ndarray:
+def texture(rng: np.random.Generator, height: int, width: int, tint: np.ndarray) -> np.ndarray:
     """Multi-octave colour noise with a few hard-edged blocks: structure that optical flow can lock on."""
     texture = np.zeros((height, width, 3), np.float32)
     for octave, amplitude in ((4, 0.5), (16, 0.3), (64, 0.2)):
@@ -53,7 +55,7 @@ def _coverage(canvas: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return cv2.resize(canvas, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
 
 
-def _subject_sprite(rng: np.random.Generator, height: int) -> _Sprite:
+def subject_sprite(rng: np.random.Generator, height: int) -> Sprite:
     """A head-and-shoulders figure: opaque body, hair strands of partial coverage, a 45% veil."""
     h, w = max(8, int(0.6 * height)), max(8, int(0.45 * height))
     s = SUPERSAMPLE
@@ -80,7 +82,7 @@ def _subject_sprite(rng: np.random.Generator, height: int) -> _Sprite:
     cv2.fillPoly(veil, [veil_pts], 115, cv2.LINE_AA)
     size = (w, h)
     a_body, a_strands, a_veil = _coverage(body, size), _coverage(strands, size), _coverage(veil, size)
-    body_colour = _texture(rng, h, w, rng.uniform(0.4, 1.0, 3).astype(np.float32))
+    body_colour = texture(rng, h, w, rng.uniform(0.4, 1.0, 3).astype(np.float32))
     hair_colour = np.broadcast_to(rng.uniform(0.0, 1.0, 3).astype(np.float32), (h, w, 3))
     veil_colour = np.broadcast_to(rng.uniform(0.3, 1.0, 3).astype(np.float32), (h, w, 3))
     # Layers back to front: strands, body, veil in front.
@@ -89,23 +91,24 @@ def _subject_sprite(rng: np.random.Generator, height: int) -> _Sprite:
     for colour, a in ((body_colour, a_body), (veil_colour, a_veil)):
         premultiplied = colour * a[..., None] + premultiplied * (1 - a[..., None])
         alpha = a + alpha * (1 - a)
-    return _Sprite(premultiplied.astype(np.float32), alpha.astype(np.float32))
+    return Sprite(premultiplied.astype(np.float32), alpha.astype(np.float32))
 
 
-def _ball_sprite(rng: np.random.Generator, height: int) -> _Sprite:
+def ball_sprite(rng: np.random.Generator, height: int) -> Sprite:
     """A textured ball with a soft semi-transparent halo."""
     d = max(6, int(0.25 * height))
     yy, xx = np.mgrid[0:d, 0:d].astype(np.float32) - (d - 1) / 2
     radius = np.sqrt(xx**2 + yy**2) / (d / 2)
     alpha = np.clip((1.0 - radius) / 0.3, 0.0, 1.0) ** 1.5
-    colour = _texture(rng, d, d, rng.uniform(0.5, 1.0, 3).astype(np.float32))
-    return _Sprite((colour * alpha[..., None]).astype(np.float32), alpha.astype(np.float32))
+    colour = texture(rng, d, d, rng.uniform(0.5, 1.0, 3).astype(np.float32))
+    return Sprite((colour * alpha[..., None]).astype(np.float32), alpha.astype(np.float32))
 
 
-def _place(canvas: _Sprite, sprite: _Sprite, centre: tuple[float, float], angle_deg: float) -> None:
-    """Composite ``sprite`` (in front) into ``canvas`` at ``centre`` rotated by ``angle_deg``, in place."""
+def place(canvas: Sprite, sprite: Sprite, centre: tuple[float, float], angle_deg: float, scale: float = 1.0) -> None:
+    """Composite ``sprite`` (in front) into ``canvas`` at ``centre``, rotated by ``angle_deg`` and scaled by
+    ``scale``, in place."""
     sh, sw = sprite.alpha.shape
-    matrix = cv2.getRotationMatrix2D(((sw - 1) / 2, (sh - 1) / 2), angle_deg, 1.0)
+    matrix = cv2.getRotationMatrix2D(((sw - 1) / 2, (sh - 1) / 2), angle_deg, scale)
     matrix[:, 2] += np.array(centre) - np.array([(sw - 1) / 2, (sh - 1) / 2])
     corners = np.array([[0, 0, 1], [sw, 0, 1], [0, sh, 1], [sw, sh, 1]], np.float64) @ matrix.T
     height, width = canvas.alpha.shape
@@ -146,11 +149,11 @@ class SyntheticScene:
         self._pan_speed = 0.004 * width  # pixels per frame
         pan_room = int(self._pan_speed * n_frames) + 4
         self._backgrounds = [
-            _texture(rng, height + 4, width + pan_room, rng.uniform(0.3, 1.0, 3).astype(np.float32)),
-            _texture(rng, height + 4, width + 4, rng.uniform(0.3, 1.0, 3).astype(np.float32)),
+            texture(rng, height + 4, width + pan_room, rng.uniform(0.3, 1.0, 3).astype(np.float32)),
+            texture(rng, height + 4, width + 4, rng.uniform(0.3, 1.0, 3).astype(np.float32)),
         ]
-        self._subjects = [_subject_sprite(rng, height), _subject_sprite(rng, height)]
-        self._ball = _ball_sprite(rng, height)
+        self._subjects = [subject_sprite(rng, height), subject_sprite(rng, height)]
+        self._ball = ball_sprite(rng, height)
 
     def _progress(self, name: str, t: int) -> float | None:
         """Where frame t lies within segment ``name`` in [0, 1], or None outside it."""
@@ -171,10 +174,10 @@ class SyntheticScene:
         offset = self._camera_offset(t) if shot == 0 else 0.0
         shift = np.array([[1, 0, -offset - 2], [0, 1, -2]], np.float32)
         background = cv2.warpAffine(self._backgrounds[shot], shift, (w, h), flags=cv2.INTER_LINEAR)
-        layer = _Sprite(np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32))
+        layer = Sprite(np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32))
         ball_progress = self._progress("enter_leave", t)
         if shot == 0 and ball_progress is not None:
-            _place(layer, self._ball, (-0.15 * w + 1.3 * w * ball_progress, 0.3 * h), 90 * ball_progress)
+            place(layer, self._ball, (-0.15 * w + 1.3 * w * ball_progress, 0.3 * h), 90 * ball_progress)
         fast = self._progress("fast", t) or 0.0
         sway = np.sin(2 * np.pi * t / 45)
         # Outside the fast segment the subject idles like a person in an interview (under ~1 px per
@@ -185,7 +188,7 @@ class SyntheticScene:
             angle = 1.5 * sway + 20 * np.sin(np.pi * fast)
         else:
             centre, angle = (0.6 * w + 0.004 * w * sway, 0.62 * h), 1.0 * sway
-        _place(layer, self._subjects[shot], centre, angle)
+        place(layer, self._subjects[shot], centre, angle)
         alpha = np.clip(layer.alpha, 0.0, 1.0)
         composite = layer.premultiplied + (1 - alpha[..., None]) * background
         noise_rng = np.random.default_rng([self.seed, t])

@@ -26,6 +26,7 @@ PLACEMENTS = ("auto", "cpu", "cuda")  # workers place models on GPUs or CPUs; no
 AUDIO_MODES = ("copy", "drop")
 BACKENDS = ("auto", "ray", "local")
 BIT_DEPTHS = ("auto", "8", "10", "16")
+ROI_MODES = ("off", "auto")
 
 
 @dataclass
@@ -68,6 +69,25 @@ class ProcessConfig:
     allow_partial: bool = False  # a truncated input's salvaged output is a success (exit 0)
     quiet: bool = False
     report: str | None = None
+    box: tuple[tuple[float, float, float, float], ...] | None = None  # boxes for every frame (pixels or fractions)
+    boxes: str | None = None  # CSV/JSON file of per-frame boxes (keyframes, interpolated)
+    roi_margin: float = 0.1  # boxes and the tracked box grow by this fraction of their size each side
+    roi: str = "off"  # auto: find and follow the subject with a coarse pass, matte the crop
+    roi_coarse: int = 256  # working size of the coarse pass that finds the subject (--roi auto)
+
+
+def _box_list(value: Any) -> tuple[tuple[float, float, float, float], ...]:
+    """``x0,y0,x1,y1`` or several separated by ';' (a YAML list of such strings or of 4-number lists too)."""
+    from birefnet.boxes import check_box
+    from birefnet.errors import InputError
+    from pipeline.roi.keyframes import parse_box_list
+
+    try:
+        if isinstance(value, (list, tuple)):
+            return tuple(check_box(v) if isinstance(v, (list, tuple)) else parse_box_list(str(v))[0] for v in value)
+        return parse_box_list(values.text(value))
+    except InputError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _bit_depth(value: Any) -> int | None:
@@ -164,6 +184,16 @@ KEYS: dict[str, Key] = {
     "allow_partial": Key(values.boolean, "accept the salvaged output of a truncated input (else exit 6)",
                           kind="switch"),
     "report": common.REPORT,
+    "box": Key(values.optional(_box_list), "matte only inside this box (plus --roi-margin) on every frame: x0,y0,x1,y1 "
+               "in pixels or fractions; several separated by ';'", "X0,Y0,X1,Y1"),
+    "boxes": Key(values.optional(values.text), "per-frame boxes: CSV (frame,x0,y0,x1,y1[,id]) or JSON keyframes, "
+                 "interpolated between", "FILE"),
+    "roi_margin": Key(values.number(0.0, 4.0), "margin around boxes and the tracked box, as a fraction of their size",
+                      "F"),
+    "roi": Key(values.choice(ROI_MODES), "auto: find the subject with a coarse pass and matte a crop that follows it",
+               "|".join(ROI_MODES)),
+    "roi_coarse": Key(values.integer(32), "working size of the coarse pass that finds the subject (--roi auto; "
+                      "a multiple of 32)", "N"),
 }
 
 PROCESS_SETTINGS = SettingsTable("process", KEYS)
@@ -195,3 +225,18 @@ def check_config(config: ProcessConfig) -> None:
     if config.device == "cpu" and config.precision == "fp16":
         raise ConfigError("precision: fp16 needs a GPU; use fp32 or bf16 with --device cpu")
     common.check_runtime(config.runtime, config.precision, config.device)
+    _check_roi(config)
+
+
+def _check_roi(config: ProcessConfig) -> None:
+    """One way of choosing the crops at a time; a boxes file is read here, before any model starts."""
+    given = [name for name, on in (("box", config.box), ("boxes", config.boxes), ("roi auto", config.roi == "auto"))
+             if on]
+    if len(given) > 1:
+        raise ConfigError(f"{' and '.join(given)}: choose one way of giving the crops")
+    if config.roi_coarse % 32:
+        raise ConfigError(f"roi_coarse: must be a multiple of 32, got {config.roi_coarse}")
+    if config.boxes:
+        from pipeline.roi.keyframes import read_keyframes
+
+        read_keyframes(config.boxes)

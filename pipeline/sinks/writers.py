@@ -3,7 +3,8 @@ files in ``sequences``.
 
 Everything is written under the hidden temporary names of ``birefnet.atomic`` and renamed into place
 by ``finish``, so a crash or ``discard`` never leaves a half-written file under a final name. All
-methods but the constructor run on the sink's encode thread.
+methods but the constructor run on the sink's encode thread (an image sequence hands its frames on to a
+few threads of its own, see ``sequences``).
 """
 
 from __future__ import annotations

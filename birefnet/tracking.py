@@ -1,0 +1,110 @@
+"""Following the subject through a run of frames: its box found in a coarse alpha, smoothed, made a crop.
+
+A coarse pass (the same model at a small working size) gives each frame's alpha; the subject's box is
+the bounding box of the pixels above ``threshold`` (nothing when they are fewer than ``min_fraction``
+of the frame). The box a frame is cropped to is smoothed over a window of ``radius`` frames either
+side within the same shot: its centre a triangle-weighted mean of the window's centres, its half
+sizes the least that hold every box of the window around that centre. It is therefore a pure function
+of the window, so a batch matted anywhere gets the same crops, and it moves as smoothly as the
+subject does, while always holding the subject's own box in its frame. The crop is that box grown by
+``enlarge`` of its size each side, at least ``min_side`` of the frame's short side, widened to the
+working size's aspect ratio where the frame allows, and moved (not cut) to lie inside the frame.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .boxes import Box, Region
+
+
+@dataclass(frozen=True)
+class TrackSettings:
+    """Knobs of ``--roi auto``; see the module docstring."""
+
+    coarse_resolution: int = 256
+    threshold: float = 0.5
+    min_fraction: float = 2e-4
+    radius: int = 3
+    enlarge: float = 0.15
+    min_side: float = 0.1
+    edge_level: float = 0.5  # alpha on a crop's inner edge above this: the subject leaves it, matte the frame
+
+
+def subject_box(alpha: np.ndarray, threshold: float, min_fraction: float) -> Box | None:
+    """Bounding box (fractions of the frame) of ``alpha`` (h, w) above ``threshold``; None when too little is."""
+    mask = alpha > threshold
+    if mask.mean() < min_fraction or not mask.any():
+        return None
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    height, width = mask.shape
+    return cols[0] / width, rows[0] / height, (cols[-1] + 1) / width, (rows[-1] + 1) / height
+
+
+def smooth_boxes(found: Sequence[Box | None], shots: Sequence[int], radius: int, frames: range) -> list[Box | None]:
+    """The smoothed box of each frame in ``frames`` (indices into ``found``), from the boxes found within
+    ``radius`` frames of it in the same shot; None where none was found."""
+    smoothed: list[Box | None] = []
+    for t in frames:
+        window = [(radius + 1 - abs(i - t), found[i])
+                  for i in range(max(0, t - radius), min(len(found), t + radius + 1))
+                  if shots[i] == shots[t] and found[i] is not None]
+        if not window:
+            smoothed.append(None)
+            continue
+        total = sum(weight for weight, _ in window)
+        cx = sum(weight * (b[0] + b[2]) / 2 for weight, b in window if b is not None) / total
+        cy = sum(weight * (b[1] + b[3]) / 2 for weight, b in window if b is not None) / total
+        half_w = max(max(cx - b[0], b[2] - cx) for _, b in window if b is not None)
+        half_h = max(max(cy - b[1], b[3] - cy) for _, b in window if b is not None)
+        smoothed.append((cx - half_w, cy - half_h, cx + half_w, cy + half_h))
+    return smoothed
+
+
+def _fit(centre: float, side: float, limit: int) -> tuple[int, int]:
+    """A span of ``side`` pixels (at most ``limit``) around ``centre``, moved to lie inside [0, limit]."""
+    side = min(float(limit), side)
+    start = min(max(0.0, centre - side / 2), limit - side)
+    return max(0, math.floor(start)), min(limit, math.ceil(start + side))
+
+
+def crop_region(box: Box, height: int, width: int, settings: TrackSettings, aspect: float) -> Region:
+    """The crop (pixels) for a smoothed box (fractions): enlarged, at least ``min_side``, widened towards
+    ``aspect`` (width / height of the working size), inside the frame."""
+    x0, y0, x1, y1 = box[0] * width, box[1] * height, box[2] * width, box[3] * height
+    floor = settings.min_side * min(height, width)
+    side_w = max(floor, (x1 - x0) * (1 + 2 * settings.enlarge))
+    side_h = max(floor, (y1 - y0) * (1 + 2 * settings.enlarge))
+    side_w, side_h = max(side_w, side_h * aspect), max(side_h, side_w / aspect)
+    left, right = _fit((x0 + x1) / 2, side_w, width)
+    top, bottom = _fit((y0 + y1) / 2, side_h, height)
+    return left, top, right, bottom
+
+
+def touches_edge(alpha: np.ndarray, region: Region, height: int, width: int, level: float) -> bool:
+    """True when the frame's alpha (H, W) exceeds ``level`` on an edge of ``region`` that is not the frame's."""
+    x0, y0, x1, y1 = region
+    edges = []
+    if x0 > 0:
+        edges.append(alpha[y0:y1, x0])
+    if x1 < width:
+        edges.append(alpha[y0:y1, x1 - 1])
+    if y0 > 0:
+        edges.append(alpha[y0, x0:x1])
+    if y1 < height:
+        edges.append(alpha[y1 - 1, x0:x1])
+    return any(float(edge.max()) > level for edge in edges if edge.size)
+
+
+def track_regions(coarse: np.ndarray, shots: Sequence[int], frames: range, height: int, width: int,
+                  settings: TrackSettings, aspect: float) -> list[Region]:
+    """Crops for ``frames`` of a window whose coarse alphas (M, h, w) and shot numbers (M,) are given;
+    the whole frame where no subject was found near a frame."""
+    found = [subject_box(a, settings.threshold, settings.min_fraction) for a in coarse]
+    whole = (0, 0, width, height)
+    return [whole if box is None else crop_region(box, height, width, settings, aspect)
+            for box in smooth_boxes(found, shots, settings.radius, frames)]

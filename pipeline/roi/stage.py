@@ -1,0 +1,66 @@
+"""The ROI stage as the graph sees it: requests out to the workers, the crops' figures back for the report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from birefnet.boxes import covered_fraction
+from birefnet.tracking import TrackSettings
+from pipeline.frames import FrameBatch
+from pipeline.roi.keyframes import BoxTrack, read_keyframes
+from pipeline.roi.requests import box_requests, track_requests
+from workers.payload import RegionAlpha, RegionRequest
+
+
+@dataclass
+class RoiStage:
+    """Turns batches into ``RegionRequest``s (given boxes, or ``track`` for ``--roi auto``) and keeps, per
+    frame, how much of it the crops covered and the model pixels per pixel inside them."""
+
+    mode: str  # "boxes" or "auto"
+    boxes: BoxTrack | None = None
+    margin: float = 0.1
+    track: TrackSettings = field(default_factory=TrackSettings)
+    coverage: list[float] = field(default_factory=list)
+    model_scale: list[float] = field(default_factory=list)
+    full_scale: float = 0.0
+
+    def requests(self, batches: Iterable[FrameBatch]) -> Iterator[tuple[FrameBatch, RegionRequest]]:
+        if self.boxes is not None:
+            return box_requests(batches, self.boxes, self.margin)
+        return track_requests(batches, self.track)
+
+    def record(self, result: RegionAlpha) -> np.ndarray:
+        """Keep a batch's figures; returns its alpha."""
+        height, width = result.alpha.shape[1:]
+        self.coverage += [covered_fraction(regions, height, width) for regions in result.regions]
+        self.model_scale += [s for s in result.model_scale.tolist() if s > 0]
+        self.full_scale = result.full_scale
+        return result.alpha
+
+    def report(self) -> dict:
+        """Crop coverage (fraction of each frame: mean, min, max) and model pixels per subject pixel with
+        the crops (mean over frames) and without them (the whole frame at the working size)."""
+        cover = np.array(self.coverage or [0.0])
+        scale = float(np.mean(self.model_scale)) if self.model_scale else 0.0
+        return {"mode": self.mode,
+                "coverage": {"mean": round(float(cover.mean()), 4), "min": round(float(cover.min()), 4),
+                             "max": round(float(cover.max()), 4)},
+                "model_pixels_per_subject_pixel": {"roi": round(scale, 4), "full_frame": round(self.full_scale, 4)}}
+
+
+def open_roi(roi: str, box: tuple | None, boxes: str | None, margin: float, height: int,
+             width: int, coarse: int = TrackSettings.coarse_resolution) -> RoiStage | None:
+    """The stage the settings ask for (None: the model sees whole frames). ``margin`` grows given boxes,
+    and the tracked box of ``--roi auto``, by that fraction of their size each side; ``coarse`` is the
+    working size of the pass that finds the subject."""
+    if box:
+        return RoiStage("boxes", BoxTrack.fixed(box, height, width), margin)
+    if boxes:
+        return RoiStage("boxes", BoxTrack(read_keyframes(boxes), height, width), margin)
+    if roi == "auto":
+        return RoiStage("auto", margin=margin, track=TrackSettings(coarse_resolution=coarse, enlarge=margin))
+    return None

@@ -1,0 +1,290 @@
+"""Box-guided matting and subject tracking: paste-back exactness, box geometry and its errors, keyframe
+files, tracking on synthetic clips with exact alpha, both backends, and `process` end to end.
+
+The paste-back tests run the conftest's random-weight checkpoint; the tracking tests run the real
+``Predictor`` around ``RedKeyModel`` (alpha = the red channel), so the true alpha is known at any crop
+and the tracking logic, not a model, is what is under test.
+"""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import run_pipeline
+from birefnet import Predictor
+from birefnet.boxes import check_box, region_of
+from birefnet.errors import InputError
+from birefnet.tracking import TrackSettings
+from pipeline.frames import FrameBatch
+from pipeline.roi.keyframes import BoxTrack, read_keyframes
+from pipeline.roi.requests import track_requests
+from tests.clips import decode_video, make_clip
+from tests.predictors import RedKeyFactory
+from workers.base import BackendConfig
+from workers.local import LocalBackend
+
+TRACK = TrackSettings(coarse_resolution=64, radius=3, enlarge=0.1)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def predictor(checkpoint: Path) -> Predictor:
+    return Predictor(str(checkpoint), device="cpu", resolution=64)
+
+
+@pytest.fixture(scope="module")
+def frames() -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 256, (2, 48, 80, 3), dtype=np.uint8)
+
+
+# --- paste-back and geometry ---------------------------------------------------------------------
+
+def test_pasted_crop_equals_the_model_on_the_crop_and_is_zero_outside(predictor, frames):
+    alpha = predictor.predict(frames, boxes=[(20, 10, 60, 40)], margin=0.1)
+    x0, y0, x1, y1 = region_of((20, 10, 60, 40), 48, 80, 0.1)
+    assert (x0, y0, x1, y1) == (16, 7, 64, 43)
+    crop = predictor.predict(np.ascontiguousarray(frames[:, y0:y1, x0:x1]))
+    np.testing.assert_allclose(alpha[:, y0:y1, x0:x1], crop, atol=1e-6)
+    outside = np.ones(alpha.shape, bool)
+    outside[:, y0:y1, x0:x1] = False
+    assert alpha[outside].max() == 0.0 and crop.max() > 0
+
+
+def test_fraction_boxes_and_the_whole_frame_box_equal_plain_prediction(predictor, frames):
+    assert region_of((0.25, 0.5, 0.75, 1.0), 48, 80, 0.0) == (20, 24, 60, 48)
+    np.testing.assert_allclose(predictor.predict(frames, boxes=[(0, 0, 1, 1)], margin=0.0), predictor.predict(frames),
+                               atol=1e-6)
+
+
+def test_two_boxes_per_frame_combine_with_max_and_per_frame_lists(predictor, frames):
+    boxes = [[(2, 2, 30, 30), (20, 10, 70, 44)], []]
+    alpha = predictor.predict(frames, boxes=boxes, margin=0.0, dtype="uint8")
+    first = predictor.predict(np.ascontiguousarray(frames[:1, 2:30, 2:30]), dtype="uint8")[0]
+    second = predictor.predict(np.ascontiguousarray(frames[:1, 10:44, 20:70]), dtype="uint8")[0]
+    expected = np.zeros((48, 80), np.uint8)
+    expected[2:30, 2:30] = first
+    expected[10:44, 20:70] = np.maximum(expected[10:44, 20:70], second)
+    assert np.abs(alpha[0].astype(int) - expected).max() <= 1  # float rounding of two model batches
+    assert alpha[1].max() == 0, "a frame without boxes has no subject"
+
+
+def test_edge_boxes_and_boxes_larger_than_the_frame_are_clamped(predictor, frames):
+    assert region_of((60, 30, 80, 48), 48, 80, 0.5) == (50, 21, 80, 48)
+    assert region_of((-100, -50, 500, 300), 48, 80, 0.1) == (0, 0, 80, 48)
+    np.testing.assert_allclose(predictor.predict(frames, boxes=[(-100, -50, 500, 300)]), predictor.predict(frames),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("box, message", [
+    ((10, 10, 10, 40), "is empty: x1 equals x0"),
+    ((10, 40, 30, 20), "is inverted: y1 (20) is less than y0 (40)"),
+    ((0, 0, float("nan"), 4), "every value must be a finite number"),
+    ((1, 2, 3), "needs 4 numbers"),
+])
+def test_bad_boxes_are_one_line_errors(predictor, frames, box, message):
+    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)")) as caught:
+        predictor.predict(frames, boxes=[box])
+    assert "\n" not in str(caught.value)
+    with pytest.raises(InputError, match="lies outside the 80x48 frame"):
+        region_of((100, 100, 120, 120), 48, 80)
+
+
+# --- keyframe files --------------------------------------------------------------------------------
+
+def test_csv_keyframes_interpolate_per_track_and_hold_outside(tmp_path):
+    path = tmp_path / "boxes.csv"
+    path.write_text("frame,x0,y0,x1,y1,id\n2,0,0,10,10,a\n6,40,20,50,30,a\n4,0.5,0.5,1,1,b\n")
+    track = BoxTrack(read_keyframes(path), 48, 80)
+    assert track.at(0) == [(0, 0, 10, 10), (40, 24, 80, 48)]
+    assert track.at(4) == [(20, 10, 30, 20), (40, 24, 80, 48)]
+    assert track.at(5) == [(30, 15, 40, 25), (40, 24, 80, 48)]
+    assert track.at(99) == [(40, 20, 50, 30), (40, 24, 80, 48)]
+
+
+def test_json_keyframes_with_several_boxes_per_frame(tmp_path):
+    path = tmp_path / "boxes.json"
+    path.write_text(json.dumps([{"frame": 0, "boxes": [[0, 0, 10, 10], [20, 20, 30, 30]]},
+                                {"frame": 10, "boxes": [[10, 0, 20, 10], [20, 30, 30, 40]]}]))
+    track = BoxTrack(read_keyframes(path), 48, 80)
+    assert track.at(5) == [(5, 0, 15, 10), (20, 25, 30, 35)]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("frame,x0,y0,x1,y1\n3,10,10,5,20\n", r"boxes.csv:2: box 10,10,5,20 is inverted"),
+    ("frame,x0,y0\n3,1,2\n", "missing x1,y1"),
+    ("frame,x0,y0,x1,y1\nthree,1,2,3,4\n", "frame must be a whole number"),
+    ("frame,x0,y0,x1,y1\n", "holds no boxes"),
+])
+def test_bad_boxes_files_are_one_line_errors(tmp_path, text, message):
+    path = tmp_path / "boxes.csv"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        read_keyframes(path)
+
+
+# --- tracking ----------------------------------------------------------------------------------------
+
+def red_subject_clip(count: int, height: int, width: int, cut: int | None = None,
+                     radius: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
+    """A small red disk with a thin strand moving smoothly over a red-free textured background; at
+    ``cut`` the background changes and the subject jumps. Returns images and their exact alpha."""
+    rng = np.random.default_rng(1)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    backgrounds = [rng.integers(0, 60, (height, width, 3)).astype(np.float32) + (0, 160, 20),
+                   rng.integers(0, 60, (height, width, 3)).astype(np.float32) + (0, 20, 170)]
+    r = radius * height
+    images, alphas = [], []
+    for t in range(count):
+        after = cut is not None and t >= cut
+        if after:
+            cx, cy = 0.8 * width - 0.01 * width * (t - cut), 0.3 * height
+        else:
+            cx, cy = 0.15 * width + 0.012 * width * t, 0.55 * height + 0.05 * height * np.sin(t / 4)
+        disk = np.clip(r - np.hypot(xx - cx, yy - cy) + 0.5, 0, 1)
+        strand = np.clip(1 - np.abs(yy - (cy - r) + 0.6 * (xx - cx)), 0, 1) * (xx > cx) * (xx < cx + r) * 0.6
+        alpha = np.maximum(disk, strand)
+        background = backgrounds[int(after)].copy()
+        background[..., 0] = 0
+        image = alpha[..., None] * np.array([255.0, 0, 0]) + (1 - alpha[..., None]) * background
+        images.append(np.round(image).astype(np.uint8))
+        alphas.append(alpha)
+    return np.stack(images), np.stack(alphas)
+
+
+def batches_of(images: np.ndarray, size: int) -> list[FrameBatch]:
+    return [FrameBatch(i, images[i:i + size], [None] * len(images[i:i + size]), Fraction(1, 25))
+            for i in range(0, len(images), size)]
+
+
+def tracked(images: np.ndarray, backend) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    alpha, regions = [], []
+    for _, result in backend.matte(track_requests(batches_of(images, 4), TRACK)):
+        alpha.append(result.alpha)
+        regions += [r[0] for r in result.regions]
+    return np.concatenate(alpha), regions
+
+
+def check_track(alpha: np.ndarray, true: np.ndarray, regions: list, shots: list[int]) -> None:
+    """The crop holds the subject in every frame, alpha is the truth inside and 0 outside it, and the crop's
+    centre moves smoothly within a shot."""
+    for t, (x0, y0, x1, y1) in enumerate(regions):
+        ys, xs = np.nonzero(true[t] > 0.02)
+        assert x0 <= xs.min() and xs.max() < x1 and y0 <= ys.min() and ys.max() < y1, f"frame {t} lost the subject"
+        inside = np.zeros(true[t].shape, bool)
+        inside[y0:y1, x0:x1] = True
+        assert alpha[t][~inside].max() == 0
+        assert np.abs(alpha[t][inside] / 255.0 - true[t][inside]).mean() < 0.01  # resampling blurs the strand
+    centres = np.array([((x0 + x1) / 2, (y0 + y1) / 2) for x0, y0, x1, y1 in regions])
+    height = true.shape[1]
+    for t in range(1, len(regions) - 1):
+        if shots[t - 1] == shots[t] == shots[t + 1]:
+            second = np.abs(centres[t + 1] - 2 * centres[t] + centres[t - 1]).max()
+            assert second <= 0.02 * height, f"frame {t}: the crop's centre jumps ({second:.1f} px)"
+
+
+def test_tracking_follows_a_small_subject_smoothly_and_refinds_it_after_a_cut():
+    images, true = red_subject_clip(18, 360, 640, cut=11)  # a 4K-like geometry: a 36 px subject in 640x360
+    with LocalBackend(RedKeyFactory(128)) as backend:
+        alpha, regions = tracked(images, backend)
+    shots = [0] * 11 + [1] * 7
+    check_track(alpha, true, regions, shots)
+    before, after = regions[10], regions[11]
+    assert after[0] > before[2], "after the cut the crop is where the subject now is, not where it was"
+    assert max((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions) < 0.1 * 360 * 640
+
+
+def test_nothing_found_falls_back_to_the_whole_frame():
+    images = np.zeros((3, 72, 128, 3), np.uint8)
+    images[..., 1] = 120
+    with LocalBackend(RedKeyFactory(64)) as backend:
+        _, regions = tracked(images, backend)
+    assert regions == [(0, 0, 128, 72)] * 3
+
+
+@pytest.mark.slow
+def test_both_backends_give_identical_alpha_and_crops(local_ray):
+    from workers.ray_actors import RayBackend
+
+    images, _ = red_subject_clip(10, 144, 256, cut=6)
+    with LocalBackend(RedKeyFactory(64)) as backend:
+        local = tracked(images, backend)
+    with RayBackend(RedKeyFactory(64), BackendConfig(kind="ray", workers=2, device="cpu")) as backend:
+        remote = tracked(images, backend)
+    np.testing.assert_array_equal(local[0], remote[0])
+    assert local[1] == remote[1]
+
+
+@pytest.mark.slow
+def test_tracking_on_a_3840x2160_clip():
+    images, true = red_subject_clip(5, 2160, 3840, radius=0.06)
+    with LocalBackend(RedKeyFactory(256)) as backend:
+        alpha, regions = tracked(images, backend)
+    check_track(alpha, true, regions, [0] * 5)
+    assert max((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions) < 0.05 * 3840 * 2160
+
+
+# --- `process` end to end -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    return make_clip(tmp_path_factory.mktemp("roi") / "clip.mp4", width=80, height=48, frames=6)
+
+
+def process(clip: Path, out: Path, checkpoint: Path, *flags: str) -> int:
+    return run_pipeline.main(["process", str(clip), "-o", str(out), "--model", str(checkpoint), "--resolution", "64",
+                              "--backend", "local", "--output", "matte", "--temporal", "off", "--quiet", *flags])
+
+
+def test_process_with_a_boxes_file_mattes_only_inside_the_interpolated_boxes(clip, checkpoint, tmp_path):
+    boxes = tmp_path / "boxes.csv"
+    boxes.write_text("frame,x0,y0,x1,y1\n1,0,0,20,20\n5,40,20,60,40\n")
+    out, report = tmp_path / "matte.mkv", tmp_path / "report.json"
+    assert process(clip, out, checkpoint, "--boxes", str(boxes), "--roi-margin", "0", "--report", str(report)) == 0
+    matte = decode_video(out, format="gray")[0]
+    track = BoxTrack(read_keyframes(boxes), 48, 80)
+    for index, frame in enumerate(matte):
+        x0, y0, x1, y1 = region_of(track.at(index)[0], 48, 80, 0.0)
+        outside = np.ones(frame.shape, bool)
+        outside[y0:y1, x0:x1] = False
+        assert frame[outside].max() == 0, f"frame {index} has alpha outside its box"
+    roi = json.loads(report.read_text())["inputs"][0]["roi"]
+    assert roi["mode"] == "boxes" and 0 < roi["coverage"]["min"] <= roi["coverage"]["max"] < 0.2
+    assert roi["model_pixels_per_subject_pixel"]["roi"] > roi["model_pixels_per_subject_pixel"]["full_frame"]
+
+
+def test_process_roi_auto_runs_and_reports(clip, checkpoint, tmp_path, capsys):
+    out = tmp_path / "matte.mkv"
+    code = run_pipeline.main(["process", str(clip), "-o", str(out), "--model", str(checkpoint), "--resolution", "64",
+                              "--backend", "local", "--output", "matte", "--roi", "auto"])
+    assert code == 0
+    assert "ROI auto: crops cover" in capsys.readouterr().out
+    assert len(decode_video(out, format="gray")[0]) == 6
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--box", "10,10,5,40"], "error: --box: box 10,10,5,40 is inverted: x1 (5) is less than x0 (10)"),
+    (["--box", "10,10,10,40"], "error: --box: box 10,10,10,40 is empty"),
+    (["--box", "1,2,3,4", "--roi", "auto"], "error: box and roi auto: choose one way"),
+    (["--boxes", "missing.csv"], "error: boxes: missing.csv does not exist"),
+])
+def test_bad_box_flags_exit_non_zero_with_one_line(clip, checkpoint, tmp_path, capsys, flags, message):
+    assert process(clip, tmp_path / "x.mkv", checkpoint, *flags) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(message) and "\n" not in err
+
+
+def test_check_box_keeps_pixels_and_fractions():
+    assert check_box([1, 2, 3, 4]) == (1, 2, 3, 4)
