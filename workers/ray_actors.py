@@ -47,6 +47,13 @@ Result = TypeVar("Result")
 
 
 RAYLET_DIED = "Raylet is terminated"  # how Ray's message on a lost raylet begins
+LOCAL_NODE_DEAD = ("The node with node id", f"and address: {LOCAL_HOST} ")  # ... "has been marked dead"
+
+
+def _said_by_us(message: str) -> bool:
+    """Ray's messages on the loss of a local run's own raylet: the run says that in its own words
+    (``RayBackend.check_ray`` or the watcher), once."""
+    return message.startswith(RAYLET_DIED) or (message.startswith(LOCAL_NODE_DEAD[0]) and LOCAL_NODE_DEAD[1] in message)
 
 
 def _route_ray_messages_to_log() -> None:
@@ -60,7 +67,7 @@ def _route_ray_messages_to_log() -> None:
     def to_log(data: dict, ignore_prefix: bool = False) -> None:
         for line in data.get("lines", [])[:1]:
             first = (_ANSI.sub("", str(line)).strip().splitlines() or [""])[0]  # not the log dump after it
-            if not first.startswith(RAYLET_DIED):  # the run says that in its own words (``check_ray``)
+            if not _said_by_us(first):
                 log.warning("ray: %s", first)
 
     ray_worker.print_to_stdstream = to_log
