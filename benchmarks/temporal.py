@@ -27,6 +27,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import torch
 
@@ -154,7 +155,7 @@ def run_real(modes: Sequence[str], args: argparse.Namespace) -> list[dict[str, o
             ratio = "-" if mode == "off" else f"{100 * (row.still_flicker_x1e3 / base - 1):+.1f}%"
             print(f"| {clip.name} | {row.size} | {row.frames} | {mode} | {row.still_flicker_x1e3:.3f} | {ratio} "
                   f"| {row.departure_x1e3:.3f} | {row.ms_per_frame:.1f} |")
-            out.append({"mode": mode, **row.as_dict()})
+            out.append({"mode": mode, **asdict(row)})
     return out
 
 
@@ -201,7 +202,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "| dfast MAD |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         print_family_table(rows)
-        all_rows += [{"mode": mode, **row.as_dict()} for mode, mode_rows in rows.items() for row in mode_rows]
+        all_rows += [{"mode": mode, **asdict(row)} for mode, mode_rows in rows.items() for row in mode_rows]
         summaries += summary(size, rows)
     print("\nSummary: mean over the split's families of their changes against per-frame (off)\n")
     print("| split | size | mode | cases | ddtSSD | dMAD | dfast MAD | ms/frame | targets |")

@@ -9,7 +9,7 @@ that blurs everything over time cannot win by flicker alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -40,9 +40,6 @@ class NoTruthRow:
     still_flicker_x1e3: float
     departure_x1e3: float
     ms_per_frame: float
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def real_clip(name: str, frames: int | None = None, height: int | None = None) -> RealClip:

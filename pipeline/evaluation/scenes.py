@@ -15,7 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from birefnet.train.scenes import Sprite, SyntheticFrame, ball_sprite, place, subject_sprite
+from birefnet.train.scenes import (
+    Sprite,
+    SyntheticFrame,
+    ball_sprite,
+    place,
+    segment_progress,
+    segment_ranges,
+    subject_sprite,
+)
 from pipeline.evaluation.backgrounds import Background, Camera
 
 SEGMENT_BOUNDS = {"pan": (0.0, 0.25), "zoom": (0.25, 0.4), "fast": (0.4, 0.6), "enter_leave": (0.6, 0.8),
@@ -46,8 +54,7 @@ class RealScene:
         if n_frames < 1 or height < 16 or width < 16:
             raise ValueError(f"need n_frames >= 1 and a size of at least 16x16, got {n_frames}, {height}x{width}")
         self.spec, self.n_frames, self.height, self.width = spec, n_frames, height, width
-        self.segments = {name: range(int(round(lo * n_frames)), int(round(hi * n_frames)))
-                         for name, (lo, hi) in SEGMENT_BOUNDS.items()}
+        self.segments = segment_ranges(SEGMENT_BOUNDS, n_frames)
         self.cuts = [self.segments["after_cut"].start] if 0 < self.segments["after_cut"].start < n_frames else []
         self.fast_frames = range(self.segments[FAST_SEGMENTS[0]].start, self.segments[FAST_SEGMENTS[-1]].stop)
         rng = np.random.default_rng([spec.seed, 16])
@@ -63,11 +70,7 @@ class RealScene:
         self._shake_phases = rng.uniform(0, 2 * np.pi, 4)
 
     def _progress(self, name: str, t: int) -> float | None:
-        """Where frame t lies within segment ``name`` in [0, 1], or None outside it."""
-        segment = self.segments[name]
-        if t not in segment:
-            return None
-        return (t - segment.start + 0.5) / max(len(segment), 1)
+        return segment_progress(self.segments[name], t)
 
     def camera(self, t: int) -> Camera:
         """The virtual camera of frame t."""
