@@ -107,9 +107,11 @@ def run_size(size: tuple[int, int], frames: int, split: str, modes: Sequence[str
 
 
 def print_family_table(rows: dict[str, list[Row]]) -> None:
-    base = rows["off"]
-    for mode, mode_rows in rows.items():
-        for change in family_changes(mode_rows, base):
+    """One line per split, family and mode, the modes of a family together."""
+    changes = {mode: family_changes(mode_rows, rows["off"]) for mode, mode_rows in rows.items()}
+    for group in range(len(changes["off"])):
+        for mode, mode_rows in rows.items():
+            change = changes[mode][group]
             picked = [r for r in mode_rows if (r.family, r.split, r.size) == (change.family, change.split, change.size)]
             deltas = ("| - | - | - " if mode == "off" else
                       f"| {100 * change.mad:+.1f}% | {100 * change.dtssd:+.1f}% | {100 * change.fast_mad:+.1f}% ")

@@ -45,7 +45,7 @@ class NoTruthRow:
 def real_clip(name: str, frames: int | None = None, height: int | None = None) -> RealClip:
     """The first ``frames`` of real clip ``name`` (all when None), scaled to ``height`` lines (None: as
     decoded), with the demo model's alphas (computed once, then cached)."""
-    images = decoded_clip(name)[:frames]
+    images = np.array(decoded_clip(name)[:frames])  # a writable copy: the model's input must not alias the cache
     if height is not None and height != images.shape[1]:
         width = max(16, round(images.shape[2] * height / images.shape[1]))
         images = np.stack([cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA) for image in images])
