@@ -42,7 +42,8 @@ from pipeline.evaluation import (
     prepare,
     real_clips,
 )
-from pipeline.evaluation.split import HELD_OUT_FAMILY, HELD_OUT_SEED, TUNING, cases_of
+from pipeline.evaluation.families import FAMILIES
+from pipeline.evaluation.split import HELD_OUT_FAMILY, HELD_OUT_SEED, NETWORK_FAMILY, TUNING, cases_of
 from pipeline.temporal.smoother import make_smoother
 
 DEFAULT_MODES = ("off", "ema", "flow", "flow:window=2")
@@ -97,7 +98,8 @@ def run_size(size: tuple[int, int], frames: int, split: str, modes: Sequence[str
              ) -> dict[str, list[Row]]:
     """Rows per mode for every case of ``split`` at ``size``; each case is rendered once for all modes."""
     rows: dict[str, list[Row]] = defaultdict(list)
-    for clip in prepare(cases_of(split), size, frames):
+    cases = [c for c in cases_of(split) if not args.families or c.family in args.families]
+    for clip in prepare(cases, size, frames):
         for mode in modes:
             name, options = parse_mode(mode)
             rows[mode] += evaluate(lambda: make_smoother(name, **options), [clip], size, frames,
@@ -168,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="frames per scene (default: 30 up to 720 lines, 16 above)")
     parser.add_argument("--split", choices=("tuning", "held-out", "all"), default="all")
     parser.add_argument("--modes", nargs="+", default=list(DEFAULT_MODES), help="NAME[:KEY=VALUE,...]; off is added")
+    parser.add_argument("--families", nargs="+", default=None, choices=(*FAMILIES, NETWORK_FAMILY),
+                        help="only these flicker families (default: every one of the split)")
     parser.add_argument("--json", default=None, metavar="OUT", help="write every row and summary to OUT")
     parser.add_argument("--real-frames", type=int, default=30, help="frames of each real clip (0: skip them)")
     parser.add_argument("--real-height", type=int, default=None, help="real clips scaled to this height")
