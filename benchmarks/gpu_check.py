@@ -221,16 +221,17 @@ def webcam_latency(plan: Plan, device: torch.device, work: Path) -> tuple[list[s
 
 
 def smoothing_and_foreground(plan: Plan, device: torch.device, work: Path) -> tuple[list[str], Rows]:
-    from benchmarks.temporal import run_mode
     from birefnet.foreground import estimate_foreground
+    from pipeline.evaluation.runner import smooth_clip
     from pipeline.synthetic import FlickerSimulator, SyntheticScene
+    from pipeline.temporal.smoother import make_smoother
 
     rows = []
     for label, (width, height) in plan.smoothing_sizes.items():
         frames, truth = SyntheticScene(0, plan.smoothing_frames, height, width).frames()
         predictions = FlickerSimulator(0).predict_batch(truth, 0)
         for mode in ("ema", "flow"):
-            _, ms = run_mode(mode, {}, frames, predictions, 4, device.type)
+            _, ms = smooth_clip(make_smoother(mode), frames, predictions, 4, device.type)
             rows.append([f"temporal {mode}", f"{label} ({width}x{height})", f"{ms:.1f}"])
         image = torch.from_numpy(frames[0]).permute(2, 0, 1)[None].float().div(255).to(device)
         alpha = torch.from_numpy(truth[0])[None, None].to(device)

@@ -27,6 +27,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import asdict
 
 import torch
 
@@ -41,7 +42,8 @@ from pipeline.evaluation import (
     prepare,
     real_clips,
 )
-from pipeline.evaluation.split import HELD_OUT_FAMILY, HELD_OUT_SEED, TUNING, cases_of
+from pipeline.evaluation.families import FAMILIES
+from pipeline.evaluation.split import HELD_OUT_FAMILY, HELD_OUT_SEED, NETWORK_FAMILY, TUNING, cases_of
 from pipeline.temporal.smoother import make_smoother
 
 DEFAULT_MODES = ("off", "ema", "flow", "flow:window=2")
@@ -96,7 +98,8 @@ def run_size(size: tuple[int, int], frames: int, split: str, modes: Sequence[str
              ) -> dict[str, list[Row]]:
     """Rows per mode for every case of ``split`` at ``size``; each case is rendered once for all modes."""
     rows: dict[str, list[Row]] = defaultdict(list)
-    for clip in prepare(cases_of(split), size, frames):
+    cases = [c for c in cases_of(split) if not args.families or c.family in args.families]
+    for clip in prepare(cases, size, frames):
         for mode in modes:
             name, options = parse_mode(mode)
             rows[mode] += evaluate(lambda: make_smoother(name, **options), [clip], size, frames,
@@ -106,9 +109,11 @@ def run_size(size: tuple[int, int], frames: int, split: str, modes: Sequence[str
 
 
 def print_family_table(rows: dict[str, list[Row]]) -> None:
-    base = rows["off"]
-    for mode, mode_rows in rows.items():
-        for change in family_changes(mode_rows, base):
+    """One line per split, family and mode, the modes of a family together."""
+    changes = {mode: family_changes(mode_rows, rows["off"]) for mode, mode_rows in rows.items()}
+    for group in range(len(changes["off"])):
+        for mode, mode_rows in rows.items():
+            change = changes[mode][group]
             picked = [r for r in mode_rows if (r.family, r.split, r.size) == (change.family, change.split, change.size)]
             deltas = ("| - | - | - " if mode == "off" else
                       f"| {100 * change.mad:+.1f}% | {100 * change.dtssd:+.1f}% | {100 * change.fast_mad:+.1f}% ")
@@ -154,7 +159,7 @@ def run_real(modes: Sequence[str], args: argparse.Namespace) -> list[dict[str, o
             ratio = "-" if mode == "off" else f"{100 * (row.still_flicker_x1e3 / base - 1):+.1f}%"
             print(f"| {clip.name} | {row.size} | {row.frames} | {mode} | {row.still_flicker_x1e3:.3f} | {ratio} "
                   f"| {row.departure_x1e3:.3f} | {row.ms_per_frame:.1f} |")
-            out.append({"mode": mode, **row.as_dict()})
+            out.append({"mode": mode, **asdict(row)})
     return out
 
 
@@ -165,6 +170,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="frames per scene (default: 30 up to 720 lines, 16 above)")
     parser.add_argument("--split", choices=("tuning", "held-out", "all"), default="all")
     parser.add_argument("--modes", nargs="+", default=list(DEFAULT_MODES), help="NAME[:KEY=VALUE,...]; off is added")
+    parser.add_argument("--families", nargs="+", default=None, choices=(*FAMILIES, NETWORK_FAMILY),
+                        help="only these flicker families (default: every one of the split)")
     parser.add_argument("--json", default=None, metavar="OUT", help="write every row and summary to OUT")
     parser.add_argument("--real-frames", type=int, default=30, help="frames of each real clip (0: skip them)")
     parser.add_argument("--real-height", type=int, default=None, help="real clips scaled to this height")
@@ -201,7 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               "| dfast MAD |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         print_family_table(rows)
-        all_rows += [{"mode": mode, **row.as_dict()} for mode, mode_rows in rows.items() for row in mode_rows]
+        all_rows += [{"mode": mode, **asdict(row)} for mode, mode_rows in rows.items() for row in mode_rows]
         summaries += summary(size, rows)
     print("\nSummary: mean over the split's families of their changes against per-frame (off)\n")
     print("| split | size | mode | cases | ddtSSD | dMAD | dfast MAD | ms/frame | targets |")

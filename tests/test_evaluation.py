@@ -189,6 +189,10 @@ def test_network_predictions_are_cached_and_repeatable(tmp_path, monkeypatch):
     assert np.array_equal(network_predictions(images, "test-scene"), first)  # from the cache
     files[0].unlink()
     assert np.array_equal(network_predictions(images, "test-scene"), first)  # computed again: same bytes
+    changed = images.copy()
+    changed[0, 0, 0, 0] ^= 1
+    network_predictions(changed, "test-scene")  # same name, other frames: a new entry, not the stale one
+    assert len(list((tmp_path / "temporal-eval").glob("*.npy"))) == 2
     assert first.shape == (3, 48, 64) and 0.0 <= first.min() and first.max() <= 1.0
 
 

@@ -129,6 +129,18 @@ def place(canvas: Sprite, sprite: Sprite, centre: tuple[float, float], angle_deg
     roi_alpha += alpha
 
 
+def segment_ranges(bounds: dict[str, tuple[float, float]], n_frames: int) -> dict[str, range]:
+    """The frame ranges of segments given as fractions (start, stop) of a clip of ``n_frames``."""
+    return {name: range(int(round(lo * n_frames)), int(round(hi * n_frames))) for name, (lo, hi) in bounds.items()}
+
+
+def segment_progress(segment: range, t: int) -> float | None:
+    """Where frame t lies within ``segment`` in [0, 1], or None outside it."""
+    if t not in segment:
+        return None
+    return (t - segment.start + 0.5) / max(len(segment), 1)
+
+
 class SyntheticScene:
     """A deterministic two-shot clip of ``n_frames`` at ``height`` x ``width``; ``render(t)`` draws frame t.
 
@@ -140,10 +152,7 @@ class SyntheticScene:
         if n_frames < 1 or height < 16 or width < 16:
             raise ValueError(f"need n_frames >= 1 and a size of at least 16x16, got {n_frames}, {height}x{width}")
         self.seed, self.n_frames, self.height, self.width, self.noise = seed, n_frames, height, width, noise
-        self.segments = {
-            name: range(int(round(lo * n_frames)), int(round(hi * n_frames)))
-            for name, (lo, hi) in SEGMENT_BOUNDS.items()
-        }
+        self.segments = segment_ranges(SEGMENT_BOUNDS, n_frames)
         self.cuts = [self.segments["after_cut"].start] if 0 < self.segments["after_cut"].start < n_frames else []
         rng = np.random.default_rng(seed)
         self._pan_speed = 0.004 * width  # pixels per frame
@@ -156,11 +165,7 @@ class SyntheticScene:
         self._ball = ball_sprite(rng, height)
 
     def _progress(self, name: str, t: int) -> float | None:
-        """Where frame t lies within segment ``name`` in [0, 1], or None outside it."""
-        seg = self.segments[name]
-        if t not in seg:
-            return None
-        return (t - seg.start + 0.5) / max(len(seg), 1)
+        return segment_progress(self.segments[name], t)
 
     def _camera_offset(self, t: int) -> float:
         fast_end = self.segments["fast"].stop

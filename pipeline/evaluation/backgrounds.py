@@ -24,6 +24,7 @@ from pipeline.sources import open_source
 CLIP_DIR = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "real"
 REAL_CLIPS = {"walkers": "vtest_3s.avi", "tree": "tree_8s.avi", "box": "box_3s.mp4", "film": "megamind_3s.avi"}
 TEXTURE = "texture"
+BLACK_LEVEL = 2.0  # mean 8-bit level under which a clip's leading frames count as black
 COVER_MARGIN = 1.3  # at zoom 1 the clip covers 1.3x the frame, leaving room to pan by 15% of it
 
 
@@ -38,9 +39,12 @@ def clip_path(name: str) -> Path:
 
 @lru_cache(maxsize=len(REAL_CLIPS))
 def decoded_clip(name: str) -> np.ndarray:
-    """Every frame of real clip ``name`` as (N, H, W, 3) uint8 RGB, decoded with PyAV once per process."""
+    """Every frame of real clip ``name`` as (N, H, W, 3) uint8 RGB, decoded with PyAV once per process,
+    less a black leader (the film clip opens on one black frame: a cut the scene would not report)."""
     with open_source(str(clip_path(name))) as source:
         frames = np.stack([frame.image for frame in source.frames()])
+    lit = np.flatnonzero(frames.reshape(len(frames), -1).mean(axis=1) >= BLACK_LEVEL)
+    frames = frames[lit[0] if len(lit) else 0 :]
     frames.flags.writeable = False
     return frames
 

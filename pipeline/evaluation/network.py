@@ -4,8 +4,8 @@ The ``network`` family is what a single-image model really does to a clip, frame
 mistakes follow the image (texture it takes for foreground, motion blur, thin strands it half sees),
 which no synthetic family imitates. The demo model is slow on a CPU, so each clip's predictions are
 computed once and kept under ``cache_dir()`` as uint16 .npy files, named by what was predicted
-(scene or real clip, size, frame count) and by the model file's own digest; files are written
-atomically, so an interrupted run never leaves a half-written cache entry.
+(scene or real clip, size, frame count) and by digests of the frames and of the model file; files
+are written atomically, so an interrupted run never leaves a half-written cache entry.
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ def _model_digest() -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def _cache_file(key: str) -> Path:
-    digest = hashlib.sha256(f"{key}|{_model_digest()}".encode()).hexdigest()[:20]
+def _cache_file(key: str, images: np.ndarray) -> Path:
+    content = hashlib.blake2b(np.ascontiguousarray(images).data, digest_size=16).hexdigest()
+    digest = hashlib.sha256(f"{key}|{images.shape}|{content}|{_model_digest()}".encode()).hexdigest()[:20]
     readable = "".join(c if c.isalnum() or c in "-_" else "_" for c in key)
     return cache_dir() / f"{readable}-{digest}.npy"
 
@@ -44,10 +45,11 @@ def _cache_file(key: str) -> Path:
 def network_predictions(images: np.ndarray, key: str) -> np.ndarray:
     """The demo model's alpha for every frame of ``images`` (N, H, W, 3) uint8: (N, H, W) float32.
 
-    ``key`` names the frames (it must change whenever they would); the first call per key runs the
-    model on the CPU, later ones read the cache.
+    ``key`` is the readable part of the cache file's name; the entry is found by a digest of the frames
+    themselves and of the model file, so changed frames or weights never read a stale entry. The first
+    call per entry runs the model on the CPU, later ones read the cache.
     """
-    path = _cache_file(key)
+    path = _cache_file(key, images)
     if path.is_file():
         cached = np.load(path)
         if cached.shape == images.shape[:3]:

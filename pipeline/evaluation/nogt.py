@@ -9,7 +9,7 @@ that blurs everything over time cannot win by flicker alone.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -41,14 +41,11 @@ class NoTruthRow:
     departure_x1e3: float
     ms_per_frame: float
 
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
-
 
 def real_clip(name: str, frames: int | None = None, height: int | None = None) -> RealClip:
     """The first ``frames`` of real clip ``name`` (all when None), scaled to ``height`` lines (None: as
     decoded), with the demo model's alphas (computed once, then cached)."""
-    images = decoded_clip(name)[:frames]
+    images = np.array(decoded_clip(name)[:frames])  # a writable copy: the model's input must not alias the cache
     if height is not None and height != images.shape[1]:
         width = max(16, round(images.shape[2] * height / images.shape[1]))
         images = np.stack([cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA) for image in images])

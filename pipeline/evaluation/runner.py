@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -53,9 +53,6 @@ class Row:
     dtssd_x1e2: float
     fast_mad_x1e3: float
     ms_per_frame: float
-
-    def as_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 def scene_key(scene: SceneSpec, size: Size, frames: int) -> str:

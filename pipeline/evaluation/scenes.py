@@ -2,11 +2,15 @@
 
 The foreground sprites are those the demo model is trained on (``birefnet.train.scenes``: a figure
 with hair strands and a 45% veil, a ball with a soft halo); the backgrounds are real clips, or the
-demo model's training texture (``backgrounds``). Shot one: the camera pans, then zooms in, then holds
-while the subject sweeps across the frame, then a ball enters and leaves; a hard cut; shot two:
-another subject over another clip, hand-held camera shake. Every choice (directions, amounts,
-sprites) is a function of the seed, and motions scale with the size, so a scene renders at any size
-from 16x16 up.
+demo model's training texture (``backgrounds``). Shot one: the camera pans, following the subject
+(the background slides under it at 0.2-0.4% of the width per frame while the subject idles, under a
+pixel per frame at 1080p), then zooms in (0.4-0.8% per frame), then holds while the subject sweeps
+across the frame (fast motion), then a ball enters and leaves; a hard cut; shot two: another subject
+over another clip, hand-held camera shake (the whole picture moves, about 1-2 px per frame at 1080p).
+Pans, zooms and shake move at those rates whatever the clip's length; the sweep and the ball cross in
+their segment's time, so fewer frames make them faster. Every choice (directions, amounts, sprites)
+is a function of the seed, and motions scale with the size, so a scene renders at any size from
+16x16 up.
 """
 
 from __future__ import annotations
@@ -15,7 +19,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from birefnet.train.scenes import Sprite, SyntheticFrame, ball_sprite, place, subject_sprite
+from birefnet.train.scenes import (
+    Sprite,
+    SyntheticFrame,
+    ball_sprite,
+    place,
+    segment_progress,
+    segment_ranges,
+    subject_sprite,
+)
 from pipeline.evaluation.backgrounds import Background, Camera
 
 SEGMENT_BOUNDS = {"pan": (0.0, 0.25), "zoom": (0.25, 0.4), "fast": (0.4, 0.6), "enter_leave": (0.6, 0.8),
@@ -46,41 +58,35 @@ class RealScene:
         if n_frames < 1 or height < 16 or width < 16:
             raise ValueError(f"need n_frames >= 1 and a size of at least 16x16, got {n_frames}, {height}x{width}")
         self.spec, self.n_frames, self.height, self.width = spec, n_frames, height, width
-        self.segments = {name: range(int(round(lo * n_frames)), int(round(hi * n_frames)))
-                         for name, (lo, hi) in SEGMENT_BOUNDS.items()}
+        self.segments = segment_ranges(SEGMENT_BOUNDS, n_frames)
         self.cuts = [self.segments["after_cut"].start] if 0 < self.segments["after_cut"].start < n_frames else []
         self.fast_frames = range(self.segments[FAST_SEGMENTS[0]].start, self.segments[FAST_SEGMENTS[-1]].stop)
         rng = np.random.default_rng([spec.seed, 16])
         self._backgrounds = [Background(name, height, width, int(rng.integers(2**31))) for name in spec.backgrounds]
         self._subjects = [subject_sprite(rng, height), subject_sprite(rng, height)]
         self._ball = ball_sprite(rng, height)
-        self._pan = (float(rng.choice([-1, 1]) * rng.uniform(0.06, 0.12) * width),
-                     float(rng.uniform(-0.04, 0.04) * height))
-        self._zoom = float(rng.uniform(1.1, 1.25))
+        self._pan_velocity = (float(rng.choice([-1, 1]) * rng.uniform(0.002, 0.004) * width),
+                              float(rng.uniform(-0.001, 0.001) * height))
+        self._zoom_rate = float(rng.uniform(0.004, 0.008))
         self._sweep = float(rng.choice([-1, 1]))
         self._ball_row = float(rng.uniform(0.2, 0.4))
         self._ball_direction = float(rng.choice([-1, 1]))
         self._shake_phases = rng.uniform(0, 2 * np.pi, 4)
 
     def _progress(self, name: str, t: int) -> float | None:
-        """Where frame t lies within segment ``name`` in [0, 1], or None outside it."""
-        segment = self.segments[name]
-        if t not in segment:
-            return None
-        return (t - segment.start + 0.5) / max(len(segment), 1)
+        return segment_progress(self.segments[name], t)
 
     def camera(self, t: int) -> Camera:
         """The virtual camera of frame t."""
         if self.cuts and t >= self.cuts[0]:
-            a, b, c, d = self._shake_phases  # hand-held: a few tenths of a percent of the width, never still
-            amount = 0.004 * self.width
+            a, b, c, d = self._shake_phases  # hand-held: about a tenth of a percent of the width, never still
+            amount = 0.001 * self.width
             return Camera((amount * (np.sin(0.9 * t + a) + 0.5 * np.sin(2.3 * t + b)),
                            amount * (np.sin(0.7 * t + c) + 0.5 * np.sin(1.9 * t + d))))
-        pan = self._progress("pan", t)
-        if pan is not None:
-            return Camera((pan * self._pan[0], pan * self._pan[1]))
-        zoom = self._progress("zoom", t)
-        return Camera(self._pan, self._zoom if zoom is None else 1.0 + (self._zoom - 1.0) * zoom)
+        panned, zoomed = (min(max(t + 1 - self.segments[name].start, 0), len(self.segments[name]))
+                          for name in ("pan", "zoom"))
+        return Camera((panned * self._pan_velocity[0], panned * self._pan_velocity[1]),
+                      (1.0 + self._zoom_rate) ** zoomed)
 
     def render(self, t: int) -> SyntheticFrame:
         if not 0 <= t < self.n_frames:
@@ -90,10 +96,11 @@ class RealScene:
         camera = self.camera(t)
         background = self._backgrounds[shot].render(t, camera)
         layer = Sprite(np.zeros((h, w, 3), np.float32), np.zeros((h, w), np.float32))
+        tracking = Camera(zoom=camera.zoom)  # in shot one the camera follows the subject: only the zoom shows
         ball = self._progress("enter_leave", t)
         if shot == 0 and ball is not None:
             x = 0.5 * w + self._ball_direction * (1.3 * ball - 0.65) * w
-            place(layer, self._ball, camera.to_screen((x, self._ball_row * h), (w, h)), 90 * ball, camera.zoom)
+            place(layer, self._ball, tracking.to_screen((x, self._ball_row * h), (w, h)), 90 * ball, camera.zoom)
         sway = np.sin(2 * np.pi * t / 45)
         if shot == 0:
             fast = self._progress("fast", t) or 0.0
@@ -102,7 +109,8 @@ class RealScene:
             angle = 1.5 * sway + 20 * self._sweep * np.sin(np.pi * fast)
         else:
             centre, angle = (0.6 * w + 0.004 * w * sway, 0.62 * h), 1.0 * sway
-        place(layer, self._subjects[shot], camera.to_screen(centre, (w, h)), angle, camera.zoom)
+        place(layer, self._subjects[shot], (tracking if shot == 0 else camera).to_screen(centre, (w, h)), angle,
+              camera.zoom)
         alpha = np.clip(layer.alpha, 0.0, 1.0)
         composite = layer.premultiplied + (1 - alpha[..., None]) * background
         image = np.clip(composite * 255 + 0.5, 0, 255).astype(np.uint8)
