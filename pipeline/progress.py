@@ -7,6 +7,7 @@ nothing with ``--quiet``. The summary and the report carry the same numbers.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import threading
 import time
@@ -22,6 +23,20 @@ from birefnet.errors import OutputError
 STAGES = ("decode", "matting", "temporal", "composite", "encode")
 LINE_INTERVAL_S = 5.0
 SPAN_BAR = "{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}{postfix}]"  # progress in media time
+
+
+@contextmanager
+def notes_silenced(quiet: bool) -> Iterator[None]:
+    """Inside the block, under ``quiet``, the run's own notes and warnings (created directories, ignored
+    options) are not printed; errors still are, and the summary and report are unaffected."""
+    logger = logging.getLogger("birefnet_video")
+    before = logger.level
+    if quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 class StageClock:

@@ -264,3 +264,22 @@ def test_sequence_fps_and_compositor_flags_reach_the_pipeline(tmp_path, capsys):
     default_rate, styled = _video_rate_and_frames(tmp_path / "styled.mp4")
     assert (rate, default_rate) == (30, 25) and len(plain) == len(styled) == 3
     assert not np.array_equal(np.stack(plain), np.stack(styled))
+
+
+def test_quiet_silences_the_runs_notes_but_not_its_errors(tmp_path, capsys, caplog):
+    """A created output directory and an option the codec ignores are notes: logged normally, not under
+    --quiet; an error is still printed."""
+    from tests.clips import make_image_sequence
+
+    folder = make_image_sequence(tmp_path / "seq", frames=2, width=32, height=32)
+    run = ["process", str(folder), "--config", "cpu-test", "--output", "matte", "--codec", "ffv1",
+           "--exr-depth", "float"]
+    assert run_pipeline.main([*run, "-o", str(tmp_path / "loud" / "matte.mkv")]) == 0
+    assert "created output directory" in caplog.text and "no effect on ffv1" in caplog.text
+    caplog.clear()
+    assert run_pipeline.main([*run, "-o", str(tmp_path / "quiet" / "matte.mkv"), "--quiet"]) == 0
+    assert caplog.text == "" and (tmp_path / "quiet" / "matte.mkv").is_file()
+    capsys.readouterr()
+    missing = ["process", str(tmp_path / "missing.mp4"), "--config", "cpu-test", "--quiet"]
+    assert run_pipeline.main([*missing, "-o", str(tmp_path / "never.mkv")]) != 0
+    assert "missing.mp4" in capsys.readouterr().err

@@ -40,7 +40,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.inputs or not args.output_path:
         raise ConfigError("archive: give INPUTS and -o OUT_DIR (or --status OUT_DIR)")
     from pipeline.archive.job import run_archive
+    from pipeline.progress import notes_silenced
 
     config = build_config(ARCHIVE_SETTINGS.flags_of(args), preset=args.config)
-    run_archive(args.inputs, args.output_path, config)
+    with notes_silenced(config.process.quiet):
+        run_archive(args.inputs, args.output_path, config)
     return 0

@@ -28,7 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from pipeline.jobs import plan_jobs, run_jobs
+    from pipeline.progress import notes_silenced
 
     config = build_config(PROCESS_SETTINGS.flags_of(args), preset=args.config)
-    run_jobs(plan_jobs(args.inputs, args.output_path, config), config)
+    with notes_silenced(config.quiet):
+        run_jobs(plan_jobs(args.inputs, args.output_path, config), config)
     return 0
