@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 import run_pipeline
 from birefnet import Predictor
@@ -32,12 +31,7 @@ from workers.local import LocalBackend
 TRACK = TrackSettings(coarse_resolution=64, radius=3, enlarge=0.1)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
