@@ -7,3 +7,19 @@ the flags and the ``--config`` preset and hands over to the code that does the w
 a settings module with its dataclass and ``SettingsTable``, a module here, its name in
 ``run_pipeline.COMMAND_MODULES``, and a preset in ``configs/`` with ``command: <name>``.
 """
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+
+
+def add_command(subparsers: argparse._SubParsersAction, name: str, *, help: str, run: Callable[..., int],
+                description: str | None = None, examples: str | None = None) -> argparse.ArgumentParser:
+    """The parser of subcommand ``name`` with ``run`` as its handler; ``examples`` are shown as written
+    after the flags."""
+    formatter = argparse.RawDescriptionHelpFormatter if examples else argparse.HelpFormatter
+    parser = subparsers.add_parser(name, help=help, description=description, epilog=examples,
+                                   formatter_class=formatter)
+    parser.set_defaults(run=run)
+    return parser

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from birefnet.errors import ConfigError
+from pipeline.commands import add_command
 from pipeline.settings.archive import ARCHIVE_SETTINGS, build_config, default_values
 
 EXAMPLES = """examples:
@@ -17,18 +18,17 @@ EXAMPLES = """examples:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "archive", help="matte an archive of videos on a Ray cluster, resumably",
+    parser = add_command(
+        subparsers, "archive", help="matte an archive of videos on a Ray cluster, resumably",
         description="Cut videos into units that decode, matte and encode on the node where they run; "
                     "record each unit in OUT_DIR so a rerun resumes; join the parts into the outputs "
                     "`process` writes. Inputs and OUT_DIR must be on a filesystem every node shares.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        examples=EXAMPLES, run=run)
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="video file, folder (searched recursively) "
                                                                    "or text file listing one path a line")
     parser.add_argument("-o", dest="output_path", metavar="OUT_DIR", help="output and job directory")
     parser.add_argument("--status", metavar="OUT_DIR", help="summarise the job in OUT_DIR and exit")
     ARCHIVE_SETTINGS.add_arguments(parser, default_values())
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

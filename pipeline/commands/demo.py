@@ -18,6 +18,7 @@ import numpy as np
 
 from birefnet.atomic import AtomicPath, write_text
 from birefnet.errors import OutputError
+from pipeline.commands import add_command
 
 EXAMPLES = """examples:
   birefnet-video demo                      # writes ./birefnet-demo/
@@ -49,13 +50,13 @@ class DemoFiles:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from pipeline.settings.demo import DEMO_SETTINGS, default_values
 
-    parser = subparsers.add_parser(
-        "demo", help="offline first run: synthetic clip -> pipeline -> ProRes 4444, green screen, contact sheet",
+    parser = add_command(
+        subparsers, "demo",
+        help="offline first run: synthetic clip -> pipeline -> ProRes 4444, green screen, contact sheet",
         description="Generate a synthetic clip with ground truth, matte it with the bundled demo model through "
                     "the full pipeline, and report how close the matte is (MAD, dtSSD).",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        examples=EXAMPLES, run=run)
     DEMO_SETTINGS.add_arguments(parser, default_values())
-    parser.set_defaults(run=run)
 
 
 def decode_video(path: Path, with_alpha: bool = False) -> np.ndarray:

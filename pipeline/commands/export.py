@@ -11,6 +11,7 @@ import argparse
 from pathlib import Path
 
 from birefnet.errors import OutputError
+from pipeline.commands import add_command
 from pipeline.settings.export import DYNAMIC, EXPORT_SETTINGS, ExportSettings, default_values
 
 EXAMPLES = """examples:
@@ -23,13 +24,12 @@ then:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "export", help="export a model to ONNX (dynamic batch and size), checked against PyTorch",
+    parser = add_command(
+        subparsers, "export", help="export a model to ONNX (dynamic batch and size), checked against PyTorch",
         description="Export a BiRefNet model to ONNX. The file is run with ONNX Runtime and compared with "
                     "PyTorch before it is put in place.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        examples=EXAMPLES, run=run)
     EXPORT_SETTINGS.add_arguments(parser, default_values())
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
+from pipeline.commands import add_command
 from pipeline.settings.models import MODELS_SETTINGS
 
 if TYPE_CHECKING:
@@ -55,6 +56,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("models", help="list model variants and which are cached locally")
+    parser = add_command(subparsers, "models", help="list model variants and which are cached locally", run=run)
     MODELS_SETTINGS.add_arguments(parser)
-    parser.set_defaults(run=run)

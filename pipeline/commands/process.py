@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.commands import add_command
 from pipeline.settings.process import PROCESS_SETTINGS, build_config, default_values
 
 EXAMPLES = """examples:
@@ -14,16 +15,15 @@ EXAMPLES = """examples:
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "process", help="matte videos: alpha channel, matte, foreground or composite",
+    parser = add_command(
+        subparsers, "process", help="matte videos: alpha channel, matte, foreground or composite",
         description="Remove the background of videos with BiRefNet. Several inputs go to one output "
                     "directory; inputs whose output exists are skipped unless --overwrite.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        examples=EXAMPLES, run=run)
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="video file, image sequence or stream URL")
     parser.add_argument("-o", dest="output_path", required=True, metavar="OUTPUT",
                         help="output file, or a directory for several inputs")
     PROCESS_SETTINGS.add_arguments(parser, default_values())
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

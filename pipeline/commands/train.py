@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from pipeline.commands import add_command
+
 EXAMPLES = """examples:
   birefnet-video train --data shoot/ --val-data shoot_val/ --init hr-matting -o runs/costume --loss-preset matting
   birefnet-video train --data pairs.txt --init general -o runs/product --loss-preset general --epochs 20 --workers 4
@@ -19,14 +21,13 @@ EXAMPLES = """examples:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from pipeline.settings.train import TRAIN_SETTINGS
 
-    parser = subparsers.add_parser(
-        "train", help="fine-tune BiRefNet on your own image/matte pairs",
+    parser = add_command(
+        subparsers, "train", help="fine-tune BiRefNet on your own image/matte pairs",
         description="Train or fine-tune BiRefNet. Data: a folder with im/ and gt/ (same stems; gt a mask or "
                     "alpha matte, 8/16-bit), a list file of 'IMAGE GT' lines, or 'synthetic'. Writes "
                     "best.safetensors / last.safetensors (loadable with --model), last.pt (resume) and log.jsonl.",
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        examples=EXAMPLES, run=run)
     TRAIN_SETTINGS.add_arguments(parser)
-    parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from birefnet.atomic import write_text
 from birefnet.errors import ConfigError, InputError, OutputError
+from pipeline.commands import add_command
 from pipeline.settings.common import check_runtime
 from pipeline.settings.webcam import BROWSER_SOURCE, WebcamSettings
 
@@ -22,8 +23,8 @@ if TYPE_CHECKING:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     from pipeline.settings.webcam import WEBCAM_SETTINGS, default_values
 
-    parser = subparsers.add_parser(
-        "webcam",
+    parser = add_command(
+        subparsers, "webcam", run=run,
         help="live matting of a camera or a video played in real time, in a window or a browser",
         description="Matte a camera live: capture keeps only the newest frame, inference takes the newest "
                     "one whenever it is free (the others are dropped and counted), the display shows the "
@@ -31,7 +32,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "window and the page: q quits, b cycles backgrounds, s toggles smoothing, m shows the matte.",
     )
     WEBCAM_SETTINGS.add_arguments(parser, default_values())
-    parser.set_defaults(run=run)
 
 
 def check_settings(settings: WebcamSettings) -> None:
