@@ -22,6 +22,7 @@ from birefnet.errors import ConfigError
 from pipeline.colour import ColourInfo, rgb_to_frame
 
 log = logging.getLogger("birefnet_video")
+notes = logging.getLogger("birefnet_video.notes")  # remarks on the settings; --quiet mutes these only
 
 OUTPUT_KINDS = ("rgba", "matte", "composite", "foreground", "picture")
 ALPHA_KINDS = ("rgba", "foreground")
@@ -169,9 +170,9 @@ def plan_encoder(spec: CodecSpec, *, output: str, width: int, height: int, bit_d
         options["compression"] = _choice("EXR compression", exr_compression or options["compression"],
                                          EXR_COMPRESSIONS)
     elif exr_depth is not None or exr_compression is not None:
-        log.warning("EXR depth and compression have no effect on %s", spec.key)
+        notes.warning("EXR depth and compression have no effect on %s", spec.key)
     if has_alpha and spec.key in EDITOR_NOTES:
-        log.warning("note: %s", EDITOR_NOTES[spec.key])
+        notes.warning("note: %s", EDITOR_NOTES[spec.key])
     if spec.key == "prores":
         profile = _prores_profile(prores_profile, has_alpha)
         if profile >= 4 and not has_alpha:
@@ -181,7 +182,7 @@ def plan_encoder(spec: CodecSpec, *, output: str, width: int, height: int, bit_d
         raise ConfigError(f"a ProRes profile was given but the codec is {spec.key}")
     if crf is not None:
         if spec.key not in ("h264", "h265", "vp9"):
-            log.warning("--crf has no effect on %s", spec.key)
+            notes.warning("--crf has no effect on %s", spec.key)
         else:
             options["crf"] = str(crf)
     if preset is not None:
@@ -190,7 +191,7 @@ def plan_encoder(spec: CodecSpec, *, output: str, width: int, height: int, bit_d
         elif spec.key == "vp9":
             options["cpu-used"] = str(VP9_PRESETS.get(str(preset), preset))
         else:
-            log.warning("--preset has no effect on %s", spec.key)
+            notes.warning("--preset has no effect on %s", spec.key)
     bit_rate = _parse_bitrate(bitrate) if bitrate is not None else None
     if bit_rate is not None:
         options.pop("crf", None)
@@ -223,7 +224,7 @@ def _choice(what: str, value: str, allowed: tuple[str, ...]) -> str:
 def _alpha_mode(spec: CodecSpec, has_alpha: bool, output: str, alpha: str | None) -> str | None:
     if not has_alpha:
         if alpha is not None:
-            log.warning("--alpha %s has no effect on a %s output", alpha, output)
+            notes.warning("--alpha %s has no effect on a %s output", alpha, output)
         return None
     if alpha is None:
         return "premultiplied" if spec.key == "exr" else "straight"

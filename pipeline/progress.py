@@ -27,9 +27,10 @@ SPAN_BAR = "{l_bar}{bar}| {n:.1f}/{total:.1f} s [{elapsed}<{remaining}{postfix}]
 
 @contextmanager
 def notes_silenced(quiet: bool) -> Iterator[None]:
-    """Inside the block, under ``quiet``, the run's own notes and warnings (created directories, ignored
-    options) are not printed; errors still are, and the summary and report are unaffected."""
-    logger = logging.getLogger("birefnet_video")
+    """Inside the block, under ``quiet``, the run's remarks on its settings (logger ``birefnet_video.notes``:
+    a created directory, an option the codec ignores, editor notes) are not printed. Warnings about the
+    data (frames skipped, audio dropped, partial files removed) and errors still are."""
+    logger = logging.getLogger("birefnet_video.notes")
     before = logger.level
     if quiet:
         logger.setLevel(logging.ERROR)

@@ -268,7 +268,7 @@ def test_sequence_fps_and_compositor_flags_reach_the_pipeline(tmp_path, capsys):
 
 def test_quiet_silences_the_runs_notes_but_not_its_errors(tmp_path, capsys, caplog):
     """A created output directory and an option the codec ignores are notes: logged normally, not under
-    --quiet; an error is still printed."""
+    --quiet; a warning about the data and an error still are."""
     from tests.clips import make_image_sequence
 
     folder = make_image_sequence(tmp_path / "seq", frames=2, width=32, height=32)
@@ -279,6 +279,11 @@ def test_quiet_silences_the_runs_notes_but_not_its_errors(tmp_path, capsys, capl
     caplog.clear()
     assert run_pipeline.main([*run, "-o", str(tmp_path / "quiet" / "matte.mkv"), "--quiet"]) == 0
     assert caplog.text == "" and (tmp_path / "quiet" / "matte.mkv").is_file()
+    (tmp_path / "odd").mkdir()
+    odd = make_image_sequence(tmp_path / "odd" / "seq", frames=2, width=33, height=32)
+    assert run_pipeline.main(["process", str(odd), "--config", "cpu-test", "--output", "matte", "--codec", "h264",
+                              "-o", str(tmp_path / "odd" / "matte.mp4"), "--quiet"]) == 0
+    assert "padded" in caplog.text
     capsys.readouterr()
     missing = ["process", str(tmp_path / "missing.mp4"), "--config", "cpu-test", "--quiet"]
     assert run_pipeline.main([*missing, "-o", str(tmp_path / "never.mkv")]) != 0

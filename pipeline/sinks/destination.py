@@ -17,7 +17,7 @@ from pipeline.sinks.claim import OutputClaim, claim_owner, remove_stale_partials
 from pipeline.sinks.writers import sequence_files
 from pipeline.sources import SourceInfo
 
-log = logging.getLogger("birefnet_video")
+notes = logging.getLogger("birefnet_video.notes")
 
 DEFAULT_SEQUENCE_NAME = "frame_%06d.png"
 
@@ -70,7 +70,7 @@ def check_destination(final: Path, info: SourceInfo, overwrite: bool,
             parent.mkdir(parents=True)
         except OSError as exc:
             raise OutputError(f"cannot create output directory {parent}: {exc.strerror}") from None
-        log.warning("created output directory %s", parent)
+        notes.warning("created output directory %s", parent)
     try:
         problem = writable_dir_error(parent)
         if problem:
