@@ -21,6 +21,13 @@ def partial_path(final: Path) -> Path:
     return final.with_name(f".{final.stem}{PARTIAL_MARK}{os.getpid()}{final.suffix}")
 
 
+def sync_to_disk(path: Path) -> None:
+    """Flush a written file's data to the disk, so that a rename after it never exposes a short file.
+    Cheap on a file already synced: writers that sync on their own threads make the commit quick."""
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
 class AtomicPath:
     """A path to write under a temporary name; ``commit()`` renames it into place, ``discard()`` removes it.
 
@@ -34,8 +41,7 @@ class AtomicPath:
 
     def commit(self) -> Path:
         if self.temp.is_file():
-            with open(self.temp, "rb") as handle:
-                os.fsync(handle.fileno())
+            sync_to_disk(self.temp)
         os.replace(self.temp, self.final)
         return self.final
 

@@ -26,7 +26,7 @@ from typing import NamedTuple, cast
 import av
 import numpy as np
 
-from birefnet.atomic import AtomicPath
+from birefnet.atomic import AtomicPath, sync_to_disk
 from birefnet.errors import ConfigError, OutputError
 from pipeline.audio import open_audio
 from pipeline.encoders import EncoderPlan, make_frame
@@ -228,8 +228,14 @@ class ImageSequenceWriter(Writer):
         file = AtomicPath(self.folder / name)
         self.files.append(file)
         timecode = shift_timecode(self.info.timecode, index - self.info.start_index, self.info.nominal_fps)
-        self._pending.append(self._pool.submit(self.frames.write, file.temp, rgb, alpha, timecode))
+        self._pending.append(self._pool.submit(self._write_durably, file.temp, rgb, alpha, timecode))
         self._collect(in_flight=2 * IMAGE_THREADS)
+
+    def _write_durably(self, path: Path, rgb: np.ndarray | None, alpha: np.ndarray | None,
+                       timecode: str | None) -> None:
+        """One frame's file, encoded and synced to disk on an image thread (not one by one at commit)."""
+        self.frames.write(path, rgb, alpha, timecode)
+        sync_to_disk(path)
 
     def _collect(self, in_flight: int) -> None:
         """Count the frames done, oldest first, waiting while more than ``in_flight`` are left (so memory
