@@ -12,6 +12,9 @@ real clips, which have no ground truth: still-image flicker and departure from t
     python -m benchmarks.temporal                                  # 912x512 (30 frames), 1920x1080 (16)
     python -m benchmarks.temporal --sizes 912x512 --frames 30 --split tuning --modes off flow flow:window=4
 
+``--floor`` adds, per scene, the floor under any smoother's MAD (pipeline.evaluation.floor: the best
+affine warp between consecutive exact alphas) and what each mode adds when fed the exact alpha.
+
 Modes are ``NAME[:KEY=VALUE,...]`` with SmootherConfig keys (``flow:strength=0.8,window=2``). The demo
 model's predictions are cached (pipeline.evaluation.network.cache_dir()), so only the first run pays
 for them.
@@ -43,6 +46,7 @@ from pipeline.evaluation import (
     real_clips,
 )
 from pipeline.evaluation.families import FAMILIES
+from pipeline.evaluation.floor import affine_floor, self_error
 from pipeline.evaluation.split import HELD_OUT_FAMILY, HELD_OUT_SEED, NETWORK_FAMILY, TUNING, cases_of
 from pipeline.temporal.smoother import make_smoother
 
@@ -106,6 +110,35 @@ def run_size(size: tuple[int, int], frames: int, split: str, modes: Sequence[str
                                    batch=args.batch, threads=args.threads, device=args.device)
         print(f"  {clip.case.name} at {size[0]}x{size[1]}: done", file=sys.stderr, flush=True)
     return rows
+
+
+def print_floor(size: tuple[int, int], frames: int, split: str, modes: Sequence[str],
+                args: argparse.Namespace) -> list[dict[str, object]]:
+    """Per scene of ``split``: the affine floor and each mode's own error on the exact alpha, beside the
+    families' per-frame MAD (all x1e3)."""
+    print(f"\nFloor at {size[0]}x{size[1]}, {frames} frames: best affine between consecutive exact alphas, "
+          "and each mode fed the exact alpha (MAD x1e3)\n")
+    print("| scene | affine floor | " + " | ".join(f"{m} on exact" for m in modes) + " | per-frame MAD by family |")
+    print("|---|---|" + "---|" * len(modes) + "---|")
+    lines: list[dict[str, object]] = []
+    scene_of: dict[str, dict[str, float]] = defaultdict(dict)
+    first = {}
+    cases = [c for c in cases_of(split) if not args.families or c.family in args.families]
+    for clip in prepare(cases, size, frames):
+        name = clip.case.scene.name
+        scene_of[name][clip.case.family] = 1e3 * float(abs(clip.predictions - clip.truth).mean())
+        first.setdefault(name, clip)
+    for name, clip in first.items():
+        own = {}
+        for mode in modes:
+            mode_name, options = parse_mode(mode)
+            own[mode] = 1e3 * self_error(lambda: make_smoother(mode_name, **options), clip.images, clip.truth)
+        floor = 1e3 * affine_floor(clip.truth, clip.cuts)
+        families = ", ".join(f"{family} {mad:.2f}" for family, mad in scene_of[name].items())
+        print(f"| {name} | {floor:.2f} | " + " | ".join(f"{own[m]:.2f}" for m in modes) + f" | {families} |")
+        lines.append({"scene": name, "size": f"{size[0]}x{size[1]}", "affine_floor_x1e3": floor,
+                      "self_error_x1e3": own, "per_frame_mad_x1e3": scene_of[name]})
+    return lines
 
 
 def print_family_table(rows: dict[str, list[Row]]) -> None:
@@ -175,6 +208,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", default=None, metavar="OUT", help="write every row and summary to OUT")
     parser.add_argument("--real-frames", type=int, default=30, help="frames of each real clip (0: skip them)")
     parser.add_argument("--real-height", type=int, default=None, help="real clips scaled to this height")
+    parser.add_argument("--floor", action="store_true", help="also print each scene's motion floor (see above)")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads while smoothing (timing: 1 core)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (frames and alphas moved there)")
@@ -199,7 +233,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"causal < {COST_TARGET_MS:.0f} ms/frame at 1080p\n")
     report: dict[str, object] = {"date": started, "argv": sys.argv[1:], "machine": platform.machine(),
                                  "cores": os.cpu_count(), "threads": args.threads}
-    all_rows, summaries = [], []
+    all_rows, summaries, floors = [], [], []
     for size in sizes:
         frames = args.frames or DEFAULT_FRAMES[min(DEFAULT_FRAMES, key=lambda h: abs(h - size[1]))]
         rows = run_size(size, frames, args.split, modes, args)
@@ -210,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print_family_table(rows)
         all_rows += [{"mode": mode, **asdict(row)} for mode, mode_rows in rows.items() for row in mode_rows]
         summaries += summary(size, rows)
+        if args.floor:
+            floors += print_floor(size, frames, args.split, modes, args)
     print("\nSummary: mean over the split's families of their changes against per-frame (off)\n")
     print("| split | size | mode | cases | ddtSSD | dMAD | dfast MAD | ms/frame | targets |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -217,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"| {line['split']} | {line['size']} | {line['mode']} | {line['cases']} | {100 * line['dtssd']:+.1f}% "
               f"| {100 * line['mad']:+.1f}% | {100 * line['fast_mad']:+.1f}% | {line['ms_per_frame']:.1f} "
               f"| {line['targets']} |")
-    report.update(rows=all_rows, summary=summaries)
+    report.update(rows=all_rows, summary=summaries, floor=floors)
     if args.real_frames:
         report["real"] = run_real(modes, args)
     if args.json:

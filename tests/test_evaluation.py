@@ -202,3 +202,24 @@ def test_benchmark_refuses_bad_arguments_in_one_line(capsys):
     assert benchmark_main(["--modes", "flow:strength"]) == 2
     errors = capsys.readouterr().err.strip().splitlines()
     assert len(errors) == 3 and all(line.startswith("error: ") for line in errors)
+
+
+def test_affine_floor_is_zero_for_a_matte_that_moves_by_whole_pixels_and_positive_under_resampling():
+    """A translation by whole pixels is followed exactly; a sub-pixel rotation redrawn each frame is not."""
+    import cv2
+
+    from pipeline.evaluation.floor import affine_floor, self_error
+    from pipeline.temporal.smoother import make_smoother
+
+    disc = np.zeros((64, 64), np.float32)
+    cv2.circle(disc, (24, 32), 12, 1.0, -1)
+    shifted = np.stack([np.roll(disc, t, axis=1) for t in range(4)])
+    assert affine_floor(shifted, []) < 1e-4
+    square = np.zeros((64, 64), np.float32)
+    square[20:44, 20:44] = 1.0
+    turned = np.stack([cv2.warpAffine(square, cv2.getRotationMatrix2D((31.5, 31.5), 0.7 * t, 1.0), (64, 64))
+                       for t in range(4)])
+    assert affine_floor(turned, []) > affine_floor(shifted, [])
+    still = np.repeat(disc[None], 4, axis=0)
+    images = np.repeat((still[..., None] * 200).astype(np.uint8), 3, axis=3)
+    assert self_error(lambda: make_smoother("off"), images, still) == 0.0
