@@ -102,6 +102,9 @@ def covered_fraction(regions: Sequence[Region], height: int, width: int) -> floa
     """Fraction of the frame inside at least one region."""
     if not regions:
         return 0.0
+    if len(regions) == 1:  # the usual case: no frame-sized mask to fill
+        x0, y0, x1, y1 = regions[0]
+        return (x1 - x0) * (y1 - y0) / (height * width)
     mask = np.zeros((height, width), bool)
     for x0, y0, x1, y1 in regions:
         mask[y0:y1, x0:x1] = True

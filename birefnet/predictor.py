@@ -179,14 +179,19 @@ class Predictor:
             x = F.interpolate(x, size=(size[1], size[0]), mode="bilinear", align_corners=False, antialias=True)
         return (x - self._mean) * self._inv_std
 
-    def _alpha(self, logits: Tensor, height: int, width: int) -> Tensor:
-        """Alpha (N, H, W) in [0, 1] at ``height`` x ``width`` from logits (N, 1, h, w)."""
+    def _probabilities(self, logits: Tensor) -> Tensor:
+        """sigmoid(logits) (N, 1, h, w), checked finite once for the whole model call."""
         alpha = torch.sigmoid(logits)
-        if alpha.shape[-2:] != (height, width):
-            alpha = F.interpolate(alpha, size=(height, width), mode="bilinear", align_corners=False)
         if not bool(torch.isfinite(alpha).all()):  # NaN would quietly become an all-zero matte
             raise CheckpointError(f"the model produced non-finite alpha (NaN or infinity) at {self.dtype}; "
                                   "try --precision fp32, or check the checkpoint")
+        return alpha
+
+    @staticmethod
+    def _resized(alpha: Tensor, height: int, width: int) -> Tensor:
+        """Alpha (N, H, W) in [0, 1] at ``height`` x ``width`` from probabilities (N, 1, h, w)."""
+        if alpha.shape[-2:] != (height, width):
+            alpha = F.interpolate(alpha, size=(height, width), mode="bilinear", align_corners=False)
         return alpha[:, 0].clamp_(0.0, 1.0)
 
     def _size_for(self, height: int, width: int, resolution: int | str | Sequence[int] | None) -> tuple[int, int]:
@@ -204,7 +209,7 @@ class Predictor:
         """Alpha (N, H, W) float32 in [0, 1] on the device for uint8 NCHW frames already on the device."""
         height, width = pixels.shape[-2:]
         logits = self.runtime(self._normalised_input(pixels, self._size_for(height, width, resolution)))
-        return self._alpha(logits, height, width)
+        return self._resized(self._probabilities(logits), height, width)
 
     @torch.inference_mode()
     def predict_regions(self, pixels: Tensor, regions: Sequence[Sequence[Region]]) -> Tensor:
@@ -220,9 +225,9 @@ class Predictor:
         size = self.working_size(largest[3] - largest[1], largest[2] - largest[0])
         batch = torch.cat([self._normalised_input(pixels[i:i + 1, :, y0:y1, x0:x1], size)
                            for i, (x0, y0, x1, y1) in crops])
-        logits = self.runtime(batch)
+        probabilities = self._probabilities(self.runtime(batch))
         for k, (i, (x0, y0, x1, y1)) in enumerate(crops):
-            crop = self._alpha(logits[k:k + 1], y1 - y0, x1 - x0)[0]
+            crop = self._resized(probabilities[k:k + 1], y1 - y0, x1 - x0)[0]
             torch.maximum(out[i, y0:y1, x0:x1], crop, out=out[i, y0:y1, x0:x1])
         return out
 
