@@ -46,8 +46,8 @@ class ProcessConfig:
     prores_profile: str | None = None
     bit_depth: int | None = None  # None: follow the source (10-bit stays 10-bit)
     alpha: str | None = None  # straight | premultiplied; None: premultiplied for EXR, straight elsewhere
-    exr_depth: str = "half"
-    exr_compression: str = "zips"
+    exr_depth: str | None = None  # None: the EXR default (half); set on another format it draws a note
+    exr_compression: str | None = None  # None: the EXR default (zips)
     start_number: int | str | None = None  # None: a numbered input's own numbers, else 1001; or 'timecode'
     audio: str = "copy"
     resolution: int | tuple[int, int] | str | None = None  # None: the model's own
@@ -149,9 +149,11 @@ KEYS: dict[str, Key] = {
     "preset": Key(values.optional(values.text), "encoder speed preset (x264/x265)", "NAME"),
     "bitrate": Key(values.optional(values.text), "target bitrate, e.g. 8M (instead of --crf)", "RATE"),
     "prores_profile": Key(values.optional(values.text), "ProRes profile (4444, 4444xq, hq, ...)", "NAME"),
-    "exr_depth": Key(values.choice(EXR_DEPTHS), "EXR sample type: half (16-bit float) or float (32-bit)",
+    "exr_depth": Key(values.optional(values.choice(EXR_DEPTHS)), "EXR sample type: half (16-bit float, the "
+                     "default) or float (32-bit)",
                      "|".join(EXR_DEPTHS)),
-    "exr_compression": Key(values.choice(EXR_COMPRESSIONS), "EXR compression (zips: Nuke's default, lossless)",
+    "exr_compression": Key(values.optional(values.choice(EXR_COMPRESSIONS)), "EXR compression (default zips: "
+                           "Nuke's default, lossless)",
                            "|".join(EXR_COMPRESSIONS)),
     "start_number": Key(_start_number, "number of the first frame of an image sequence output (default: the "
                         "input's own numbers, else 1001), or 'timecode'", "N|timecode"),
