@@ -131,9 +131,9 @@ class MattingWorker:
             escaped = [i for i, (r,) in enumerate(regions)
                        if r != (0, 0, width, height) and touches_edge(alpha[i], r, height, width, level)]
             if escaped:
-                whole = np.asarray(predictor.predict(frames[escaped], dtype=alpha_dtype, boxes=[(0, 0, width, height)],
-                                                     margin=0.0))
-                alpha[escaped] = whole
+                leaving = frames[escaped]
+                alpha[escaped] = self._predict_in_chunks(len(escaped), lambda s: predictor.predict(
+                    leaving[s], dtype=alpha_dtype))
                 for i in escaped:
                     regions[i] = [(0, 0, width, height)]
         return RegionAlpha(alpha, regions,
