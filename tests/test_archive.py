@@ -74,6 +74,27 @@ def test_manifest_columns_are_checked_in_one_line(tmp_path):
     assert (video.path, video.relative, video.settings) == (str(clip), "a", {"background_fit": "fill", "frames": "0:1"})
 
 
+def test_ray_data_logs_keep_warnings_and_drop_the_usage_pollers_debug_records():
+    """The usage poller's per-poll DEBUG traceback once raced the exit's closing of Ray Data's log file
+    and printed '--- Logging error ---' under --quiet (CI); it must not reach Ray Data's handlers."""
+    import logging
+
+    from workers.dataset import route_data_logs
+
+    route_data_logs(quiet=True)
+    seen: list[str] = []
+    catcher = logging.Handler(logging.DEBUG)
+    catcher.emit = lambda record: seen.append(record.name)  # type: ignore[method-assign]
+    logging.getLogger("ray.data").addHandler(catcher)
+    try:
+        logging.getLogger("ray.data._internal.usage.util").debug("Failed to query Prometheus counter")
+        logging.getLogger("ray.data._internal.execution").warning("an operator's warning")
+        logging.getLogger("ray.data._internal.execution").debug("an operator's debug line")
+    finally:
+        logging.getLogger("ray.data").removeHandler(catcher)
+    assert seen == ["ray.data._internal.execution", "ray.data._internal.execution"]
+
+
 @pytest.mark.slow
 def test_ray_job_submit_against_a_head_started_here(media, tmp_path):
     """`ray job submit --working-dir . -- birefnet-video archive ...` on a real head (127.0.0.1); runs

@@ -96,9 +96,14 @@ class _ForwardToOurLog(logging.Handler):
 def route_data_logs(quiet: bool) -> None:
     """Ray Data prints INFO lines ("Starting execution of Dataset ...") on stderr through its "console"
     handler. They stay in Ray Data's own log file (the session's ``logs/ray-data/ray-data.log``); its
-    warnings and errors go to our log, and under ``quiet`` nowhere but that file."""
+    warnings and errors go to our log, and under ``quiet`` nowhere but that file.
+
+    Its usage-metrics poller, a daemon thread, logs a DEBUG record with a traceback every 10 s when no
+    Prometheus answers; one that lands while the interpreter's exit closes the log file prints
+    "--- Logging error ---" on stderr (its file handler writes unlocked). Those records are dropped."""
     import ray.data  # noqa: F401  # configures the "ray.data" logger on import
 
+    logging.getLogger("ray.data._internal.usage").setLevel(logging.INFO)
     logger = logging.getLogger("ray.data")
     for handler in list(logger.handlers):
         if handler.get_name() == "console" or isinstance(handler, _ForwardToOurLog):
