@@ -48,6 +48,7 @@ TIFF_EXTRA_SAMPLES = 338  # 1: associated (premultiplied) alpha, 2: unassociated
 DEEP_FORMATS = {"gbrp10le": 1, "rgb48le": 3, "rgba64le": 4}  # DPX/TIFF formats -> samples per pixel in plane 0
 WIDEN = {np.uint8: np.uint16(257), np.uint16: np.uint16(1)}  # sample type -> factor to 16 bits, exact
 IMAGE_THREADS = min(4, os.cpu_count() or 1)  # frames encoded at once (each is its own file)
+SYNC_THREADS = 4  # files being written through to the disk at once
 
 
 def frame_numbering(info: SourceInfo, start_number: int | str | None) -> Callable[[int], int]:
@@ -219,7 +220,10 @@ class ImageSequenceWriter(Writer):
             ExrFrames(plan, info.nominal_fps, self.provenance()) if plan.codec.key == "exr"
             else FfmpegImageFrames(plan, info))
         self._pool = ThreadPoolExecutor(IMAGE_THREADS, thread_name_prefix="birefnet-image")
-        self._pending: deque[Future[None]] = deque()  # frames being encoded, oldest first
+        # Syncing a file waits on the disk, not the CPU: on threads of their own, the image threads go on
+        # encoding meanwhile (DPX RGBA writes 16.6 MB a frame at 1080p).
+        self._syncs = ThreadPoolExecutor(SYNC_THREADS, thread_name_prefix="birefnet-sync")
+        self._pending: deque[Future[Future[None]]] = deque()  # frames being encoded then synced, oldest first
 
     def write_frame(self, index: int, pts: int, rgb: np.ndarray | None, alpha: np.ndarray | None) -> None:
         if self.single and self.files:
@@ -232,21 +236,23 @@ class ImageSequenceWriter(Writer):
         self._collect(in_flight=2 * IMAGE_THREADS)
 
     def _write_durably(self, path: Path, rgb: np.ndarray | None, alpha: np.ndarray | None,
-                       timecode: str | None) -> None:
-        """One frame's file, encoded and synced to disk on an image thread (not one by one at commit)."""
+                       timecode: str | None) -> Future[None]:
+        """One frame's file encoded on an image thread, then handed to a sync thread (so files are on
+        the disk before their renames, not synced one by one at commit)."""
         self.frames.write(path, rgb, alpha, timecode)
-        sync_to_disk(path)
+        return self._syncs.submit(sync_to_disk, path)
 
     def _collect(self, in_flight: int) -> None:
         """Count the frames done, oldest first, waiting while more than ``in_flight`` are left (so memory
-        stays bounded); a frame's encoding error is raised here, on the sink's thread."""
-        while self._pending and (len(self._pending) > in_flight or self._pending[0].done()):
-            self._pending.popleft().result()
+        stays bounded); a frame's encoding or sync error is raised here, on the sink's thread."""
+        while self._pending and (len(self._pending) > in_flight or _settled(self._pending[0])):
+            self._pending.popleft().result().result()
             self.frames_written += 1
 
     def finish(self) -> SinkSummary:
         self._collect(in_flight=0)
         self._pool.shutdown()
+        self._syncs.shutdown()
         if self.overwrite and not self.single:
             ours = {file.final.name for file in self.files}
             for stale in sequence_files(self.folder, self.pattern):
@@ -268,9 +274,15 @@ class ImageSequenceWriter(Writer):
 
     def discard(self) -> None:
         self._pool.shutdown(cancel_futures=True)  # no frame may land after its file is removed
+        self._syncs.shutdown(cancel_futures=True)
         self._pending.clear()
         for file in self.files:
             file.discard()
+
+
+def _settled(encoding: Future[Future[None]]) -> bool:
+    """True once a frame is encoded and its file synced (or either failed)."""
+    return encoding.done() and (encoding.exception() is not None or encoding.result().done())
 
 
 def write_audio_sidecar(folder: Path, pattern: str, source: str, start_s: float, partial: bool,
