@@ -9,7 +9,7 @@ from pipeline.metrics import evaluate_clip
 from pipeline.synthetic import FlickerSimulator
 from pipeline.temporal.analysis import peak_thumbnail
 from pipeline.temporal.denormals import denormals_flushed, flushing_denormals_now
-from pipeline.temporal.flow import lucas_kanade_flow, warp
+from pipeline.temporal.flow import lucas_kanade_flow, warp, warp_upsampled
 from pipeline.temporal.smoother import make_smoother
 
 SMOOTHING = [("ema", 0), ("flow", 0), ("ema", 3), ("flow", 2)]
@@ -129,6 +129,29 @@ def test_torch_flow_recovers_a_translation_and_warp_undoes_it():
     assert flow[:, 0][inner].mean().item() == pytest.approx(-2.0, abs=0.2)
     assert abs(flow[:, 1][inner].mean().item()) < 0.2
     assert (warp(previous, flow) - current)[inner].abs().mean() < 0.4 * (previous - current)[inner].abs().mean()
+
+
+def test_cpu_warp_samples_where_the_flow_points_with_borders_replicated():
+    """The CPU path (OpenCV remap) against bilinear sampling written out here, at sub-pixel offsets and
+    past the border; warp_upsampled equals warp along the bilinearly upsampled flow."""
+    g = torch.Generator().manual_seed(1)
+    image = torch.rand(2, 3, 9, 13, generator=g)
+    flow = torch.randn(2, 2, 9, 13, generator=g) * 3
+    ys, xs = torch.meshgrid(torch.arange(9.0), torch.arange(13.0), indexing="ij")
+    x = (xs + flow[:, 0]).clamp(0, 12)
+    y = (ys + flow[:, 1]).clamp(0, 8)
+    x0, y0 = x.floor().long().clamp(max=11), y.floor().long().clamp(max=7)
+    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
+
+    def at(yy: torch.Tensor, xx: torch.Tensor) -> torch.Tensor:
+        return torch.stack([image[n][:, yy[n], xx[n]] for n in range(2)])
+
+    expected = ((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1))
+                + fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1)))
+    assert (warp(image, flow) - expected).abs().max() < 1e-4
+    coarse = torch.randn(1, 2, 3, 4, generator=g)
+    fine = torch.nn.functional.interpolate(coarse, size=(9, 13), mode="bilinear", align_corners=False)
+    assert (warp_upsampled(image[:1], coarse) - warp(image[:1], fine)).abs().max() < 1e-4
 
 
 def test_peak_thumbnail_keeps_one_pixel_strands_and_partial_cells():

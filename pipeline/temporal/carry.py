@@ -8,7 +8,7 @@ import torch
 from pipeline.temporal.analysis import analysis_factor, peak_thumbnail
 from pipeline.temporal.confidence import Transition
 from pipeline.temporal.config import SmootherConfig
-from pipeline.temporal.flow import warp
+from pipeline.temporal.flow import warp_upsampled
 from pipeline.temporal.maps import local_max, resize_bilinear
 
 
@@ -28,11 +28,9 @@ def carry_over(
     if transition.flow is not None and transition.stillness is not None:
         scale_y = size[0] / transition.flow.shape[-2]
         scale_x = size[1] / transition.flow.shape[-1]
-        flow = resize_bilinear(transition.flow, size)
-        flow = flow * torch.tensor([scale_x, scale_y], device=flow.device).view(1, 2, 1, 1)
-        warped = warp(state, flow)
-        still = resize_bilinear(transition.stillness, size)
-        state = warped.add_(still.mul_(state - warped))
+        flow = transition.flow * torch.tensor([scale_x, scale_y], device=transition.flow.device).view(1, 2, 1, 1)
+        warped = warp_upsampled(state, flow)
+        state = torch.lerp(warped, state, resize_bilinear(transition.stillness, size))
     # Ghost gate: where the carried alpha peaks above everything the new alpha holds within the jitter
     # radius, the matte has moved away (hair strands too thin for the mean thumbnails to notice);
     # confidence falls linearly to 0 at an excess of ghost_scale.
