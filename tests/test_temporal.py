@@ -7,9 +7,8 @@ import torch
 from birefnet.train.scenes import SyntheticScene
 from pipeline.metrics import evaluate_clip
 from pipeline.synthetic import FlickerSimulator
-from pipeline.temporal.analysis import peak_thumbnail
 from pipeline.temporal.denormals import denormals_flushed, flushing_denormals_now
-from pipeline.temporal.flow import lucas_kanade_flow, warp, warp_upsampled
+from pipeline.temporal.flow import lucas_kanade_flow, warp
 from pipeline.temporal.smoother import make_smoother
 
 SMOOTHING = [("ema", 0), ("flow", 0), ("ema", 3), ("flow", 2)]
@@ -133,7 +132,7 @@ def test_torch_flow_recovers_a_translation_and_warp_undoes_it():
 
 def test_cpu_warp_samples_where_the_flow_points_with_borders_replicated():
     """The CPU path (OpenCV remap) against bilinear sampling written out here, at sub-pixel offsets and
-    past the border; warp_upsampled equals warp along the bilinearly upsampled flow."""
+    past the border."""
     g = torch.Generator().manual_seed(1)
     image = torch.rand(2, 3, 9, 13, generator=g)
     flow = torch.randn(2, 2, 9, 13, generator=g) * 3
@@ -149,27 +148,13 @@ def test_cpu_warp_samples_where_the_flow_points_with_borders_replicated():
     expected = ((1 - fy) * ((1 - fx) * at(y0, x0) + fx * at(y0, x0 + 1))
                 + fy * ((1 - fx) * at(y0 + 1, x0) + fx * at(y0 + 1, x0 + 1)))
     assert (warp(image, flow) - expected).abs().max() < 1e-4
-    coarse = torch.randn(1, 2, 3, 4, generator=g)
-    fine = torch.nn.functional.interpolate(coarse, size=(9, 13), mode="bilinear", align_corners=False)
-    assert (warp_upsampled(image[:1], coarse) - warp(image[:1], fine)).abs().max() < 1e-4
-
-
-def test_peak_thumbnail_keeps_one_pixel_strands_and_partial_cells():
-    plane = np.zeros((7, 10), np.float32)
-    plane[1, 2] = 0.3  # cell (0, 0)
-    plane[5, :] = 0.6  # a one-pixel strand across the second row of cells
-    plane[6, 9] = 0.9  # in the partial bottom-right cell (rows 4-6, columns 8-9)
-    tensor = torch.from_numpy(plane)[None, None]
-    peak = peak_thumbnail(tensor, 4)[0, 0].numpy()
-    assert np.array_equal(peak, np.array([[0.3, 0.0, 0.0], [0.6, 0.6, 0.9]], np.float32))
-    assert np.array_equal(peak, torch.nn.functional.max_pool2d(tensor, 4, ceil_mode=True)[0, 0].numpy())
-    assert peak_thumbnail(tensor, 1) is tensor
 
 
 @pytest.mark.parametrize("mode", ["ema", "flow"])
 def test_a_faint_strand_that_moves_away_leaves_no_ghost(mode):
-    """A one-pixel strand, too faint and thin for the luma and mean-alpha thumbnails, jumps 40 px: the
-    ghost gate (peak thumbnails) must clear most of its old place at once."""
+    """A one-pixel strand, too faint and thin for the luma thumbnails to show it moving, jumps 40 px:
+    the ghost gate must clear most of its old place at once. (The smoother's change to a frame is a
+    thumbnail's, spread over a cell: without the gate the ghost is about a quarter of the strand.)"""
     alphas = np.zeros((6, 270, 960), np.float32)
     alphas[:5, :, 301] = 0.8
     alphas[5, :, 341] = 0.8
@@ -177,7 +162,7 @@ def test_a_faint_strand_that_moves_away_leaves_no_ghost(mode):
     gated = run(make_smoother(mode), frames, alphas, [6])
     ungated = run(make_smoother(mode, ghost_scale=1e6), frames, alphas, [6])
     assert gated[4, :, 301].mean() > 0.75  # steady while it stays
-    assert ungated[5, :, 301].max() > 0.35  # without the gate a ghost stays behind
+    assert ungated[5, :, 301].max() > 0.15  # without the gate a ghost stays behind
     assert gated[5, :, 301].max() < 0.4 * ungated[5, :, 301].max()
 
 

@@ -16,12 +16,15 @@ def smoothed_abs(x: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(x.abs(), 3, stride=1, padding=1, count_include_pad=False)
 
 
-def resize_bilinear(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """(1, C, h, w) -> (1, C, *size), bilinear with pixel centres aligned (OpenCV on the CPU)."""
-    if x.device.type == "cpu":
-        planes = [cv2.resize(plane, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) for plane in x[0].numpy()]
-        return torch.from_numpy(np.stack(planes) if len(planes) > 1 else planes[0][None])[None]
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+def resize_bilinear_into(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """(1, C, h, w) resized to ``out``'s (1, C, H, W), bilinear with pixel centres aligned, written into
+    ``out`` (OpenCV on the CPU, straight into ``out``'s memory: no full-size temporary)."""
+    if x.device.type == "cpu" and out.is_contiguous():
+        height, width = out.shape[-2:]
+        for plane, target in zip(x[0].numpy(), out[0].numpy(), strict=True):
+            cv2.resize(plane, (width, height), dst=target, interpolation=cv2.INTER_LINEAR)
+        return out
+    return out.copy_(F.interpolate(x, size=out.shape[-2:], mode="bilinear", align_corners=False))
 
 
 def local_max(x: torch.Tensor, radius: int) -> torch.Tensor:

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from pipeline.temporal.analysis import FrameContext, frame_contexts, is_scene_cut
-from pipeline.temporal.carry import carry_over
+from pipeline.temporal.carry import carry_over, with_correction
 from pipeline.temporal.confidence import FlowModel, MotionModel, StillnessModel, Transition
 from pipeline.temporal.config import MODE_DEFAULTS, SmootherConfig
 from pipeline.temporal.denormals import denormals_flushed
@@ -82,7 +82,8 @@ class OffSmoother:
 
 @dataclass
 class _Pending:
-    """A frame held back for look-ahead; ``backward`` carries the next frame's alpha into this one."""
+    """A frame held back for look-ahead: its full-size ``alpha`` and causal thumbnail; ``backward``
+    carries the next frame's alpha into this one."""
 
     context: FrameContext
     alpha: torch.Tensor
@@ -94,13 +95,14 @@ class _Pending:
 @dataclass
 class _Stream:
     previous: FrameContext | None = None
-    state: torch.Tensor | None = None
+    state: torch.Tensor | None = None  # the smoothed alpha thumbnail of the previous frame
     pending: deque[_Pending] = field(default_factory=deque)
     template: Array | None = None  # the last input alphas, to shape outputs on flush()
 
 
 class MotionSmoother:
-    """Modes ``ema`` and ``flow``: a motion model carries the previous smoothed alpha forward.
+    """Modes ``ema`` and ``flow``: a motion model carries the previous smoothed alpha thumbnail forward,
+    and each frame's full-size alpha gets the change smoothing made to its thumbnail (``carry``).
 
     Its arithmetic runs with subnormal floats flushed to zero (``denormals_flushed``), on the calling
     thread and only while it runs."""
@@ -135,8 +137,6 @@ class MotionSmoother:
             for i, (context, alpha) in enumerate(zip(contexts, alphas_t, strict=True)):
                 ready.extend(self._push(context, alpha[None, None], None if result is None else result[i][None, None]))
             if result is not None:
-                if len(result) and stream.state is not None:
-                    stream.state = stream.state.clone()  # the caller owns the returned batch
                 return _alpha_like(result, alphas)
             return self._output(ready, alphas)
 
@@ -153,13 +153,14 @@ class MotionSmoother:
         stream, config = self._stream, self.config
         starts_shot = stream.previous is None or is_scene_cut(stream.previous, context, config.cut_threshold)
         if starts_shot or stream.previous is None or stream.state is None:
-            causal = alpha if out is None else out.copy_(alpha)
+            causal = context.alpha
         else:
-            transition = self.motion.transition(stream.previous, context)
-            causal = carry_over(stream.state, alpha, context.alpha_peak, transition, config, out)
+            causal = carry_over(stream.state, context, self.motion.transition(stream.previous, context), config)
         stream.previous, stream.state = context, causal
         if config.window == 0:
-            return [causal]
+            if causal is context.alpha:  # nothing carried: the frame's own alpha, exactly
+                return [alpha if out is None else out.copy_(alpha)]
+            return [with_correction(alpha, causal, context, out)]
         if stream.pending and not starts_shot:
             stream.pending[-1].backward = self.motion.transition(context, stream.pending[-1].context)
         stream.pending.append(_Pending(context, alpha, causal, starts_shot))
@@ -178,9 +179,12 @@ class MotionSmoother:
         backward = chain[-1].causal
         for entry in reversed(chain[:-1]):
             if entry.backward is not None:
-                backward = carry_over(backward, entry.alpha, entry.context.alpha_peak, entry.backward, self.config)
+                backward = carry_over(backward, entry.context, entry.backward, self.config)
         oldest = pending.popleft()
-        return oldest.causal if len(chain) == 1 else 0.5 * (oldest.causal + backward)
+        smoothed = oldest.causal if len(chain) == 1 else 0.5 * (oldest.causal + backward)
+        if smoothed is oldest.context.alpha:
+            return oldest.alpha
+        return with_correction(oldest.alpha, smoothed, oldest.context)
 
     @staticmethod
     def _output(ready: list[torch.Tensor], like: Array) -> Array:
