@@ -4,19 +4,20 @@ A coarse pass (the same model at a small working size) gives each frame's alpha;
 the bounding box of the pixels above ``threshold`` (nothing when they are fewer than ``min_fraction``
 of the frame) together with the fainter ones, above ``faint``, connected to them: a strand thinner
 than a coarse pixel is averaged down to a faint trace that belongs in the box, while faint false
-alarms elsewhere over the background do not. The box a frame is cropped to is smoothed over a window of ``radius`` frames either
-side within the same shot: its centre and its half sizes the triangle-weighted means of the window's,
-the half sizes then grown where needed to hold the frame's own box around that centre. It is
-therefore a pure function of the window, so a batch matted anywhere gets the same crops; it moves as
-smoothly as the subject does and always holds the subject's own box, and a subject that moves fast
-widens only the crops of the frames it is far from the smoothed centre in, by that distance, not
-every crop of the window by its whole path (which made the crops of a moving 4K subject nearly the
-whole frame). The crop is that box grown by ``enlarge`` of its size each side, at least ``min_side``
-of the frame's short side, grown further where the model would see the box more than
-``subject_pixels`` model pixels across (a model trained at a small size mattes a subject magnified
-past the sizes it learned badly: the bundled demo model, trained on 192-pixel crops, misses whole
-body parts of a subject that fills a 512-pixel crop; docs/roi.md), widened to the working size's
-aspect ratio where the frame allows, and moved (not cut) to lie inside the frame.
+alarms elsewhere over the background do not. The box a frame is cropped to is smoothed over a
+window of ``radius`` frames either side within the same shot: its centre and its half sizes are the
+triangle-weighted means of the window's, the half sizes then grown where needed to hold the frame's
+own box around that centre. It is therefore a pure function of the window, so a batch matted
+anywhere gets the same crops; it moves as smoothly as the subject does and always holds the
+subject's own box, and a subject that moves fast widens only the crops of the frames it is far from
+the smoothed centre in, by that distance, not every crop of the window by its whole path (which made
+the crops of a moving 4K subject nearly the whole frame). The crop is that box grown by ``enlarge``
+of its size each side, at least ``min_side`` of the frame's short side, grown further where the
+model would see the box more than ``subject_pixels`` model pixels across (a model trained at a small
+size mattes a subject magnified past the sizes it learned badly: the bundled demo model, trained on
+192-pixel crops, misses whole body parts of a subject that fills a 512-pixel crop; docs/roi.md),
+widened to the working size's aspect ratio where the frame allows, and moved (not cut) to lie inside
+the frame.
 """
 
 from __future__ import annotations
