@@ -4,11 +4,15 @@ Clips: subjects with hair-like strands (``birefnet.train.scenes``) rendered smal
 a moving position into a 3840x2160 frame over the scene's own background scaled up, so the truth is
 exact at 4K and the subject fills a small part of the frame. The same model at the same working
 resolution mattes every frame twice through the matting workers, as the pipeline's matting stage does:
-whole frames, and ``--roi auto`` (coarse pass + crop pass). Measured on the subject's edges (the band
-where the true alpha is neither 0 nor 1, grown by a few pixels): MAD, and the gradient error over the
-subject's bounding box (``birefnet.metrics``); and seconds per frame of matting.
+whole frames; an *oracle* box (the exact alpha's bounding box plus the default 10% margin, as
+``--boxes`` from a perfect tracker would give); and ``--roi auto`` (coarse pass + crop pass), once
+as the tracker frames the subject by default and, with ``--subject-pixels N``, once with the crop
+grown so that the subject spans at most N model pixels (``TrackSettings.subject_pixels``). Measured
+on the subject's edges (the band where the true alpha is neither 0 nor 1, grown by a few pixels):
+MAD, and the gradient error over the subject's bounding box (``birefnet.metrics``); and seconds per
+frame of matting.
 
-    python -m benchmarks.roi --frames 6 --resolution 512 --coarse 256
+    python -m benchmarks.roi --frames 6 --resolution 512 --coarse 256 --subject-pixels 192
 """
 
 from __future__ import annotations
@@ -16,21 +20,24 @@ from __future__ import annotations
 import argparse
 import platform
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 import cv2
 import numpy as np
 import torch
 
+from birefnet.boxes import DEFAULT_MARGIN, region_of
 from birefnet.metrics import gradient_error, mad
 from birefnet.tracking import TrackSettings
 from birefnet.train.scenes import SyntheticScene
 from pipeline.frames import FrameBatch
 from pipeline.roi.requests import track_requests
+from workers.base import MattingBackend
 from workers.local import LocalBackend
 from workers.matting import PredictorSpec
-from workers.payload import RegionAlpha
+from workers.payload import Images, RegionAlpha, RegionRequest
 
 WIDTH, HEIGHT = 3840, 2160
 
@@ -75,11 +82,34 @@ def edge_scores(pred: np.ndarray, true: np.ndarray) -> tuple[float, float]:
     return mad(pred[band], true[band]), gradient_error(pred[y0:y1, x0:x1], true[y0:y1, x0:x1])
 
 
-def run(backend: LocalBackend, clip: Clip, batch: int, track: TrackSettings | None) -> tuple[np.ndarray, float]:
+Requests = Callable[[list[FrameBatch], Clip], Iterable[tuple[FrameBatch, Images]]]
+
+
+def whole_frames(batches: list[FrameBatch], clip: Clip) -> Iterator[tuple[FrameBatch, Images]]:
+    return ((b, b.images) for b in batches)
+
+
+def oracle_boxes(batches: list[FrameBatch], clip: Clip) -> Iterator[tuple[FrameBatch, Images]]:
+    """Each frame's exact subject box (alpha above 0) plus the default margin, as given boxes."""
+    height, width = clip.alpha.shape[1:]
+    for batch in batches:
+        boxes = []
+        for truth in clip.alpha[batch.index:batch.index + len(batch)]:
+            ys, xs = np.nonzero(truth > 0)
+            box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+            boxes.append(np.array([region_of(box, height, width, DEFAULT_MARGIN)]))
+        yield batch, RegionRequest(batch.images, boxes=boxes)
+
+
+def tracked(settings: TrackSettings) -> Requests:
+    return lambda batches, clip: track_requests(batches, settings)
+
+
+def run(backend: MattingBackend, clip: Clip, batch: int, requests: Requests) -> tuple[np.ndarray, float]:
     """Alpha (float) of every frame and seconds per frame of matting."""
     batches = [FrameBatch(i, clip.images[i:i + batch], [None] * len(clip.images[i:i + batch]), Fraction(1, 25))
                for i in range(0, len(clip.images), batch)]
-    pairs = track_requests(batches, track) if track else ((b, b.images) for b in batches)
+    pairs = requests(batches, clip)
     started = time.perf_counter()
     out = [r.alpha if isinstance(r, RegionAlpha) else r for _, r in backend.matte(pairs)]
     seconds = (time.perf_counter() - started) / len(clip.images)
@@ -95,28 +125,39 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=3)
     parser.add_argument("--subject-height", type=int, default=540, help="subject height in 4K lines")
     parser.add_argument("--seeds", type=int, nargs="+", default=[101, 202])
+    parser.add_argument("--subject-pixels", type=int, default=None,
+                        help="also run --roi auto with the subject at most N model pixels across")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     track = TrackSettings(coarse_resolution=args.coarse, radius=2)
+    variants: dict[str, Requests] = {"full frame": whole_frames, "oracle box": oracle_boxes, "roi auto": tracked(track)}
+    if args.subject_pixels:
+        variants[f"roi auto, subject <= {args.subject_pixels} px"] = tracked(
+            replace(track, subject_pixels=args.subject_pixels))
     print(f"# roi benchmark: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; model {args.model} at {args.resolution}, coarse {args.coarse}, "
           f"{args.frames} frames x {len(args.seeds)} clips at {WIDTH}x{HEIGHT}, subject {args.subject_height} lines")
-    rows = {"full frame": [], "roi auto": []}
+    rows: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
     with LocalBackend(PredictorSpec(args.model, "fp32", args.resolution)) as backend:
         for seed in args.seeds:
             clip = small_subject_clip(seed, args.frames, args.subject_height)
-            for name, settings in (("full frame", None), ("roi auto", track)):
-                alpha, seconds = run(backend, clip, args.batch_size, settings)
+            for name, requests in variants.items():
+                alpha, seconds = run(backend, clip, args.batch_size, requests)
                 scores = [edge_scores(a, t) for a, t in zip(alpha, clip.alpha, strict=True)]
-                rows[name].append((np.mean([s[0] for s in scores]), np.mean([s[1] for s in scores]), seconds))
+                rows[name].append((float(np.mean([s[0] for s in scores])), float(np.mean([s[1] for s in scores])),
+                                   seconds))
                 print(f"seed {seed} {name}: edge MAD {rows[name][-1][0]:.4f}, grad {rows[name][-1][1]:.1f}, "
                       f"{seconds:.2f} s/frame", flush=True)
-    full, roi = (np.mean(rows[k], axis=0) for k in ("full frame", "roi auto"))
+    means = {name: np.mean(values, axis=0) for name, values in rows.items()}
+    full = means["full frame"]
     print("| | edge MAD | edge gradient error | s/frame |\n|---|---|---|---|")
-    for name, (m, g, s) in (("full frame", full), ("roi auto", roi)):
+    for name, (m, g, s) in means.items():
         print(f"| {name} | {m:.4f} | {g:.1f} | {s:.2f} |")
-    print(f"gradient error {1 - roi[1] / full[1]:+.0%} lower with ROI (target >= 30%), MAD {1 - roi[0] / full[0]:+.0%} "
-          f"lower, time x{roi[2] / full[2]:.2f} (target <= 1.3)")
+    for name, (m, g, s) in means.items():
+        if name != "full frame":
+            per_seed = ", ".join(f"{1 - r[1] / f[1]:+.0%}" for r, f in zip(rows[name], rows["full frame"], strict=True))
+            print(f"{name}: gradient error {1 - g / full[1]:+.0%} lower (target >= 30%; per seed {per_seed}), "
+                  f"MAD {1 - m / full[0]:+.0%} lower, time x{s / full[2]:.2f} (target <= 1.3)")
 
 
 if __name__ == "__main__":

@@ -160,7 +160,8 @@ def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, Proce
         source.close()
         raise
     height, width = source.info.height, source.info.width
-    roi = open_roi(config.roi, config.box, config.boxes, config.roi_margin, height, width, config.roi_coarse)
+    roi = open_roi(config.roi, config.box, config.boxes, config.roi_margin, height, width, config.roi_coarse,
+                   config.roi_subject_pixels)
     return GraphStages(source, outputs, smoother, config.batch_size, "uint16" if depth == 16 else "uint8", roi)
 
 

@@ -19,7 +19,7 @@ import run_pipeline
 from birefnet import Predictor
 from birefnet.boxes import check_box, region_of
 from birefnet.errors import InputError
-from birefnet.tracking import TrackSettings
+from birefnet.tracking import TrackSettings, crop_region, smooth_boxes, subject_box
 from pipeline.frames import FrameBatch
 from pipeline.roi.keyframes import BoxTrack, read_keyframes
 from pipeline.roi.requests import track_requests
@@ -228,6 +228,37 @@ def test_tracking_on_a_3840x2160_clip():
         alpha, regions = tracked(images, backend)
     check_track(alpha, true, regions, [0] * 5)
     assert max((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions) < 0.05 * 3840 * 2160
+
+
+def test_a_fast_move_widens_only_the_crops_near_it_and_every_crop_holds_its_frame():
+    # a 0.1 x 0.2 subject drifting right, jumping 0.3 of the frame at frame 7
+    found = [(0.1 + 0.01 * t + 0.3 * (t >= 7), 0.4, 0.2 + 0.01 * t + 0.3 * (t >= 7), 0.6) for t in range(14)]
+    boxes = smooth_boxes(found, [0] * 14, 2, range(14))
+    for own, box in zip(found, boxes, strict=True):
+        assert box is not None
+        assert box[0] <= own[0] + 1e-9 and own[2] <= box[2] + 1e-9 and box[1] <= own[1] and own[3] <= box[3]
+    widths = [box[2] - box[0] for box in boxes if box is not None]
+    assert widths[2] == pytest.approx(0.1) and widths[11] == pytest.approx(0.1)  # the jump is 3+ frames away
+    assert min(widths[5:9]) > 0.15 and max(widths) < 0.1 + 0.3  # wider near it, never the window's whole path
+
+
+def test_faint_coarse_alpha_joins_the_box_only_where_it_touches_the_subject():
+    alpha = np.zeros((100, 200), np.float32)
+    alpha[40:60, 50:70] = 0.9  # the subject
+    alpha[30:40, 60] = 0.2  # a strand averaged down by the coarse pass, attached
+    alpha[80:90, 150:160] = 0.3  # a faint false alarm over the background
+    assert subject_box(alpha, 0.5, 1e-3, 0.1) == (0.25, 0.3, 0.35, 0.6)
+    assert subject_box(alpha, 0.5, 1e-3, 0.5) == (0.25, 0.4, 0.35, 0.6)
+
+
+def test_subject_pixels_grows_the_crop_so_the_model_sees_the_subject_no_larger():
+    box = (0.4, 0.4, 0.5, 0.6)  # 200 x 200 px of a 2000 x 1000 frame
+    plain = crop_region(box, 1000, 2000, TrackSettings(enlarge=0.1), (512, 512))
+    capped = crop_region(box, 1000, 2000, TrackSettings(enlarge=0.1, subject_pixels=128), (512, 512))
+    assert plain == (780, 380, 1020, 620)
+    x0, y0, x1, y1 = capped
+    assert 200 * 512 / (x1 - x0) <= 128 and 200 * 512 / (y1 - y0) <= 128
+    assert (x0 + x1) / 2 == 900 and (y0 + y1) / 2 == 500 and x1 - x0 == y1 - y0 == 800
 
 
 # --- `process` end to end -------------------------------------------------------------------------------

@@ -120,7 +120,7 @@ class MattingWorker:
             track = request.track
             coarse = np.asarray(predictor.predict(track.thumbnails, resolution=track.settings.coarse_resolution))
             regions = [[r] for r in track_regions(coarse, track.shots.tolist(), range(track.first, track.first + count),
-                                                  height, width, track.settings, work_w / work_h)]
+                                                  height, width, track.settings, (work_w, work_h))]
         else:
             regions = [[_region(box) for box in boxes] for boxes in request.boxes or []]
         alpha = self._predict_in_chunks(count, lambda s: predictor.predict(

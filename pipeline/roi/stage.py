@@ -53,14 +53,17 @@ class RoiStage:
 
 
 def open_roi(roi: str, box: tuple | None, boxes: str | None, margin: float, height: int,
-             width: int, coarse: int = TrackSettings.coarse_resolution) -> RoiStage | None:
+             width: int, coarse: int = TrackSettings.coarse_resolution,
+             subject_pixels: int | None = None) -> RoiStage | None:
     """The stage the settings ask for (None: the model sees whole frames). ``margin`` grows given boxes,
     and the tracked box of ``--roi auto``, by that fraction of their size each side; ``coarse`` is the
-    working size of the pass that finds the subject."""
+    working size of the pass that finds the subject, ``subject_pixels`` the most model pixels the tracked
+    subject may span."""
     if box:
         return RoiStage("boxes", BoxTrack.fixed(box, height, width), margin)
     if boxes:
         return RoiStage("boxes", BoxTrack(read_keyframes(boxes), height, width), margin)
     if roi == "auto":
-        return RoiStage("auto", margin=margin, track=TrackSettings(coarse_resolution=coarse, enlarge=margin))
+        return RoiStage("auto", margin=margin, track=TrackSettings(coarse_resolution=coarse, enlarge=margin,
+                                                                 subject_pixels=subject_pixels))
     return None
