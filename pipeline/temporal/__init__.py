@@ -2,7 +2,9 @@
 
 BiRefNet mattes each frame on its own, so soft edges shimmer and thin parts blink. Every mode here
 carries the previous smoothed alpha into the current frame and blends it with the new prediction
-under a per-pixel confidence:
+under a per-pixel confidence. The blending happens on the analysis thumbnails (long side 480 px); what
+it changes in a thumbnail is upsampled and added to the frame's full-size alpha, so detail finer than
+a thumbnail cell (4 px at 1080p) is each frame's own and never resampled by a warp:
 
 * ``off``  - the per-frame alphas, untouched.
 * ``ema``  - no motion compensation; confidence falls where the image changed, so still regions are
@@ -14,8 +16,8 @@ under a per-pixel confidence:
 
 In both, confidence also falls with disagreement between the carried and the new alpha, measured on
 thumbnails so boundary jitter counts as noise and real changes do not, and wherever the carried alpha
-holds matte that the new prediction has nowhere within a few pixels: a ghost left behind by motion
-too thin or faint (hair strands) for the thumbnails to see.
+stands above everything the new prediction holds within a few pixels: a ghost left behind by motion
+too thin or faint (hair strands) for the luma thumbnails to see.
 
 Scene cuts (colour-histogram jumps) reset the state, so no frame is blended across a cut. With
 ``window=N`` (batch work) each output also looks N frames ahead: a backward pass from the newest
@@ -24,7 +26,7 @@ calls or ``flush()``. State is a few frames, so memory stays bounded on any leng
 
 Modules, in the order data flows: ``modes`` (the mode names, torch-free), ``config`` (the knobs),
 ``analysis`` (per-frame thumbnails, scene cuts), ``flow`` (optical flow, warp), ``maps`` (small map
-operations), ``confidence`` (the motion models), ``carry`` (the full-size carry-over and ghost gate),
-``denormals`` (subnormal flushing around the arithmetic), ``smoother`` (the streaming smoothers and
-``make_smoother``). This package's own import pulls in no torch.
+operations), ``confidence`` (the motion models), ``carry`` (the carry-over with its ghost gate, and the
+full-size correction), ``denormals`` (subnormal flushing around the arithmetic), ``smoother`` (the
+streaming smoothers and ``make_smoother``). This package's own import pulls in no torch.
 """

@@ -19,7 +19,8 @@ class SmootherConfig:
     and still vouch for the carried one, i.e. the boundary jitter tolerated (rounded to whole thumbnail
     cells, at least one); ``ghost_scale``: excess of the carried alpha's peak over the new one's local
     peak at which confidence reaches 0.
-    ``analysis_size``: long side of the thumbnails used for motion, flow and cut detection.
+    ``analysis_size``: long side of the thumbnails used for motion, flow and cut detection, and on which
+    the smoothed state lives (finer detail is each frame's own).
     ``cut_threshold``: histogram distance in [0, 1] above which a frame starts a new shot.
     ``window``: look-ahead frames (0 = causal, lowest latency). ``flow_backend``: auto, dis or torch.
     """
