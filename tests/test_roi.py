@@ -299,6 +299,17 @@ def test_process_roi_auto_runs_and_reports(clip, checkpoint, tmp_path, capsys):
     assert len(decode_video(out, format="gray")[0]) == 6
 
 
+def test_box_given_twice_mattes_inside_both_as_one_flag_with_two_boxes(clip, checkpoint, tmp_path):
+    twice, joined = tmp_path / "twice.mkv", tmp_path / "joined.mkv"
+    assert process(clip, twice, checkpoint, "--box", "0,0,20,20", "--box", "40,20,60,40", "--roi-margin", "0") == 0
+    assert process(clip, joined, checkpoint, "--box", "0,0,20,20;40,20,60,40", "--roi-margin", "0") == 0
+    matte = decode_video(twice, format="gray")[0]
+    assert np.array_equal(matte, decode_video(joined, format="gray")[0])
+    outside = np.ones(matte.shape[1:], bool)
+    outside[0:20, 0:20] = outside[20:40, 40:60] = False
+    assert matte[:, outside].max() == 0 and matte[:, 20:40, 40:60].max() > 0
+
+
 @pytest.mark.parametrize("flags, message", [
     (["--box", "10,10,5,40"], "error: --box: box 10,10,5,40 is inverted: x1 (5) is less than x0 (10)"),
     (["--box", "10,10,10,40"], "error: --box: box 10,10,10,40 is empty"),

@@ -78,14 +78,18 @@ class ProcessConfig:
 
 
 def _box_list(value: Any) -> tuple[tuple[float, float, float, float], ...]:
-    """``x0,y0,x1,y1`` or several separated by ';' (a YAML list of such strings or of 4-number lists too)."""
+    """``x0,y0,x1,y1`` or several separated by ';'; a list of those (the flag given more than once, or a
+    YAML list) or of 4-number lists gives every box of every item."""
     from birefnet.boxes import check_box
     from birefnet.errors import InputError
     from pipeline.roi.keyframes import parse_box_list
 
     try:
+        if isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) for v in value):
+            return (check_box(value),)  # YAML: box: [x0, y0, x1, y1]
         if isinstance(value, (list, tuple)):
-            return tuple(check_box(v) if isinstance(v, (list, tuple)) else parse_box_list(str(v))[0] for v in value)
+            return tuple(box for v in value
+                         for box in ((check_box(v),) if isinstance(v, (list, tuple)) else parse_box_list(str(v))))
         return parse_box_list(values.text(value))
     except InputError as exc:
         raise ValueError(str(exc)) from None
@@ -188,7 +192,8 @@ KEYS: dict[str, Key] = {
                           kind="switch"),
     "report": common.REPORT,
     "box": Key(values.optional(_box_list), "matte only inside this box (plus --roi-margin) on every frame: x0,y0,x1,y1 "
-               "in pixels or fractions; several separated by ';'", "X0,Y0,X1,Y1"),
+               "in pixels or fractions; give it again, or separate with ';', for more boxes", "X0,Y0,X1,Y1",
+               kind="repeat"),
     "boxes": Key(values.optional(values.text), "per-frame boxes: CSV (frame,x0,y0,x1,y1[,id]) or JSON keyframes, "
                  "interpolated between", "FILE"),
     "roi_margin": Key(values.number(0.0, 4.0), "margin around boxes and the tracked box, as a fraction of their size",

@@ -23,14 +23,15 @@ CONFIG_FLAG = "config"
 class Key:
     """One setting: how to parse it and how its flag reads.
 
-    ``kind``: 'value' takes an argument; 'switch' is a flag that turns it on (``--quiet``); 'toggle' is a
-    ``--x/--no-x`` pair. ``aliases``: more option strings for the same flag (``-o``). ``nargs``: words
-    the flag takes when more than one."""
+    ``kind``: 'value' takes an argument; 'repeat' takes one each time it is given and the parser gets
+    the list; 'switch' is a flag that turns it on (``--quiet``); 'toggle' is a ``--x/--no-x`` pair.
+    ``aliases``: more option strings for the same flag (``-o``). ``nargs``: words the flag takes when
+    more than one."""
 
     parse: Parser
     help: str
     metavar: str | tuple[str, ...] | None = None
-    kind: Literal["value", "switch", "toggle"] = "value"
+    kind: Literal["value", "repeat", "switch", "toggle"] = "value"
     aliases: tuple[str, ...] = ()
     nargs: int | None = None
 
@@ -63,6 +64,8 @@ class SettingsTable:
                 parser.add_argument(*names, dest=key, action="store_const", const=True, help=text)
             elif spec.kind == "toggle":
                 parser.add_argument(*names, dest=key, action=argparse.BooleanOptionalAction, help=text)
+            elif spec.kind == "repeat":
+                parser.add_argument(*names, dest=key, action="append", metavar=spec.metavar, help=text)
             else:
                 default = (defaults or {}).get(key)
                 shown = "" if default is None or "default:" in spec.help else f" (default: {_shown(default)})"
