@@ -81,6 +81,20 @@ def test_state_is_bounded_and_reset_forgets(mode, window):
     assert np.array_equal(smoother.flush() if window else first, alphas[:1])
 
 
+@pytest.mark.parametrize("height,width", [(563, 1001), pytest.param(4320, 7680, marks=pytest.mark.slow)])
+def test_large_and_uneven_frames_are_smoothed_on_their_thumbnails(height, width):
+    """Frames larger than the thumbnails (uneven: partial cells at the edges; 8K): a steady matte comes
+    back exactly, and a still matte blinking as a whole is steadied everywhere, edges included."""
+    frames = np.full((4, height, width, 3), 90, np.uint8)
+    steady = np.full((4, height, width), 0.25, np.float32)
+    assert np.array_equal(run(make_smoother("flow"), frames, steady, [2]), steady)
+    blinking = (0.5 + 0.05 * (-1.0) ** np.arange(4))[:, None, None] * np.ones((1, height, width), np.float32)
+    out = run(make_smoother("flow"), frames, blinking.astype(np.float32), [4])
+    change = np.abs(np.diff(out, axis=0))
+    assert change.max() < 0.5 * np.abs(np.diff(blinking, axis=0)).min()
+    assert 0.0 <= out.min() and out.max() <= 1.0
+
+
 @pytest.mark.parametrize("mode", ["ema", "flow"])
 def test_still_noisy_matte_is_steadied(mode):
     frames = np.full((20, 32, 48, 3), 120, np.uint8)
