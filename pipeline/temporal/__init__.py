@@ -4,7 +4,8 @@ BiRefNet mattes each frame on its own, so soft edges shimmer and thin parts blin
 carries the previous smoothed alpha into the current frame and blends it with the new prediction
 under a per-pixel confidence. The blending happens on the analysis thumbnails (long side 480 px); what
 it changes in a thumbnail is upsampled and added to the frame's full-size alpha, so detail finer than
-a thumbnail cell (4 px at 1080p) is each frame's own and never resampled by a warp:
+a thumbnail cell (4 px at 1080p) is each frame's own and never resampled by a warp; and only on the
+frame's soft pixels: where its alpha is 0 or 1 (to 8 bits) the model's certainty stands:
 
 * ``off``  - the per-frame alphas, untouched.
 * ``ema``  - no motion compensation; confidence falls where the image changed, so still regions are
