@@ -44,7 +44,10 @@ def with_correction(alpha: torch.Tensor, smoothed: torch.Tensor, target: FrameCo
 
     Where the frame's own alpha is sure (0 or 1 to 8 bits) it is kept: the model's certainty decides
     where the past may count. Upsampled, a cell's change would otherwise spill onto the sure pixels
-    beside an edge; on the evaluation that spill was most of what smoothing cost in MAD."""
+    beside an edge; on the evaluation that spill was most of what smoothing cost in MAD. A ``smoothed``
+    that is the thumbnail itself (nothing carried: a shot's first frame) gives the frame's alpha exactly."""
+    if smoothed is target.alpha:
+        return alpha if out is None else out.copy_(alpha)
     correction = smoothed - target.alpha
     result = torch.empty_like(alpha) if out is None else out
     if correction.shape[-2:] == alpha.shape[-2:]:

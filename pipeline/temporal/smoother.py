@@ -158,8 +158,6 @@ class MotionSmoother:
             causal = carry_over(stream.state, context, self.motion.transition(stream.previous, context), config)
         stream.previous, stream.state = context, causal
         if config.window == 0:
-            if causal is context.alpha:  # nothing carried: the frame's own alpha, exactly
-                return [alpha if out is None else out.copy_(alpha)]
             return [with_correction(alpha, causal, context, out)]
         if stream.pending and not starts_shot:
             stream.pending[-1].backward = self.motion.transition(context, stream.pending[-1].context)
@@ -182,8 +180,6 @@ class MotionSmoother:
                 backward = carry_over(backward, entry.context, entry.backward, self.config)
         oldest = pending.popleft()
         smoothed = oldest.causal if len(chain) == 1 else 0.5 * (oldest.causal + backward)
-        if smoothed is oldest.context.alpha:
-            return oldest.alpha
         return with_correction(oldest.alpha, smoothed, oldest.context)
 
     @staticmethod
