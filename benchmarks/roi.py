@@ -5,9 +5,10 @@ a moving position into a 3840x2160 frame over the scene's own background scaled 
 exact at 4K and the subject fills a small part of the frame. The same model at the same working
 resolution mattes every frame twice through the matting workers, as the pipeline's matting stage does:
 whole frames; an *oracle* box (the exact alpha's bounding box plus the default 10% margin, as
-``--boxes`` from a perfect tracker would give); and ``--roi auto`` (coarse pass + crop pass), once
-as the tracker frames the subject by default and, with ``--subject-pixels N``, once with the crop
-grown so that the subject spans at most N model pixels (``TrackSettings.subject_pixels``). Measured
+``--boxes`` from a perfect tracker would give); and ``--roi auto`` (coarse pass + crop pass) as the
+CLI runs it for that model (the subject spans at most the model pixels the model learned from,
+``birefnet.registry``: 192 for demo) and, with ``--subject-pixels N``, once more with that limit set
+to N (0: none). Measured
 on the subject's edges (the band where the true alpha is neither 0 nor 1, grown by a few pixels):
 MAD, and the gradient error over the subject's bounding box (``birefnet.metrics``); and seconds per
 frame of matting.
@@ -30,6 +31,7 @@ import torch
 
 from birefnet.boxes import DEFAULT_MARGIN, region_of
 from birefnet.metrics import gradient_error, mad
+from birefnet.registry import subject_pixels_of
 from birefnet.tracking import TrackSettings
 from birefnet.train.scenes import SyntheticScene
 from pipeline.frames import FrameBatch
@@ -126,17 +128,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--subject-height", type=int, default=540, help="subject height in 4K lines")
     parser.add_argument("--seeds", type=int, nargs="+", default=[101, 202])
     parser.add_argument("--subject-pixels", type=int, default=None,
-                        help="also run --roi auto with the subject at most N model pixels across")
+                        help="also run --roi auto with the subject at most N model pixels across (0: no limit)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
-    track = TrackSettings(coarse_resolution=args.coarse, radius=2)
+    track = TrackSettings(coarse_resolution=args.coarse, radius=2, subject_pixels=subject_pixels_of(args.model))
     variants: dict[str, Requests] = {"full frame": whole_frames, "oracle box": oracle_boxes, "roi auto": tracked(track)}
-    if args.subject_pixels:
-        variants[f"roi auto, subject <= {args.subject_pixels} px"] = tracked(
-            replace(track, subject_pixels=args.subject_pixels))
+    if args.subject_pixels is not None:
+        variants[f"roi auto, subject <= {args.subject_pixels or 'any'} px"] = tracked(
+            replace(track, subject_pixels=args.subject_pixels or None))
     print(f"# roi benchmark: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; model {args.model} at {args.resolution}, coarse {args.coarse}, "
-          f"{args.frames} frames x {len(args.seeds)} clips at {WIDTH}x{HEIGHT}, subject {args.subject_height} lines")
+          f"{args.frames} frames x {len(args.seeds)} clips at {WIDTH}x{HEIGHT}, subject {args.subject_height} lines; "
+          f"roi auto: subject <= {track.subject_pixels or 'any'} model px")
     rows: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
     with LocalBackend(PredictorSpec(args.model, "fp32", args.resolution)) as backend:
         for seed in args.seeds:

@@ -27,6 +27,10 @@ class Variant:
     description: str
     bundled_file: str | None = None  # weights shipped inside the package
     dynamic_base: int = 1024  # side of the square whose area a dynamic resolution keeps
+    # the largest subject, in model pixels, the weights learned from; a crop that magnifies the subject past
+    # it loses more than the extra detail gives (docs/roi.md), so ``--roi auto`` frames no subject larger.
+    # None: trained at the working size, no limit.
+    subject_pixels: int | None = None
 
     @property
     def backbone(self) -> str:
@@ -78,7 +82,7 @@ _VARIANTS = [
             "BRIA background removal, same architecture"),
     Variant("demo", DEMO_CONFIG, (288, 288), None, BIREFNET_LICENCE,
             "tiny model trained on synthetic composites; offline smoke runs and tests, not real footage",
-            bundled_file="demo.safetensors", dynamic_base=256),
+            bundled_file="demo.safetensors", dynamic_base=256, subject_pixels=192),
 ]
 
 VARIANTS: dict[str, Variant] = {v.name: v for v in _VARIANTS}
@@ -86,6 +90,12 @@ VARIANTS: dict[str, Variant] = {v.name: v for v in _VARIANTS}
 
 def get_variant(name: str) -> Variant | None:
     return VARIANTS.get(name.lower())
+
+
+def subject_pixels_of(model: str) -> int | None:
+    """The largest subject (model pixels) ``model`` learned from; None for a released variant or a file."""
+    variant = get_variant(model)
+    return variant.subject_pixels if variant is not None else None
 
 
 def model_config(name: str) -> BiRefNetConfig:

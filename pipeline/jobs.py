@@ -161,7 +161,7 @@ def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, Proce
         raise
     height, width = source.info.height, source.info.width
     roi = open_roi(config.roi, config.box, config.boxes, config.roi_margin, height, width, config.roi_coarse,
-                   config.roi_subject_pixels)
+                   config.roi_subject_pixels, config.model)
     return GraphStages(source, outputs, smoother, config.batch_size, "uint16" if depth == 16 else "uint8", roi)
 
 

@@ -21,6 +21,7 @@ from birefnet.boxes import check_box, region_of
 from birefnet.errors import InputError
 from birefnet.tracking import TrackSettings, crop_region, smooth_boxes, subject_box
 from pipeline.frames import FrameBatch
+from pipeline.roi import open_roi
 from pipeline.roi.keyframes import BoxTrack, read_keyframes
 from pipeline.roi.requests import track_requests
 from tests.clips import decode_video, make_clip
@@ -259,6 +260,18 @@ def test_subject_pixels_grows_the_crop_so_the_model_sees_the_subject_no_larger()
     x0, y0, x1, y1 = capped
     assert 200 * 512 / (x1 - x0) <= 128 and 200 * 512 / (y1 - y0) <= 128
     assert (x0 + x1) / 2 == 900 and (y0 + y1) / 2 == 500 and x1 - x0 == y1 - y0 == 800
+
+
+@pytest.mark.parametrize("model, setting, expected", [
+    ("demo", None, 192),  # trained on 192-pixel crops: the registry says so
+    ("hr-matting", None, None),  # trained at its working size: no limit
+    ("runs/mine/best.safetensors", None, None),  # a file: nothing known, no limit
+    ("demo", 0, None),  # 0 lifts the limit
+    ("demo", 300, 300),
+])
+def test_roi_auto_limits_the_subject_to_what_the_model_learned_from_unless_told(model, setting, expected):
+    stage = open_roi("auto", None, None, 0.1, 2160, 3840, subject_pixels=setting, model=model)
+    assert stage is not None and stage.track is not None and stage.track.subject_pixels == expected
 
 
 # --- `process` end to end -------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from birefnet.boxes import covered_fraction
+from birefnet.registry import subject_pixels_of
 from birefnet.tracking import TrackSettings
 from pipeline.frames import FrameBatch
 from pipeline.roi.keyframes import BoxTrack, read_keyframes
@@ -54,16 +55,18 @@ class RoiStage:
 
 def open_roi(roi: str, box: tuple | None, boxes: str | None, margin: float, height: int,
              width: int, coarse: int = TrackSettings.coarse_resolution,
-             subject_pixels: int | None = None) -> RoiStage | None:
+             subject_pixels: int | None = None, model: str = "") -> RoiStage | None:
     """The stage the settings ask for (None: the model sees whole frames). ``margin`` grows given boxes,
     and the tracked box of ``--roi auto``, by that fraction of their size each side; ``coarse`` is the
     working size of the pass that finds the subject, ``subject_pixels`` the most model pixels the tracked
-    subject may span."""
+    subject may span (None: what ``model`` learned from, ``birefnet.registry``; 0: no limit)."""
     if box:
         return RoiStage("boxes", BoxTrack.fixed(box, height, width), margin)
     if boxes:
         return RoiStage("boxes", BoxTrack(read_keyframes(boxes), height, width), margin)
     if roi == "auto":
+        if subject_pixels is None:
+            subject_pixels = subject_pixels_of(model)
         return RoiStage("auto", margin=margin, track=TrackSettings(coarse_resolution=coarse, enlarge=margin,
-                                                                 subject_pixels=subject_pixels))
+                                                                 subject_pixels=subject_pixels or None))
     return None

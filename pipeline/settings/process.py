@@ -74,7 +74,8 @@ class ProcessConfig:
     roi_margin: float = 0.1  # boxes and the tracked box grow by this fraction of their size each side
     roi: str = "off"  # auto: find and follow the subject with a coarse pass, matte the crop
     roi_coarse: int = 256  # working size of the coarse pass that finds the subject (--roi auto)
-    roi_subject_pixels: int | None = None  # --roi auto: the tracked subject spans at most this many model pixels
+    roi_subject_pixels: int | None = None  # --roi auto: the subject spans at most this many model pixels; None: the
+    # model's own (birefnet.registry), 0: no limit
 
 
 def _box_list(value: Any) -> tuple[tuple[float, float, float, float], ...]:
@@ -202,8 +203,9 @@ KEYS: dict[str, Key] = {
                "|".join(ROI_MODES)),
     "roi_coarse": Key(values.integer(32), "working size of the coarse pass that finds the subject (--roi auto; "
                       "a multiple of 32)", "N"),
-    "roi_subject_pixels": Key(values.optional(values.integer(16)), "--roi auto: grow the crop so the subject spans at "
-                              "most N model pixels (for models trained at a small size; e.g. 192 for demo)", "N"),
+    "roi_subject_pixels": Key(values.optional(values.integer(0)), "--roi auto: grow the crop so the subject spans at "
+                              "most N model pixels (default: the size the model learned from, 192 for demo, no limit "
+                              "for the released models; 0: no limit)", "N"),
 }
 
 PROCESS_SETTINGS = SettingsTable("process", KEYS)
