@@ -47,6 +47,7 @@ from pipeline.evaluation import (
 )
 from pipeline.evaluation.families import FAMILIES
 from pipeline.evaluation.floor import affine_floor, self_error
+from pipeline.evaluation.runner import ALPHA_DTYPES
 from pipeline.evaluation.split import HELD_OUT_FAMILY, HELD_OUT_SEED, NETWORK_FAMILY, TUNING, cases_of
 from pipeline.temporal.smoother import make_smoother
 
@@ -107,7 +108,8 @@ def run_size(size: tuple[int, int], frames: int, split: str, modes: Sequence[str
         for mode in modes:
             name, options = parse_mode(mode)
             rows[mode] += evaluate(lambda: make_smoother(name, **options), [clip], size, frames,
-                                   batch=args.batch, threads=args.threads, device=args.device)
+                                   batch=args.batch, threads=args.threads, device=args.device,
+                                   alpha_dtype=args.alpha_dtype)
         print(f"  {clip.case.name} at {size[0]}x{size[1]}: done", file=sys.stderr, flush=True)
     return rows
 
@@ -212,6 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1, help="CPU threads while smoothing (timing: 1 core)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (frames and alphas moved there)")
+    parser.add_argument("--alpha-dtype", choices=ALPHA_DTYPES, default="float32",
+                        help="predictions handed over as exact floats, or as 8 bits like the pipeline's matting stage")
     args = parser.parse_args(argv)
     try:
         sizes = [parse_size(s) for s in args.sizes]
@@ -226,13 +230,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_grad_enabled(False)
     started = time.strftime("%Y-%m-%d %H:%M")
     print(f"temporal evaluation, {started}, {platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, "
-          f"smoothing on {args.threads} thread(s), device {args.device}, load average {os.getloadavg()[0]:.1f}")
+          f"smoothing on {args.threads} thread(s), device {args.device}, {args.alpha_dtype} alphas, "
+          f"load average {os.getloadavg()[0]:.1f}")
     print("MAD x1e3, dtSSD x1e2, fast MAD x1e3 (frames of fast motion), means over the family's scenes; "
           "changes against off of the errors summed over the family's scenes")
     print("targets (flow): causal dtSSD <= -35%, window dtSSD <= -50%, MAD and fast MAD <= +5%, "
           f"causal < {COST_TARGET_MS:.0f} ms/frame at 1080p\n")
     report: dict[str, object] = {"date": started, "argv": sys.argv[1:], "machine": platform.machine(),
-                                 "cores": os.cpu_count(), "threads": args.threads}
+                                 "cores": os.cpu_count(), "threads": args.threads, "alpha_dtype": args.alpha_dtype}
     all_rows, summaries, floors = [], [], []
     for size in sizes:
         frames = args.frames or DEFAULT_FRAMES[min(DEFAULT_FRAMES, key=lambda h: abs(h - size[1]))]

@@ -123,6 +123,24 @@ def test_containers_and_dtypes_are_kept():
     assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == truth.shape
 
 
+@pytest.mark.parametrize("dtype,peak", [(np.uint8, 255), (np.uint16, 65535)])
+@pytest.mark.parametrize("mode,window", [("flow", 0), ("flow", 2), ("ema", 0)])
+def test_integer_alphas_smooth_as_their_float_values_do(dtype, peak, mode, window):
+    """8/16-bit alphas (what the pipeline hands over) take OpenCV's integer path on the CPU; it must give
+    the float path's result to within rounding, sure pixels exactly."""
+    frames, truth = SyntheticScene(3, 12, 96, 160).frames()
+    predictions = FlickerSimulator(0).predict_batch(truth, 0)
+    quantised = np.round(predictions * peak).astype(dtype)
+    as_float = run(make_smoother(mode, window=window), frames, quantised.astype(np.float32) / peak, [5, 7])
+    as_integers = run(make_smoother(mode, window=window), frames, quantised, [5, 7])
+    assert as_integers.dtype == dtype
+    difference = np.abs(as_integers.astype(np.float64) - np.round(as_float * peak))
+    assert difference.max() <= 1 and (difference > 0).mean() < 0.01
+    assert np.abs(as_integers.astype(np.float64) - quantised).max() > 0.05 * peak  # it did smooth
+    sure = (quantised == 0) | (quantised == peak)
+    assert np.array_equal(as_integers[sure], quantised[sure])
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError):
         make_smoother("median")

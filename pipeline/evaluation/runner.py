@@ -91,9 +91,15 @@ def cpu_threads(count: int | None) -> Iterator[None]:
         cv2.setNumThreads(before[1])
 
 
+ALPHA_DTYPES = ("float32", "uint8")  # what the smoother is handed: exact floats, or 8 bits as the matting stage writes
+
+
 def smooth_clip(smoother: TemporalSmoother, images: np.ndarray, alphas: np.ndarray, batch: int = 8,
-                device: str = "cpu") -> tuple[np.ndarray, float]:
-    """The smoothed alphas of a whole clip fed in batches, and the smoothing time in ms per frame."""
+                device: str = "cpu", alpha_dtype: str = "float32") -> tuple[np.ndarray, float]:
+    """The smoothed alphas (float) of a whole clip fed in batches of ``alpha_dtype``, and the smoothing time
+    in ms per frame."""
+    if alpha_dtype == "uint8":
+        alphas = (np.clip(alphas, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     outputs, elapsed = [], 0.0
     for start in range(0, len(images), batch):
         frames: np.ndarray | torch.Tensor = images[start : start + batch]
@@ -114,6 +120,8 @@ def smooth_clip(smoother: TemporalSmoother, images: np.ndarray, alphas: np.ndarr
         outputs.append(rest)
     arrays = [o.cpu().numpy() if isinstance(o, torch.Tensor) else o for o in outputs]
     smoothed = np.concatenate(arrays)
+    if smoothed.dtype == np.uint8:
+        smoothed = smoothed.astype(np.float32) / 255.0
     if smoothed.shape != alphas.shape:
         raise RuntimeError(f"the smoother returned {smoothed.shape[0]} frames for {alphas.shape[0]}")
     return smoothed, elapsed / len(images) * 1e3
@@ -132,17 +140,19 @@ def score(clip: CaseClip, smoothed: np.ndarray, ms_per_frame: float) -> Row:
 
 
 def evaluate(make_smoother: Callable[[], TemporalSmoother], cases: Iterable[Case | CaseClip], size: Size,
-             frames: int, *, batch: int = 8, threads: int | None = 1, device: str = "cpu") -> list[Row]:
+             frames: int, *, batch: int = 8, threads: int | None = 1, device: str = "cpu",
+             alpha_dtype: str = "float32") -> list[Row]:
     """One row per case: a fresh ``make_smoother()`` run over the case's predictions, scored.
 
     ``cases`` are Cases (rendered here at ``size`` (width, height) with ``frames`` frames) or CaseClips
     from ``prepare`` (rendered once, reused across calls; ``size`` and ``frames`` are then theirs).
-    The smoothing runs under ``threads`` CPU threads (1: the issue's one-core timing; None: as set).
+    The smoothing runs under ``threads`` CPU threads (1: the issue's one-core timing; None: as set), on
+    predictions of ``alpha_dtype`` (``ALPHA_DTYPES``).
     """
     rows = []
     for clip in _clips(cases, size, frames):
         with cpu_threads(threads):
-            smoothed, ms = smooth_clip(make_smoother(), clip.images, clip.predictions, batch, device)
+            smoothed, ms = smooth_clip(make_smoother(), clip.images, clip.predictions, batch, device, alpha_dtype)
         rows.append(score(clip, smoothed, ms))
     return rows
 

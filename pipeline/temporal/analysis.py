@@ -9,6 +9,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pipeline.temporal.maps import INTEGER_PEAKS
+
 _LUMA = (0.299, 0.587, 0.114)
 
 
@@ -49,15 +51,25 @@ def _thumbnails(images: torch.Tensor, factor: int) -> torch.Tensor:
     return F.avg_pool2d(images.permute(0, 3, 1, 2).float(), factor, ceil_mode=True).permute(0, 2, 3, 1)
 
 
+def _alpha_thumbnails(alphas: torch.Tensor, factor: int) -> torch.Tensor:
+    """(N, 1, h, w) float32 thumbnails in [0, 1] of float alphas, or of 8/16-bit ones on the CPU (N, H, W)."""
+    if alphas.is_floating_point():
+        return _thumbnails(alphas[..., None], factor).permute(0, 3, 1, 2)
+    scale = np.float32(1.0 / INTEGER_PEAKS[alphas.dtype])
+    small = [_area_downsample(np.multiply(a, scale, dtype=np.float32), factor) for a in alphas.numpy()]
+    return torch.from_numpy(np.stack(small))[:, None]
+
+
 def frame_contexts(
     frames: torch.Tensor, alphas: torch.Tensor, analysis_size: int, bins: int = 16
 ) -> list[FrameContext]:
-    """Contexts for a batch: frames (N, H, W, 3) uint8 and alphas (N, H, W) float, on their device.
+    """Contexts for a batch: frames (N, H, W, 3) uint8 and alphas (N, H, W), float on their device or 8/16-bit
+    on the CPU.
     Thumbnails are in 0-255 units, the units of the scales in ``SmootherConfig``."""
     n, height, width, _ = frames.shape
     factor = analysis_factor(height, width, analysis_size)
     rgb = _thumbnails(frames, factor)  # (n, h, w, 3), channels last: the layout the CPU ops below like
-    small_alpha = _thumbnails(alphas[..., None], factor).permute(0, 3, 1, 2)
+    small_alpha = _alpha_thumbnails(alphas, factor)
     luma = (rgb @ torch.tensor(_LUMA, device=rgb.device)).unsqueeze(1)
     # Every other thumbnail pixel is plenty for a cut detector and quarters its cost.
     quantised = (rgb[:, ::2, ::2] * (bins / 256.0)).long().clamp_(0, bins - 1)

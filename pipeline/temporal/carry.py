@@ -13,13 +13,14 @@ full-size blends with a few cheap full-size passes.
 from __future__ import annotations
 
 import cv2
+import numpy as np
 import torch
 
 from pipeline.temporal.analysis import FrameContext
 from pipeline.temporal.confidence import Transition
 from pipeline.temporal.config import SmootherConfig
 from pipeline.temporal.flow import warp
-from pipeline.temporal.maps import local_max, resize_bilinear_into
+from pipeline.temporal.maps import INTEGER_PEAKS, local_max, resize_bilinear_into
 
 
 def carry_over(state: torch.Tensor, target: FrameContext, transition: Transition,
@@ -40,7 +41,7 @@ def with_correction(alpha: torch.Tensor, smoothed: torch.Tensor, target: FrameCo
                     out: torch.Tensor | None = None) -> torch.Tensor:
     """The full-size ``alpha`` (1, 1, H, W) plus the upsampled change the smoother made to its thumbnail
     (``smoothed`` minus ``target.alpha``), on the frame's soft pixels only, clipped to [0, 1]; into
-    ``out`` when given.
+    ``out`` when given. ``alpha`` is float, or 8/16-bit on the CPU (then so is the result).
 
     Where the frame's own alpha is sure (0 or 1 to 8 bits) it is kept: the model's certainty decides
     where the past may count. Upsampled, a cell's change would otherwise spill onto the sure pixels
@@ -50,6 +51,9 @@ def with_correction(alpha: torch.Tensor, smoothed: torch.Tensor, target: FrameCo
         return alpha if out is None else out.copy_(alpha)
     correction = smoothed - target.alpha
     result = torch.empty_like(alpha) if out is None else out
+    if not alpha.is_floating_point():
+        _add_to_integers(alpha, correction, result)
+        return result
     if correction.shape[-2:] == alpha.shape[-2:]:
         torch.add(alpha, correction, out=result)
     else:
@@ -70,3 +74,17 @@ def _keep_sure(alpha: torch.Tensor, result: torch.Tensor) -> None:
         cv2.copyTo(plane, sure, target)
         return
     torch.where((alpha < SURE) | (alpha > 1.0 - SURE), alpha, result, out=result)
+
+
+def _add_to_integers(alpha: torch.Tensor, correction: torch.Tensor, result: torch.Tensor) -> None:
+    """``with_correction`` for 8/16-bit alpha on the CPU, as the pipeline hands it over: the same sum on
+    the same soft pixels, rounded and saturated once by OpenCV. It skips the float copies of the frame in
+    and out, which cost more than the whole rest of the smoother at 1080p."""
+    peak = INTEGER_PEAKS[alpha.dtype]
+    plane, target = alpha[0, 0].numpy(), result[0, 0].numpy()
+    change = correction[0, 0].numpy() * np.float32(peak)
+    if change.shape != plane.shape:
+        change = cv2.resize(change, plane.shape[::-1], interpolation=cv2.INTER_LINEAR).astype(np.float32, copy=False)
+    np.copyto(target, plane)
+    soft = cv2.inRange(plane, -(-peak // 255), peak * 254 // 255)  # the integers SURE leaves soft
+    cv2.add(plane, change, dst=target, mask=soft, dtype=cv2.CV_8U if peak == 255 else cv2.CV_16U)

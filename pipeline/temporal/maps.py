@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+INTEGER_PEAKS = {torch.uint8: 255, torch.uint16: 65535}  # the alpha dtypes the pipeline hands over, and 1.0 in them
+
 
 def smoothed_abs(x: torch.Tensor) -> torch.Tensor:
     """3x3 local mean of |x| for a (1, 1, h, w) map (OpenCV on the CPU: ~20x faster than torch there)."""

@@ -15,6 +15,7 @@ from pipeline.temporal.carry import carry_over, with_correction
 from pipeline.temporal.confidence import FlowModel, MotionModel, StillnessModel, Transition
 from pipeline.temporal.config import MODE_DEFAULTS, SmootherConfig
 from pipeline.temporal.denormals import denormals_flushed
+from pipeline.temporal.maps import INTEGER_PEAKS
 from pipeline.temporal.modes import TEMPORAL_MODES
 
 Array = np.ndarray | torch.Tensor  # numpy in -> numpy out, torch in -> torch out on the same device
@@ -50,16 +51,21 @@ def _as_tensor(x: Array, device: torch.device | None = None) -> torch.Tensor:
     return t if device is None else t.to(device)
 
 
-def _alpha_to_float(alphas: torch.Tensor) -> torch.Tensor:
+def _working_alphas(alphas: torch.Tensor) -> torch.Tensor:
+    """The alphas the smoother works on: 8/16-bit ones on the CPU as they are (``carry`` adds to them in
+    OpenCV), anything else as float in [0, 1]."""
+    if alphas.device.type == "cpu" and alphas.dtype in INTEGER_PEAKS:
+        return alphas
     if alphas.is_floating_point():
         return alphas.float()
     return alphas.float() / (255.0 if alphas.dtype == torch.uint8 else 65535.0)
 
 
 def _alpha_like(result: torch.Tensor, like: Array) -> Array:
-    """``result`` (float in [0, 1]) in the container, dtype and value range of ``like``."""
+    """``result`` (float in [0, 1], or already in ``like``'s dtype) in the container, dtype and value range of
+    ``like``."""
     dtype = like.dtype if isinstance(like, torch.Tensor) else torch.from_numpy(np.empty(0, like.dtype)).dtype
-    if not dtype.is_floating_point:
+    if result.is_floating_point() and not dtype.is_floating_point:
         peak = 255.0 if dtype == torch.uint8 else 65535.0
         result = (result * peak).round_().clamp_(0.0, peak)
     result = result.to(dtype)
@@ -122,14 +128,14 @@ class MotionSmoother:
         stream.template = alphas
         device = alphas.device if isinstance(alphas, torch.Tensor) else torch.device("cpu")
         frames_t = _as_tensor(frames, device)
-        alphas_t = _alpha_to_float(_as_tensor(alphas, device))
+        alphas_t = _working_alphas(_as_tensor(alphas, device))
         ready: list[torch.Tensor] = []
         # Causal mode writes each frame straight into the returned batch; look-ahead keeps its own. On the
         # CPU numpy allocates it: measured ~2 ms/frame cheaper than torch.empty at 1080p (page faults).
         result = None
         if self.config.window == 0:
             if device.type == "cpu":
-                result = torch.from_numpy(np.empty(alphas_t.shape, np.float32))
+                result = torch.from_numpy(np.empty_like(alphas_t.numpy()))
             else:
                 result = torch.empty(alphas_t.shape, device=device)
         with torch.no_grad(), denormals_flushed():
