@@ -78,9 +78,9 @@ class FlowModel:
         # hair over a panning background follows the background and drags alpha into ghost trails.
         flow = self._flow(target.luma * target.alpha, source.luma * source.alpha)
         error = smoothed_abs(target.luma - warp(source.luma, flow))
-        speed = flow.square().sum(dim=1, keepdim=True).sqrt()
+        squared_speed = flow.square().sum(dim=1, keepdim=True)
         flow_confidence = _falloff(error / config.warp_error_scale)
-        flow_confidence = flow_confidence / (1.0 + (speed / config.flow_speed_scale) ** 2)
+        flow_confidence = flow_confidence / (1.0 + squared_speed / config.flow_speed_scale ** 2)
         still = _stillness(source, target, config.motion_scale)
         carried_alpha = torch.lerp(warp(source.alpha, flow), source.alpha, still)
         agreement = _agreement(carried_alpha, target, config.disagreement_scale)
