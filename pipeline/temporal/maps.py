@@ -35,3 +35,11 @@ def local_max(x: torch.Tensor, radius: int) -> torch.Tensor:
         kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
         return torch.from_numpy(cv2.dilate(np.ascontiguousarray(x[0, 0].numpy()), kernel))[None, None]
     return F.max_pool2d(x, 2 * radius + 1, stride=1, padding=radius)
+
+
+def local_min(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Minimum of a (1, 1, H, W) map over the (2 radius + 1)^2 square around each pixel."""
+    if x.device.type == "cpu":
+        kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+        return torch.from_numpy(cv2.erode(np.ascontiguousarray(x[0, 0].numpy()), kernel))[None, None]
+    return -F.max_pool2d(-x, 2 * radius + 1, stride=1, padding=radius)
