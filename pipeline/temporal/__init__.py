@@ -17,8 +17,12 @@ frame's soft pixels: where its alpha is 0 or 1 (to 8 bits) the model's certainty
 
 In both, confidence also falls with disagreement between the carried and the new alpha, measured on
 thumbnails so boundary jitter counts as noise and real changes do not, and wherever the carried alpha
-stands above everything the new prediction holds within a few pixels: a ghost left behind by motion
-too thin or faint (hair strands) for the luma thumbnails to see.
+stands above everything the new prediction holds within a few pixels (a ghost left behind by motion
+too thin or faint, like hair strands, for the luma thumbnails to see), or below everything it holds
+there (a part back after a drop-out, or one entering, which the past would leave a hole in).
+
+8- and 16-bit alphas on the CPU, which the pipeline hands over, stay integers: the correction is added
+to them by OpenCV on the soft pixels and rounded once, with no float copy of the frame in or out.
 
 Scene cuts (colour-histogram jumps) reset the state, so no frame is blended across a cut. With
 ``window=N`` (batch work) each output also looks N frames ahead: a backward pass from the newest
@@ -27,7 +31,7 @@ calls or ``flush()``. State is a few frames, so memory stays bounded on any leng
 
 Modules, in the order data flows: ``modes`` (the mode names, torch-free), ``config`` (the knobs),
 ``analysis`` (per-frame thumbnails, scene cuts), ``flow`` (optical flow, warp), ``maps`` (small map
-operations), ``confidence`` (the motion models), ``carry`` (the carry-over with its ghost gate, and the
+operations), ``confidence`` (the motion models), ``carry`` (the carry-over with its two gates, and the
 full-size correction), ``denormals`` (subnormal flushing around the arithmetic), ``smoother`` (the
 streaming smoothers and ``make_smoother``). This package's own import pulls in no torch.
 """

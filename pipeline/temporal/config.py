@@ -17,8 +17,8 @@ class SmootherConfig:
     fast motion is where flow fails and ghosts appear.
     ``ghost_radius``: pixels (at 1080 lines, scaled with the height) within which the new alpha may move
     and still vouch for the carried one, i.e. the boundary jitter tolerated (rounded to whole thumbnail
-    cells, at least one); ``ghost_scale``: excess of the carried alpha's peak over the new one's local
-    peak at which confidence reaches 0.
+    cells, at least one); ``ghost_scale``: excess of the carried alpha over the new one's local peak, or
+    shortfall under its local minimum, at which confidence reaches 0 (``carry.carry_over``).
     ``analysis_size``: long side of the thumbnails used for motion, flow and cut detection, and on which
     the smoothed state lives (finer detail is each frame's own).
     ``cut_threshold``: histogram distance in [0, 1] above which a frame starts a new shot.
