@@ -7,7 +7,8 @@ than a coarse pixel is averaged down to a faint trace that belongs in the box, w
 alarms elsewhere over the background do not. The box a frame is cropped to is smoothed over a
 window of ``radius`` frames either side within the same shot: its centre and its half sizes are the
 triangle-weighted means of the window's, the half sizes then grown where needed to hold the frame's
-own box around that centre. It is therefore a pure function of the window, so a batch matted
+own box around that centre (for a frame whose own box the coarse pass missed, the union of the nearest
+boxes found before and after it, between which the subject must be). It is therefore a pure function of the window, so a batch matted
 anywhere gets the same crops; it moves as smoothly as the subject does and always holds the
 subject's own box, and a subject that moves fast widens only the crops of the frames it is far from
 the smoothed centre in, by that distance, not every crop of the window by its whole path (which made
@@ -76,12 +77,29 @@ def smooth_boxes(found: Sequence[Box | None], shots: Sequence[int], radius: int,
         cy = sum(weight * (b[1] + b[3]) / 2 for weight, b in window if b is not None) / total
         half_w = sum(weight * (b[2] - b[0]) / 2 for weight, b in window if b is not None) / total
         half_h = sum(weight * (b[3] - b[1]) / 2 for weight, b in window if b is not None) / total
-        own = found[t]
+        own = found[t] if found[t] is not None else _bracketing(found, shots, radius, t)
         if own is not None:
             half_w = max(half_w, cx - own[0], own[2] - cx)
             half_h = max(half_h, cy - own[1], own[3] - cy)
         smoothed.append((cx - half_w, cy - half_h, cx + half_w, cy + half_h))
     return smoothed
+
+
+def _bracketing(found: Sequence[Box | None], shots: Sequence[int], radius: int, t: int) -> Box | None:
+    """For a frame whose own box was not found: the union of the nearest boxes found before and after it
+    (within ``radius``, same shot), since the subject lies somewhere on its way between them; one of them
+    when only one side has one. A mean of the window's centres alone can cut a subject that moved fast."""
+    def nearest(steps: range) -> Box | None:
+        for i in steps:
+            if 0 <= i < len(found) and shots[i] == shots[t] and found[i] is not None:
+                return found[i]
+        return None
+
+    sides = [b for b in (nearest(range(t - 1, t - radius - 1, -1)), nearest(range(t + 1, t + radius + 1)))
+             if b is not None]
+    if not sides:
+        return None
+    return (min(b[0] for b in sides), min(b[1] for b in sides), max(b[2] for b in sides), max(b[3] for b in sides))
 
 
 def _fit(centre: float, side: float, limit: int) -> tuple[int, int]:

@@ -243,6 +243,18 @@ def test_a_fast_move_widens_only_the_crops_near_it_and_every_crop_holds_its_fram
     assert min(widths[5:9]) > 0.15 and max(widths) < 0.1 + 0.3  # wider near it, never the window's whole path
 
 
+def test_a_frame_the_coarse_pass_missed_gets_a_crop_holding_its_neighbours_boxes():
+    """The subject jumps between frames 1 and 2 and frame 1's coarse pass finds nothing: its crop must hold
+    the boxes found either side of it, not only their weighted mean (which cut the subject at 4K)."""
+    found = [(0.10, 0.4, 0.20, 0.6), (0.11, 0.4, 0.21, 0.6), None, (0.40, 0.4, 0.50, 0.6), (0.41, 0.4, 0.51, 0.6)]
+    box = smooth_boxes(found, [0] * 5, 2, range(5))[2]
+    assert box is not None and box[0] <= 0.11 and box[2] >= 0.50
+    alone = smooth_boxes([None, None, None, (0.40, 0.4, 0.50, 0.6), None], [0] * 5, 2, range(5))[2]
+    assert alone is not None and alone[0] <= 0.40 and alone[2] >= 0.50  # one side only: that side's box
+    cut = smooth_boxes([(0.10, 0.4, 0.20, 0.6), None, (0.40, 0.4, 0.50, 0.6)], [0, 1, 1], 2, range(3))[1]
+    assert cut is not None and cut[0] >= 0.40  # never the other shot's box
+
+
 def test_faint_coarse_alpha_joins_the_box_only_where_it_touches_the_subject():
     alpha = np.zeros((100, 200), np.float32)
     alpha[40:60, 50:70] = 0.9  # the subject
