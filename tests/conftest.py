@@ -34,9 +34,12 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session", autouse=True)
 def one_torch_thread() -> Iterator[None]:
-    """Torch on one thread for a module of tiny models: more would oversubscribe two shared cores."""
+    """Torch in the test process on one thread: its models are tiny (the demo architecture at 64 px), and
+    two threads on two cores that Ray actors, subprocesses or other programs also use stall at every op
+    (measured: the slow training tests took 266 s with two threads on a loaded machine, 50 s with one).
+    Ray actors and CLI subprocesses keep their own settings."""
     import torch
 
     before = torch.get_num_threads()

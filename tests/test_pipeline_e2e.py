@@ -34,9 +34,6 @@ FRAMES = 10
 ROOT = Path(__file__).resolve().parent.parent
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 @pytest.fixture(scope="module")
 def media(tmp_path_factory, checkpoint):
     root = tmp_path_factory.mktemp("e2e")

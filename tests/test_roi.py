@@ -32,9 +32,6 @@ from workers.local import LocalBackend
 TRACK = TrackSettings(coarse_resolution=64, radius=3, enlarge=0.1)
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
 @pytest.fixture(scope="module")
 def predictor(checkpoint: Path) -> Predictor:
     return Predictor(str(checkpoint), device="cpu", resolution=64)
