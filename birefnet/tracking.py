@@ -8,9 +8,9 @@ alarms elsewhere over the background do not. The box a frame is cropped to is sm
 window of ``radius`` frames either side within the same shot: its centre and its half sizes are the
 triangle-weighted means of the window's, the half sizes then grown where needed to hold the frame's
 own box around that centre (for a frame whose own box the coarse pass missed, the union of the nearest
-boxes found before and after it, between which the subject must be). It is therefore a pure function of the window, so a batch matted
-anywhere gets the same crops; it moves as smoothly as the subject does and always holds the
-subject's own box, and a subject that moves fast widens only the crops of the frames it is far from
+boxes found before and after it, between which the subject must be). It is therefore a pure function
+of the window, so a batch matted anywhere gets the same crops; it moves as smoothly as the subject does
+and always holds the subject's own box, and a subject that moves fast widens only the crops of the frames it is far from
 the smoothed centre in, by that distance, not every crop of the window by its whole path (which made
 the crops of a moving 4K subject nearly the whole frame). The crop is that box grown by ``enlarge``
 of its size each side, at least ``min_side`` of the frame's short side, grown further where the

@@ -218,6 +218,22 @@ def test_a_drop_out_is_not_carried_into_the_frames_after_it(mode):
     assert ungated[5:, 80:180, 120:360].mean() < 0.46  # the same smoother without the gates lags behind
 
 
+def test_look_ahead_fills_a_one_frame_drop_out_that_causal_smoothing_must_follow():
+    """Looking one way a drop-out is a part leaving; with the frames after it in view, the frame that departs
+    from both its past and its future is the odd one out, and the median of the three fills it."""
+    alphas = np.zeros((10, 270, 480), np.float32)
+    alphas[:, 60:200, 100:380] = 0.5
+    alphas[4, 60:200, 100:380] = 0.1
+    frames = np.full((10, 270, 480, 3), 110, np.uint8)
+    frames[:, 60:200, 100:380] = 160
+    inner = (4, slice(80, 180), slice(120, 360))
+    causal = run(make_smoother("flow"), frames, alphas, [10])
+    ahead = run(make_smoother("flow", window=2), frames, alphas, [10])
+    assert causal[inner].mean() < 0.15  # causal: indistinguishable from the veil leaving
+    assert np.abs(ahead[inner] - 0.5).max() < 0.1
+    assert np.abs(ahead[5:, 80:180, 120:360] - 0.5).max() < 0.02  # and nothing lags after it
+
+
 def test_smoothing_changes_only_the_frames_soft_pixels():
     """Where a frame's alpha is 0 or 1 (to 8 bits) the smoother keeps it, even beside an edge whose
     soft side it does change."""

@@ -26,8 +26,10 @@ to them by OpenCV on the soft pixels and rounded once, with no float copy of the
 
 Scene cuts (colour-histogram jumps) reset the state, so no frame is blended across a cut. With
 ``window=N`` (batch work) each output also looks N frames ahead: a backward pass from the newest
-frame's causal result is averaged with the causal result; frames are held back and returned by later
-calls or ``flush()``. State is a few frames, so memory stays bounded on any length of video.
+frame's causal result is averaged with the causal result, and where the motion both ways is trusted
+the median of the past carried in, the frame's own alpha and the future carried in drops a frame that
+departs from both sides (a drop-out, a spike) and keeps a change either side shares; frames are held
+back and returned by later calls or ``flush()``. State is a few frames, so memory stays bounded on any length of video.
 
 Modules, in the order data flows: ``modes`` (the mode names, torch-free), ``config`` (the knobs),
 ``analysis`` (per-frame thumbnails, scene cuts), ``flow`` (optical flow, warp), ``maps`` (small map

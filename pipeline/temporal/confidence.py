@@ -26,6 +26,7 @@ class Transition:
     confidence: torch.Tensor  # (1, 1, h, w)
     flow: torch.Tensor | None = None  # (1, 2, h, w) in thumbnail pixels
     stillness: torch.Tensor | None = None  # (1, 1, h, w): 1 = take the state unwarped
+    motion: torch.Tensor | None = None  # (1, 1, h, w): the confidence in the motion alone (no alpha agreement)
 
 
 class MotionModel(Protocol):
@@ -60,7 +61,7 @@ class StillnessModel:
 
     def transition(self, source: FrameContext, target: FrameContext) -> Transition:
         still = _stillness(source, target, self.config.motion_scale)
-        return Transition(still * _agreement(source.alpha, target, self.config.disagreement_scale))
+        return Transition(still * _agreement(source.alpha, target, self.config.disagreement_scale), motion=still)
 
 
 class FlowModel:
@@ -84,4 +85,5 @@ class FlowModel:
         still = _stillness(source, target, config.motion_scale)
         carried_alpha = torch.lerp(warp(source.alpha, flow), source.alpha, still)
         agreement = _agreement(carried_alpha, target, config.disagreement_scale)
-        return Transition((still + (1 - still) * flow_confidence) * agreement, flow, still)
+        motion = still + (1 - still) * flow_confidence
+        return Transition(motion * agreement, flow, still, motion)

@@ -43,3 +43,8 @@ def local_min(x: torch.Tensor, radius: int) -> torch.Tensor:
         kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
         return torch.from_numpy(cv2.erode(np.ascontiguousarray(x[0, 0].numpy()), kernel))[None, None]
     return -F.max_pool2d(-x, 2 * radius + 1, stride=1, padding=radius)
+
+
+def median_of_three(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """Per-pixel median of three maps of one shape."""
+    return torch.maximum(torch.minimum(a, b), torch.minimum(torch.maximum(a, b), c))
