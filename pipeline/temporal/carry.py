@@ -23,9 +23,16 @@ from pipeline.temporal.flow import warp
 from pipeline.temporal.maps import INTEGER_PEAKS, local_max, local_min, resize_bilinear_into
 
 
-def carry_over(state: torch.Tensor, target: FrameContext, transition: Transition,
-               config: SmootherConfig) -> torch.Tensor:
-    """Blend the carried ``state`` (1, 1, h, w) into ``target``'s alpha thumbnail under ``transition``.
+def carried(state: torch.Tensor, transition: Transition) -> torch.Tensor:
+    """``state`` (1, 1, h, w) moved into the next frame: warped along the flow where the image moved, kept
+    where it is still."""
+    if transition.flow is not None and transition.stillness is not None:
+        return torch.lerp(warp(state, transition.flow), state, transition.stillness)
+    return state
+
+
+def blend(state: torch.Tensor, target: FrameContext, transition: Transition, config: SmootherConfig) -> torch.Tensor:
+    """The ``carried`` state blended into ``target``'s alpha thumbnail under ``transition``'s confidence.
 
     Two gates, mirror images: where the carried alpha stands above everything the new alpha holds within
     the jitter radius, the matte has moved away (a ghost would follow); where it stands below everything
@@ -34,18 +41,6 @@ def carry_over(state: torch.Tensor, target: FrameContext, transition: Transition
     ``ghost_scale``. The second gate was added after the evaluation showed drop-outs carried into the
     frames after them; on the tuning split it lowered the added MAD at 912x512 and 1080p and left dtSSD
     as it was (docs/benchmarks.md)."""
-    return blend(carried(state, transition), target, transition, config)
-
-
-def carried(state: torch.Tensor, transition: Transition) -> torch.Tensor:
-    """``state`` moved into the next frame: warped along the flow where the image moved, kept where still."""
-    if transition.flow is not None and transition.stillness is not None:
-        return torch.lerp(warp(state, transition.flow), state, transition.stillness)
-    return state
-
-
-def blend(state: torch.Tensor, target: FrameContext, transition: Transition, config: SmootherConfig) -> torch.Tensor:
-    """The already carried ``state`` blended into ``target``'s alpha thumbnail (``carry_over``'s gates)."""
     radius = max(1, round(config.ghost_radius * target.alpha.shape[-2] / 1080))  # px at 1080 lines, in cells
     scale = config.ghost_scale
     above = local_max(target.alpha, radius).sub_(state).clamp_(-scale, 0.0)  # -: the state stands above

@@ -18,7 +18,7 @@ class SmootherConfig:
     ``ghost_radius``: pixels (at 1080 lines, scaled with the height) within which the new alpha may move
     and still vouch for the carried one, i.e. the boundary jitter tolerated (rounded to whole thumbnail
     cells, at least one); ``ghost_scale``: excess of the carried alpha over the new one's local peak, or
-    shortfall under its local minimum, at which confidence reaches 0 (``carry.carry_over``).
+    shortfall under its local minimum, at which confidence reaches 0 (``carry.blend``).
     ``analysis_size``: long side of the thumbnails used for motion, flow and cut detection, and on which
     the smoothed state lives (finer detail is each frame's own).
     ``cut_threshold``: histogram distance in [0, 1] above which a frame starts a new shot.
