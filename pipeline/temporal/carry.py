@@ -91,7 +91,7 @@ def _keep_sure(alpha: torch.Tensor, result: torch.Tensor) -> None:
 def _add_to_integers(alpha: torch.Tensor, correction: torch.Tensor, result: torch.Tensor) -> None:
     """``with_correction`` for 8/16-bit alpha on the CPU, as the pipeline hands it over: the same sum on
     the same soft pixels, rounded and saturated once by OpenCV. It skips the float copies of the frame in
-    and out, which cost more than the whole rest of the smoother at 1080p."""
+    and out, which cost about as much as the rest of the smoother at 1080p (benchmarks/temporal_cost.py)."""
     peak = INTEGER_PEAKS[alpha.dtype]
     plane, target = alpha[0, 0].numpy(), result[0, 0].numpy()
     change = correction[0, 0].numpy() * np.float32(peak)
