@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-from .pixels import box_filter
+from .pixels import box_filter, from_unit_float, unit_float
 
 _EPS = 1e-5
 
@@ -55,22 +55,10 @@ def estimate_foreground(
     return fg.to(image.dtype)
 
 
-_INTEGER_PEAKS = {torch.uint8: 255.0, torch.uint16: 65535.0}
-
-
-def _to_unit(x: torch.Tensor) -> torch.Tensor:
-    """Integer pixels scaled to [0, 1] float32; floats taken as already in [0, 1]."""
-    peak = _INTEGER_PEAKS.get(x.dtype)
-    if peak is None:
-        return x.float()
-    return (x.to(torch.int32) if x.dtype == torch.uint16 else x).float() / peak  # few ops take uint16
-
-
 def estimate_foreground_pixels(images: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """``estimate_foreground`` for pixel layouts: images (N, H, W, 3) uint8 or uint16, alpha (N, H, W)
     uint8, uint16 or float in [0, 1]; returns the foreground (N, H, W, 3) in the images' dtype."""
-    image = _to_unit(images).permute(0, 3, 1, 2)
-    matte = _to_unit(alpha.to(images.device)).reshape(image.shape[0], 1, *image.shape[-2:])
+    image = unit_float(images).permute(0, 3, 1, 2)
+    matte = unit_float(alpha.to(images.device)).reshape(image.shape[0], 1, *image.shape[-2:])
     foreground = estimate_foreground(image, matte).permute(0, 2, 3, 1)
-    peak = _INTEGER_PEAKS[images.dtype]
-    return torch.round(foreground * peak).to(torch.int32).to(images.dtype)
+    return from_unit_float(foreground, images.dtype)

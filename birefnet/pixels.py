@@ -1,4 +1,4 @@
-"""Pixel-array helpers every layer shares: one bit-depth conversion, one box filter.
+"""Pixel-array helpers every layer shares: bit-depth conversions, one box filter.
 
 They live here, at the bottom of the layers, so the model, the workers, training and the video
 pipeline convert and filter pixels the same way (one rounding, one window placement).
@@ -22,6 +22,23 @@ def to_uint8(images: np.ndarray) -> np.ndarray:
     if images.dtype != np.uint16:
         raise TypeError(f"expected uint8 or uint16 pixels, got {images.dtype}")
     return ((images.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+
+
+INTEGER_PEAKS: dict[torch.dtype, int] = {torch.uint8: 255, torch.uint16: 65535}  # the integer pixels, and 1.0 in them
+
+
+def unit_float(x: torch.Tensor) -> torch.Tensor:
+    """8/16-bit pixels scaled to [0, 1] float32; floats as float32, taken as already in [0, 1]."""
+    peak = INTEGER_PEAKS.get(x.dtype)
+    if peak is None:
+        return x.float()
+    return (x.to(torch.int32) if x.dtype == torch.uint16 else x).float() / peak  # few ops take uint16
+
+
+def from_unit_float(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Floats in [0, 1] (clamped) as the nearest code of the 8/16-bit ``dtype``."""
+    codes = torch.round(x.clamp(0.0, 1.0) * INTEGER_PEAKS[dtype])
+    return (codes.to(torch.int32) if dtype == torch.uint16 else codes).to(dtype)
 
 
 def _window_sum(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:

@@ -19,11 +19,12 @@ from torch import Tensor
 from .boxes import DEFAULT_MARGIN, Region, frame_regions
 from .errors import CheckpointError, ConfigError, InputError
 from .model import BiRefNet
+from .pixels import from_unit_float
 from .runtimes.select import OpenedModel, open_runtime
 from .runtimes.torch_runtime import TorchRuntime, pick_precision
 
 Resolution = tuple[int, int] | str  # (W, H) or "dynamic"
-_OUTPUT_SCALES = {"uint8": (torch.uint8, 255.0), "uint16": (torch.uint16, 65535.0)}
+_OUTPUT_DTYPES = {"uint8": torch.uint8, "uint16": torch.uint16}
 DEFAULT_RESOLUTION = (1024, 1024)
 
 
@@ -252,8 +253,7 @@ class Predictor:
             count, _, height, width = batch.pixels.shape
             alpha = self.predict_regions(batch.pixels, frame_regions(boxes, count, height, width, margin))
         if dtype != "float32":
-            torch_dtype, scale = _OUTPUT_SCALES[dtype]
-            alpha = torch.round(alpha * scale).to(torch_dtype)
+            alpha = from_unit_float(alpha, _OUTPUT_DTYPES[dtype])
         if batch.single:
             alpha = alpha[0]
         if batch.as_numpy:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 import torch
 
+from birefnet.pixels import from_unit_float
 from pipeline.evaluation.families import FAMILIES
 from pipeline.evaluation.network import network_predictions
 from pipeline.evaluation.scenes import RealScene, SceneSpec
@@ -99,7 +100,7 @@ def smooth_clip(smoother: TemporalSmoother, images: np.ndarray, alphas: np.ndarr
     """The smoothed alphas (float) of a whole clip fed in batches of ``alpha_dtype``, and the smoothing time
     in ms per frame."""
     if alpha_dtype == "uint8":
-        alphas = (np.clip(alphas, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        alphas = from_unit_float(torch.from_numpy(alphas), torch.uint8).numpy()  # as the Predictor rounds
     outputs, elapsed = [], 0.0
     for start in range(0, len(images), batch):
         frames: np.ndarray | torch.Tensor = images[start : start + batch]

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pipeline.temporal.maps import INTEGER_PEAKS
+from birefnet.pixels import INTEGER_PEAKS
 
 _LUMA = (0.299, 0.587, 0.114)
 

@@ -16,11 +16,12 @@ import cv2
 import numpy as np
 import torch
 
+from birefnet.pixels import INTEGER_PEAKS
 from pipeline.temporal.analysis import FrameContext
 from pipeline.temporal.confidence import Transition
 from pipeline.temporal.config import SmootherConfig
 from pipeline.temporal.flow import warp
-from pipeline.temporal.maps import INTEGER_PEAKS, local_max, local_min, resize_bilinear_into
+from pipeline.temporal.maps import local_max, local_min, resize_bilinear_into
 
 
 def carried(state: torch.Tensor, transition: Transition) -> torch.Tensor:

@@ -8,8 +8,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-INTEGER_PEAKS = {torch.uint8: 255, torch.uint16: 65535}  # the alpha dtypes the pipeline hands over, and 1.0 in them
-
 
 def smoothed_abs(x: torch.Tensor) -> torch.Tensor:
     """3x3 local mean of |x| for a (1, 1, h, w) map (OpenCV on the CPU: ~20x faster than torch there)."""
@@ -39,10 +37,7 @@ def local_max(x: torch.Tensor, radius: int) -> torch.Tensor:
 
 def local_min(x: torch.Tensor, radius: int) -> torch.Tensor:
     """Minimum of a (1, 1, H, W) map over the (2 radius + 1)^2 square around each pixel."""
-    if x.device.type == "cpu":
-        kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
-        return torch.from_numpy(cv2.erode(np.ascontiguousarray(x[0, 0].numpy()), kernel))[None, None]
-    return -F.max_pool2d(-x, 2 * radius + 1, stride=1, padding=radius)
+    return local_max(-x, radius).neg_()
 
 
 def median_of_three(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:

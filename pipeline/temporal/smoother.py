@@ -10,12 +10,13 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from birefnet.pixels import INTEGER_PEAKS, from_unit_float, unit_float
 from pipeline.temporal.analysis import FrameContext, frame_contexts, is_scene_cut
 from pipeline.temporal.carry import blend, carried, with_correction
 from pipeline.temporal.confidence import FlowModel, MotionModel, StillnessModel, Transition
 from pipeline.temporal.config import MODE_DEFAULTS, SmootherConfig
 from pipeline.temporal.denormals import denormals_flushed
-from pipeline.temporal.maps import INTEGER_PEAKS, median_of_three
+from pipeline.temporal.maps import median_of_three
 from pipeline.temporal.modes import TEMPORAL_MODES
 
 Array = np.ndarray | torch.Tensor  # numpy in -> numpy out, torch in -> torch out on the same device
@@ -56,19 +57,15 @@ def _working_alphas(alphas: torch.Tensor) -> torch.Tensor:
     OpenCV), anything else as float in [0, 1]."""
     if alphas.device.type == "cpu" and alphas.dtype in INTEGER_PEAKS:
         return alphas
-    if alphas.is_floating_point():
-        return alphas.float()
-    return alphas.float() / (255.0 if alphas.dtype == torch.uint8 else 65535.0)
+    return unit_float(alphas)
 
 
 def _alpha_like(result: torch.Tensor, like: Array) -> Array:
     """``result`` (float in [0, 1], or already in ``like``'s dtype) in the container, dtype and value range of
     ``like``."""
     dtype = like.dtype if isinstance(like, torch.Tensor) else torch.from_numpy(np.empty(0, like.dtype)).dtype
-    if result.is_floating_point() and not dtype.is_floating_point:
-        peak = 255.0 if dtype == torch.uint8 else 65535.0
-        result = (result * peak).round_().clamp_(0.0, peak)
-    result = result.to(dtype)
+    result = from_unit_float(result, dtype) if result.is_floating_point() and not dtype.is_floating_point \
+        else result.to(dtype)
     return result if isinstance(like, torch.Tensor) else result.cpu().numpy()
 
 
