@@ -141,6 +141,38 @@ def test_integer_alphas_smooth_as_their_float_values_do(dtype, peak, mode, windo
     assert np.array_equal(as_integers[sure], quantised[sure])
 
 
+@pytest.mark.parametrize("dtype,peak", [(np.uint8, 255), (np.uint16, 65535)])
+@pytest.mark.parametrize("full_size", [(96, 160), (97, 161)])  # whole cells per thumbnail cell, and not
+def test_integer_correction_over_its_window_equals_the_whole_frame(dtype, peak, full_size):
+    """The integer path adds the upsampled correction only over the window it can change; every pixel must
+    come out as adding it over the whole frame would (OpenCV's bilinear resize and rounding add)."""
+    import cv2
+
+    from pipeline.temporal.analysis import FrameContext
+    from pipeline.temporal.carry import with_correction
+
+    rng = np.random.default_rng(7)
+    height, width = full_size
+    plane = rng.integers(0, peak + 1, full_size).astype(dtype)
+    plane[rng.random(full_size) < 0.3] = 0
+    plane[rng.random(full_size) < 0.3] = peak
+    thumbnail = torch.from_numpy(rng.random((1, 1, 24, 40), dtype=np.float32))
+    correction = np.zeros((24, 40), np.float32)
+    correction[9:14, 20:31] = rng.normal(0, 0.05, (5, 11))
+    correction[2, 3] = 0.4 / peak  # under half a quantum: moves nothing on its own
+    smoothed = thumbnail + torch.from_numpy(correction)[None, None]
+    context = FrameContext(torch.zeros_like(thumbnail), thumbnail, torch.zeros(48), full_size)
+    result = with_correction(torch.from_numpy(plane)[None, None], smoothed, context)[0, 0].numpy()
+
+    change = cv2.resize((smoothed - thumbnail)[0, 0].numpy() * np.float32(peak), (width, height),
+                        interpolation=cv2.INTER_LINEAR)
+    soft = cv2.inRange(plane, -(-peak // 255), peak * 254 // 255)
+    expected = plane.copy()
+    cv2.add(plane, change, dst=expected, mask=soft, dtype=cv2.CV_8U if peak == 255 else cv2.CV_16U)
+    assert (expected != plane).sum() > 100  # the correction does change the frame
+    np.testing.assert_array_equal(result, expected)
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError):
         make_smoother("median")

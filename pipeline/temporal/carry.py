@@ -91,13 +91,46 @@ def _keep_sure(alpha: torch.Tensor, result: torch.Tensor) -> None:
 
 def _add_to_integers(alpha: torch.Tensor, correction: torch.Tensor, result: torch.Tensor) -> None:
     """``with_correction`` for 8/16-bit alpha on the CPU, as the pipeline hands it over: the same sum on
-    the same soft pixels, rounded and saturated once by OpenCV. It skips the float copies of the frame in
-    and out, which cost about as much as the rest of the smoother at 1080p (benchmarks/temporal_cost.py)."""
+    the same soft pixels, rounded and saturated once by OpenCV, over the window of the frame that the
+    correction can change (``_changed_window``). It skips the float copies of the frame in and out, which
+    cost about as much as the rest of the smoother at 1080p (benchmarks/temporal_cost.py)."""
     peak = INTEGER_PEAKS[alpha.dtype]
     plane, target = alpha[0, 0].numpy(), result[0, 0].numpy()
-    change = correction[0, 0].numpy() * np.float32(peak)
-    if change.shape != plane.shape:
-        change = cv2.resize(change, plane.shape[::-1], interpolation=cv2.INTER_LINEAR).astype(np.float32, copy=False)
     np.copyto(target, plane)
+    change = correction[0, 0].numpy() * np.float32(peak)
+    window = _changed_window(change, plane.shape)
+    if window is None:
+        return
+    cells, pixels = window
+    plane, target = plane[pixels], target[pixels]
+    upsampled: np.ndarray = change[cells]
+    if upsampled.shape != plane.shape:
+        upsampled = cv2.resize(upsampled, plane.shape[::-1], interpolation=cv2.INTER_LINEAR)
     soft = cv2.inRange(plane, -(-peak // 255), peak * 254 // 255)  # the integers SURE leaves soft
-    cv2.add(plane, change, dst=target, mask=soft, dtype=cv2.CV_8U if peak == 255 else cv2.CV_16U)
+    cv2.add(plane, upsampled, dst=target, mask=soft, dtype=cv2.CV_8U if peak == 255 else cv2.CV_16U)
+
+
+Window = tuple[tuple[slice, slice], tuple[slice, slice]]
+
+
+def _changed_window(change: np.ndarray, shape: tuple[int, ...]) -> Window | None:
+    """The cells of ``change`` (a thumbnail, in quanta) that can move a pixel of a frame of ``shape`` by
+    half a quantum or more, with one cell around them, and the frame's pixels they cover; None when no
+    cell can (rounding leaves the frame as it is).
+
+    Bilinear upsampling of the window then equals the whole frame's in every pixel it can change: past the
+    margin cell only cells under half a quantum take part, on either side. That needs a whole number of
+    frame pixels per cell; otherwise the window is the whole frame. The subject's box is usually a
+    fraction of the frame, and the upsampling and add over it were a third of the smoother's cost."""
+    height, width = change.shape
+    if shape[0] % height or shape[1] % width:
+        return (slice(0, height), slice(0, width)), (slice(0, shape[0]), slice(0, shape[1]))
+    moving = np.abs(change) >= 0.5
+    rows, columns = np.flatnonzero(moving.any(axis=1)), np.flatnonzero(moving.any(axis=0))
+    if rows.size == 0:
+        return None
+    top, bottom = max(int(rows[0]) - 1, 0), min(int(rows[-1]) + 2, height)
+    left, right = max(int(columns[0]) - 1, 0), min(int(columns[-1]) + 2, width)
+    down, across = shape[0] // height, shape[1] // width
+    return ((slice(top, bottom), slice(left, right)),
+            (slice(top * down, bottom * down), slice(left * across, right * across)))

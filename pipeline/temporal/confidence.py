@@ -49,7 +49,8 @@ def _agreement(carried_alpha: torch.Tensor, target: FrameContext, scale: float) 
     """1 / (1 + (d / scale)^4) for the alpha difference d between thumbnails: near 1 for noise and
     boundary jitter (which area-averaging shrinks), near 0 where the matte really changed."""
     difference = smoothed_abs(target.alpha - carried_alpha)
-    return 1.0 / (1.0 + (difference / scale).clamp(1e-2, 1e3) ** 4)
+    ratio = difference.mul_(1.0 / scale).clamp_(1e-2, 1e3)
+    return ratio.square_().square_().add_(1.0).reciprocal_()
 
 
 class StillnessModel:
@@ -78,12 +79,13 @@ class FlowModel:
         # Flow of the foreground alone: luma premultiplied by alpha. On plain luma, semi-transparent
         # hair over a panning background follows the background and drags alpha into ghost trails.
         flow = self._flow(target.luma * target.alpha, source.luma * source.alpha)
-        error = smoothed_abs(target.luma - warp(source.luma, flow))
-        squared_speed = flow.square().sum(dim=1, keepdim=True)
+        warped_luma, warped_alpha = warp(torch.cat((source.luma, source.alpha), dim=1), flow).split(1, dim=1)
+        error = smoothed_abs(target.luma - warped_luma)
+        squared_speed = flow[:, :1].square().addcmul_(flow[:, 1:], flow[:, 1:])
         flow_confidence = _falloff(error / config.warp_error_scale)
         flow_confidence = flow_confidence / (1.0 + squared_speed / config.flow_speed_scale ** 2)
         still = _stillness(source, target, config.motion_scale)
-        carried_alpha = torch.lerp(warp(source.alpha, flow), source.alpha, still)
+        carried_alpha = torch.lerp(warped_alpha, source.alpha, still)
         agreement = _agreement(carried_alpha, target, config.disagreement_scale)
         motion = still + (1 - still) * flow_confidence
         return Transition(motion * agreement, flow, still, motion)
