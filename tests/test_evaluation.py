@@ -3,6 +3,7 @@ no-ground-truth scores that see flicker, and the runner the tuner drives."""
 
 import numpy as np
 import pytest
+import torch
 
 from benchmarks.temporal import main as benchmark_main
 from birefnet.train.scenes import SyntheticScene
@@ -223,3 +224,24 @@ def test_affine_floor_is_zero_for_a_matte_that_moves_by_whole_pixels_and_positiv
     still = np.repeat(disc[None], 4, axis=0)
     images = np.repeat((still[..., None] * 200).astype(np.uint8), 3, axis=3)
     assert self_error(lambda: make_smoother("off"), images, still) == 0.0
+
+
+def test_gate_fit_learns_from_tuning_cases_and_repeats_itself():
+    """A fit on a small tuning case lowers the blend's error below both fixed choices (all new, all
+    carried) on its own records, and the same seed gives the same weights."""
+    from pipeline.evaluation.gate_fit import Records, fit, replay
+    from pipeline.temporal.config import SmootherConfig
+
+    cases = [Case(SceneSpec(3, ("walkers", "box")), family, TUNING) for family in ("gain", "soft_noise")]
+    clips = list(prepare(cases, (160, 96), 10))
+    records = Records.join([replay(clip, SmootherConfig(), None, torch.Generator().manual_seed(0)) for clip in clips])
+    assert len(records.truth) > 1000
+
+    def error(weight: torch.Tensor) -> float:
+        return float((records.alpha + weight * records.difference - records.truth).square().mean())
+
+    gate = fit(records, seed=0, steps=150, batch=4096)
+    learned = gate(records.features.T)
+    assert error(learned) < 0.95 * min(error(torch.zeros(1)), error(torch.ones(1)))
+    again = fit(records, seed=0, steps=150, batch=4096)
+    assert all(torch.equal(a, b) for a, b in zip(gate.state_dict().values(), again.state_dict().values(), strict=True))

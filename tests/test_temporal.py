@@ -1,5 +1,7 @@
 """Temporal smoothing: count and order kept, scene cuts reset, bounded state, flicker reduced."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -173,6 +175,37 @@ def test_integer_correction_over_its_window_equals_the_whole_frame(dtype, peak, 
     np.testing.assert_array_equal(result, expected)
 
 
+def test_flow_leans_on_the_shipped_learned_gate_and_ema_on_the_hand_built_ones():
+    from pipeline.temporal.gate import FEATURES, WEIGHTS_FILE, LearnedGate
+
+    gate = LearnedGate.load(WEIGHTS_FILE)  # strict: every weight present, of the right shape
+    weights = gate(torch.linspace(0, 1, len(FEATURES) * 6).reshape(len(FEATURES), 6))
+    assert weights.shape == (6,) and bool(((weights >= 0) & (weights <= 1)).all())
+    assert make_smoother("flow").gate is not None and make_smoother("ema").gate is None
+    assert make_smoother("flow", gate="hand").gate is None
+    with pytest.raises(ValueError, match="gate"):
+        make_smoother("flow", gate="median")
+    with pytest.raises(ValueError, match="cannot be loaded: no weight 'hidden.weight'"):
+        make_smoother("flow", gate=str(Path(__file__).parents[1] / "birefnet" / "bundled" / "demo.safetensors"))
+
+
+def test_a_refitted_gate_file_is_used_and_a_broken_one_refused_in_one_line(tmp_path):
+    from pipeline.temporal.gate import LearnedGate
+
+    gate = LearnedGate()
+    torch.nn.init.constant_(gate.output.bias, -20.0)  # a gate that never leans on the past
+    torch.nn.init.zeros_(gate.output.weight)
+    gate.save(tmp_path / "closed.safetensors")
+    frames = np.full((6, 32, 48, 3), 120, np.uint8)
+    alphas = np.clip(0.5 + 0.1 * np.random.default_rng(1).standard_normal((6, 32, 48)), 0, 1).astype(np.float32)
+    closed = run(make_smoother("flow", gate=str(tmp_path / "closed.safetensors")), frames, alphas, [6])
+    assert np.abs(closed - alphas).max() < 1e-6  # the file's gate, not the shipped one, decided
+    assert np.abs(run(make_smoother("flow"), frames, alphas, [6]) - alphas).max() > 0.01
+    (tmp_path / "broken.safetensors").write_bytes(b"not weights")
+    with pytest.raises(ValueError, match="broken.safetensors cannot be loaded"):
+        make_smoother("flow", gate=str(tmp_path / "broken.safetensors"))
+
+
 def test_bad_arguments_are_refused():
     with pytest.raises(ValueError):
         make_smoother("median")
@@ -246,8 +279,8 @@ def test_a_drop_out_is_not_carried_into_the_frames_after_it(mode):
     out = run(make_smoother(mode), frames, alphas, [8])
     inner = (slice(80, 180), slice(120, 360))
     assert np.abs(out[5][inner] - 0.5).max() < 0.02
-    ungated = run(make_smoother(mode, ghost_scale=1e6), frames, alphas, [8])
-    assert ungated[5:, 80:180, 120:360].mean() < 0.46  # the same smoother without the gates lags behind
+    ungated = run(make_smoother(mode, gate="hand", ghost_scale=1e6), frames, alphas, [8])
+    assert ungated[5:, 80:180, 120:360].mean() < 0.46  # the hand-built confidence without the gates lags
 
 
 def test_look_ahead_fills_a_one_frame_drop_out_that_causal_smoothing_must_follow():

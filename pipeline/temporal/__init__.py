@@ -15,11 +15,14 @@ frame's soft pixels: where its alpha is 0 or 1 (to 8 bits) the model's certainty
   OpenCV DIS on the CPU, a pyramidal Lucas-Kanade in torch on a GPU), with confidence falling with
   the warp's photometric error and with speed (fast motion is where flow fails and ghosts appear).
 
-In both, confidence also falls with disagreement between the carried and the new alpha, measured on
-thumbnails so boundary jitter counts as noise and real changes do not, and wherever the carried alpha
-stands above everything the new prediction holds within a few pixels (a ghost left behind by motion
-too thin or faint, like hair strands, for the luma thumbnails to see), or below everything it holds
-there (a part back after a drop-out, or one entering, which the past would leave a hole in).
+How far a pixel leans on the carried alpha: in ``flow`` a learned gate decides (``gate``: a per-pixel
+network of 81 weights, fitted on the evaluation's tuning split, ``pipeline.evaluation.gate_fit``), from
+the measures below; ``ema`` (and ``flow`` with ``gate=hand``) multiplies them by hand: confidence falls
+with disagreement between the carried and the new alpha, measured on thumbnails so boundary jitter
+counts as noise and real changes do not, and wherever the carried alpha stands above everything the new
+prediction holds within a few pixels (a ghost left behind by motion too thin or faint, like hair
+strands, for the luma thumbnails to see), or below everything it holds there (a part back after a
+drop-out, or one entering, which the past would leave a hole in).
 
 8- and 16-bit alphas on the CPU, which the pipeline hands over, stay integers: the correction is added
 to them by OpenCV on the soft pixels and rounded once, with no float copy of the frame in or out.
@@ -33,7 +36,8 @@ back and returned by later calls or ``flush()``. State is a few frames, so memor
 
 Modules, in the order data flows: ``modes`` (the mode names, torch-free), ``config`` (the knobs),
 ``analysis`` (per-frame thumbnails, scene cuts), ``flow`` (optical flow, warp), ``maps`` (small map
-operations), ``confidence`` (the motion models), ``carry`` (the carry-over with its two gates, and the
-full-size correction), ``denormals`` (subnormal flushing around the arithmetic), ``smoother`` (the
-streaming smoothers and ``make_smoother``). This package's own import pulls in no torch.
+operations), ``confidence`` (the motion models), ``gate`` (the learned gate and its measures),
+``carry`` (the carry-over with the learned or the two hand-built gates, and the full-size correction),
+``denormals`` (subnormal flushing around the arithmetic), ``smoother`` (the streaming smoothers and
+``make_smoother``). This package's own import pulls in no torch.
 """

@@ -21,6 +21,7 @@ from pipeline.temporal.analysis import FrameContext
 from pipeline.temporal.confidence import Transition
 from pipeline.temporal.config import SmootherConfig
 from pipeline.temporal.flow import warp
+from pipeline.temporal.gate import LearnedGate
 from pipeline.temporal.maps import local_max, local_min, resize_bilinear_into
 
 
@@ -32,22 +33,41 @@ def carried(state: torch.Tensor, transition: Transition) -> torch.Tensor:
     return state
 
 
-def blend(state: torch.Tensor, target: FrameContext, transition: Transition, config: SmootherConfig) -> torch.Tensor:
-    """The ``carried`` state blended into ``target``'s alpha thumbnail under ``transition``'s confidence.
+def envelope(target: FrameContext, config: SmootherConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """The local maximum and minimum of ``target``'s alpha thumbnail within the jitter radius
+    (``ghost_radius`` px at 1080 lines, in whole thumbnail cells, at least one)."""
+    radius = max(1, round(config.ghost_radius * target.alpha.shape[-2] / 1080))
+    return local_max(target.alpha, radius), local_min(target.alpha, radius)
 
-    Two gates, mirror images: where the carried alpha stands above everything the new alpha holds within
-    the jitter radius, the matte has moved away (a ghost would follow); where it stands below everything
-    the new alpha holds there, the matte has grown (a part came back after a drop-out, or entered), and
-    the past would leave a hole. In both, confidence falls linearly to 0 at a difference of
-    ``ghost_scale``. The second gate was added after the evaluation showed drop-outs carried into the
-    frames after them; on the tuning split it lowered the added MAD at 912x512 and 1080p and left dtSSD
-    as it was (docs/benchmarks.md)."""
-    radius = max(1, round(config.ghost_radius * target.alpha.shape[-2] / 1080))  # px at 1080 lines, in cells
+
+def hand_gates(state: torch.Tensor, peak: torch.Tensor, trough: torch.Tensor, config: SmootherConfig) -> torch.Tensor:
+    """The two mirror gates, 1 where the carried ``state`` lies within the new alpha's ``envelope`` and
+    falling linearly to 0 at ``ghost_scale`` outside it.
+
+    Where the carried alpha stands above everything the new alpha holds within the jitter radius, the matte
+    has moved away (a ghost would follow); where it stands below everything the new alpha holds there, the
+    matte has grown (a part came back after a drop-out, or entered), and the past would leave a hole. The
+    second gate was added after the evaluation showed drop-outs carried into the frames after them; on the
+    tuning split it lowered the added MAD at 912x512 and 1080p and left dtSSD as it was
+    (docs/benchmarks.md)."""
     scale = config.ghost_scale
-    above = local_max(target.alpha, radius).sub_(state).clamp_(-scale, 0.0)  # -: the state stands above
-    below = local_min(target.alpha, radius).sub_(state).clamp_(0.0, scale)  # +: the state stands below
-    gate = above.sub_(below).mul_(1.0 / scale).add_(1.0)  # at most one of the two is non-zero at a pixel
-    return torch.lerp(target.alpha, state, transition.confidence * gate * config.strength)
+    above = (peak - state).clamp_(-scale, 0.0)  # -: the state stands above
+    below = (trough - state).clamp_(0.0, scale)  # +: the state stands below
+    return above.sub_(below).mul_(1.0 / scale).add_(1.0)  # at most one of the two is non-zero at a pixel
+
+
+def blend(state: torch.Tensor, target: FrameContext, transition: Transition, config: SmootherConfig,
+          gate: LearnedGate | None = None) -> torch.Tensor:
+    """The ``carried`` state blended into ``target``'s alpha thumbnail: its weight is the ``hand_gates``
+    times what the learned ``gate`` says (``gate.LearnedGate``, the ``flow`` default), or without one,
+    times ``transition``'s confidence and ``strength``."""
+    peak, trough = envelope(target, config)
+    weight = hand_gates(state, peak, trough, config)
+    if gate is not None:
+        weight.mul_(gate.weights(state, target, transition, peak, trough))
+    else:
+        weight.mul_(transition.confidence).mul_(config.strength)
+    return torch.lerp(target.alpha, state, weight)
 
 
 def with_correction(alpha: torch.Tensor, smoothed: torch.Tensor, target: FrameContext,

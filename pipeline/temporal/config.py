@@ -8,7 +8,7 @@ from dataclasses import dataclass
 @dataclass
 class SmootherConfig:
     """Knobs of the smoothers; the defaults (those of ``flow``; ``ema`` starts from ``MODE_DEFAULTS``)
-    were tuned on the synthetic benchmark (benchmarks/temporal.py, seed 0).
+    were tuned on the evaluation's tuning split (``benchmarks/temporal.py``, docs/benchmarks.md).
 
     ``strength``: weight of the carried-over alpha where confidence is full (0 = off, 0.9 ~ 10-frame
     memory). ``motion_scale``/``warp_error_scale``: luma change (0-255) at which confidence has fallen
@@ -23,6 +23,10 @@ class SmootherConfig:
     the smoothed state lives (finer detail is each frame's own).
     ``cut_threshold``: histogram distance in [0, 1] above which a frame starts a new shot.
     ``window``: look-ahead frames (0 = causal, lowest latency). ``flow_backend``: auto, dis or torch.
+    ``gate``: ``learned`` (the shipped ``gate.LearnedGate`` decides how far each pixel leans on the carried
+    state, in place of confidence x ``strength``), a ``.safetensors`` file of other gate weights
+    (``pipeline.evaluation.gate_fit`` writes them), or ``hand`` (confidence x ``strength``); the ghost
+    and fill gates of ``carry.hand_gates`` bound all three.
     """
 
     strength: float = 0.85
@@ -36,6 +40,7 @@ class SmootherConfig:
     cut_threshold: float = 0.35
     window: int = 0
     flow_backend: str = "auto"
+    gate: str = "learned"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength < 1.0:
@@ -44,6 +49,8 @@ class SmootherConfig:
             raise ValueError(f"window must be >= 0, got {self.window}")
         if self.flow_backend not in FLOW_BACKENDS:
             raise ValueError(f"flow_backend must be auto, dis or torch, got {self.flow_backend!r}")
+        if self.gate not in GATES and not self.gate.endswith(".safetensors"):
+            raise ValueError(f"gate must be learned, hand or a .safetensors file of gate weights, got {self.gate!r}")
         scales = (self.motion_scale, self.warp_error_scale, self.disagreement_scale, self.flow_speed_scale,
                   self.ghost_radius, self.ghost_scale)
         if min(*scales, self.analysis_size) <= 0:
@@ -51,9 +58,11 @@ class SmootherConfig:
 
 
 FLOW_BACKENDS = ("auto", "dis", "torch")
+GATES = ("learned", "hand")
 
 # Without motion compensation, ema must smooth harder where it can (still pixels, agreeing alphas) and
-# lean on the ghost gate where the matte moved; tuned like the flow defaults above.
-MODE_DEFAULTS: dict[str, dict[str, float]] = {
-    "ema": {"strength": 0.91, "motion_scale": 4.5, "disagreement_scale": 0.5, "ghost_scale": 0.07},
+# lean on the ghost gate where the matte moved; tuned like the flow defaults above. The learned gate was
+# fitted on flow's transitions only, so ema keeps the hand-built gates.
+MODE_DEFAULTS: dict[str, dict[str, float | str]] = {
+    "ema": {"strength": 0.91, "motion_scale": 4.5, "disagreement_scale": 0.5, "ghost_scale": 0.07, "gate": "hand"},
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -16,6 +17,7 @@ from pipeline.temporal.carry import blend, carried, with_correction
 from pipeline.temporal.confidence import FlowModel, MotionModel, StillnessModel, Transition
 from pipeline.temporal.config import MODE_DEFAULTS, SmootherConfig
 from pipeline.temporal.denormals import denormals_flushed
+from pipeline.temporal.gate import WEIGHTS_FILE, LearnedGate
 from pipeline.temporal.maps import median_of_three
 from pipeline.temporal.modes import TEMPORAL_MODES
 
@@ -115,6 +117,8 @@ class MotionSmoother:
     def __init__(self, motion: MotionModel, config: SmootherConfig):
         self.motion = motion
         self.config = config
+        self.gate = None if config.gate == "hand" else \
+            LearnedGate.load(WEIGHTS_FILE if config.gate == "learned" else Path(config.gate))
         self._stream = _Stream()
 
     def reset(self) -> None:
@@ -163,7 +167,7 @@ class MotionSmoother:
         else:
             transition = self.motion.transition(stream.previous, context)
             past, trust = carried(stream.state, transition), transition.motion
-            causal = blend(past, context, transition, config)
+            causal = blend(past, context, transition, config, self.gate)
         stream.previous, stream.state = context, causal
         if config.window == 0:
             return [with_correction(alpha, causal, context, out)]
@@ -194,7 +198,7 @@ class MotionSmoother:
             future = None
             if entry.backward is not None:
                 future = carried(backward, entry.backward)
-                backward = blend(future, entry.context, entry.backward, self.config)
+                backward = blend(future, entry.context, entry.backward, self.config, self.gate)
         oldest = pending.popleft()
         if len(chain) == 1:
             return with_correction(oldest.alpha, oldest.causal, oldest.context)

@@ -1,0 +1,89 @@
+"""The learned gate: how far each thumbnail pixel leans on the carried state, from what the motion model
+and the two alphas say there.
+
+A per-pixel network of 8 measures -> 8 -> 1 in place of the hand-built confidence x strength, fitted on
+the evaluation's tuning split only (``pipeline.evaluation.gate_fit``) so that the blend of the frame's own
+thumbnail and the carried one comes as close to the truth as those measures allow. The hand-built
+confidence falls wherever the two alphas disagree, and a flicker is exactly such a disagreement, so it
+let most flicker through; from the same measures the fit learns where disagreement is flicker and where
+it is motion. The ghost and fill gates (``carry.hand_gates``) still bound it. It became the ``flow``
+default on the held-out figures (docs/benchmarks.md tells how it was chosen). Its weights ship as
+``gate.safetensors`` next to this file (81 numbers).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from pipeline.temporal.analysis import FrameContext
+from pipeline.temporal.confidence import Transition
+
+FEATURES = ("difference", "excess", "shortfall", "motion", "confidence", "stillness", "softness", "alpha")
+HIDDEN = 8
+WEIGHTS_FILE = Path(__file__).with_name("gate.safetensors")
+
+
+def gate_features(state: torch.Tensor, alpha: torch.Tensor, peak: torch.Tensor, trough: torch.Tensor,
+                  motion: torch.Tensor, confidence: torch.Tensor, stillness: torch.Tensor) -> torch.Tensor:
+    """The measures (len(FEATURES), N) the gate sees at N thumbnail pixels, from those pixels' values: the
+    carried ``state``'s difference from the new ``alpha``, its excess over the new alpha's local ``peak``
+    and shortfall under its local ``trough`` (``carry.envelope``; these three x10, so they span about
+    [0, 1]), the confidence in the motion alone and with the alphas' agreement, the stillness of the
+    image, the new alpha's softness 4a(1 - a) and the new alpha itself."""
+    return torch.stack([
+        (state - alpha).abs_().mul_(10.0),
+        (state - peak).clamp_min_(0.0).mul_(10.0),
+        (trough - state).clamp_min_(0.0).mul_(10.0),
+        motion, confidence, stillness,
+        alpha * (1.0 - alpha) * 4.0, alpha,
+    ])
+
+
+def pixel_measures(state: torch.Tensor, target: FrameContext, transition: Transition, peak: torch.Tensor,
+                   trough: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
+    """``gate_features`` of the thumbnail maps at every pixel, or at the flat pixel indices ``where``."""
+    motion = transition.motion if transition.motion is not None else transition.confidence
+    stillness = transition.stillness if transition.stillness is not None else motion
+    maps = (state, target.alpha, peak, trough, motion, transition.confidence, stillness)
+    return gate_features(*(m.reshape(-1) if where is None else m.reshape(-1)[where] for m in maps))
+
+
+class LearnedGate(torch.nn.Module):
+    """Measures (F, N) -> the weight in [0, 1] of the carried state at those N pixels (N,)."""
+
+    def __init__(self, hidden: int = HIDDEN) -> None:
+        super().__init__()
+        self.hidden = torch.nn.Linear(len(FEATURES), hidden)
+        self.output = torch.nn.Linear(hidden, 1)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if self.hidden.weight.device != features.device:
+            self.to(features.device)
+        hidden = torch.addmm(self.hidden.bias[:, None], self.hidden.weight, features).relu_()
+        return torch.addmm(self.output.bias[:, None], self.output.weight, hidden).sigmoid_()[0]
+
+    def weights(self, state: torch.Tensor, target: FrameContext, transition: Transition, peak: torch.Tensor,
+                trough: torch.Tensor) -> torch.Tensor:
+        """The weight map (1, 1, h, w) of the carried ``state`` in ``target``. Every pixel is computed: at
+        1080p that costs about 2 ms on one core, less than picking out the pixels where the weight matters
+        (a third of the thumbnail on a noisy matte) did."""
+        return self(pixel_measures(state, target, transition, peak, trough)).reshape(target.alpha.shape)
+
+    @classmethod
+    def load(cls, path: Path = WEIGHTS_FILE) -> LearnedGate:
+        """The gate saved in ``path``, every weight present and of its shape; a one-line ValueError if not."""
+        try:
+            weights = load_file(str(path))
+            gate = cls(hidden=weights["hidden.weight"].shape[0])
+            gate.load_state_dict(weights, strict=True)
+        except (OSError, KeyError, RuntimeError, SafetensorError) as error:
+            reason = f"no weight {error}" if isinstance(error, KeyError) else str(error).splitlines()[0]
+            raise ValueError(f"gate weights {path} cannot be loaded: {reason}") from None
+        return gate.eval().requires_grad_(False)
+
+    def save(self, path: Path) -> None:
+        save_file({name: value.detach().cpu().contiguous() for name, value in self.state_dict().items()}, str(path))
