@@ -253,10 +253,11 @@ def test_gpu_check_smoke_runs_every_section_on_the_cpu(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("size", [(64, 64), (96, 64)])
-def test_random_weight_lite_static_export_matches_torch_and_keeps_its_size(tmp_path, size):
-    """The lite architecture (Swin-T) exported at two fixed sizes, batch 1: logits within 1e-3 of
-    PyTorch, and the file states the size it takes."""
+def test_random_weight_lite_static_export_matches_torch_and_keeps_its_size(tmp_path):
+    """The lite architecture (Swin-T) exported at a fixed size, batch 1: logits within 1e-3 of PyTorch, and
+    the file states the size it takes, width before height (a non-square size, so an order swapped shows;
+    a square one was a second export of ~20 s that checked nothing more)."""
+    size = (96, 64)
     torch.manual_seed(1)
     model = build_model("lite")
     static = export_onnx(model, None, tmp_path / "lite_static.onnx", ExportOptions(resolution=size, batch=1))
