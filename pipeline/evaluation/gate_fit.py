@@ -23,11 +23,12 @@ import torch
 
 from pipeline.evaluation.runner import CaseClip, Size, prepare
 from pipeline.evaluation.split import tuning_cases
-from pipeline.temporal.analysis import frame_contexts, is_scene_cut
-from pipeline.temporal.carry import blend, carried, envelope, hand_gates
+from pipeline.temporal.analysis import frame_contexts
+from pipeline.temporal.carry import envelope, hand_gates
 from pipeline.temporal.confidence import FlowModel
 from pipeline.temporal.config import SmootherConfig
 from pipeline.temporal.gate import HIDDEN, LearnedGate, pixel_measures
+from pipeline.temporal.smoother import causal_step
 
 TEMPORAL_WEIGHT = 1.0  # the change term's weight against the error term's in the fit
 PIXELS_PER_FRAME = 4000  # records per frame, drawn among the pixels where the two alphas differ
@@ -61,22 +62,19 @@ def replay(clip: CaseClip, config: SmootherConfig, gate: LearnedGate | None, gen
     motion, parts = FlowModel(config), []
     previous, state, previous_truth = None, None, truths[0]
     for context, truth in zip(contexts, truths, strict=True):
-        if previous is None or state is None or is_scene_cut(previous, context, config.cut_threshold):
-            state = context.alpha
-        else:
-            transition = motion.transition(previous, context)
-            past = carried(state, transition)
+        step = causal_step(motion, config, gate, previous, state, context)
+        if step.past is not None and step.transition is not None and state is not None:
+            past = step.past
             peak, trough = envelope(context, config)
             difference = ((past - context.alpha) * hand_gates(past, peak, trough, config)).reshape(-1)
             chosen = (difference.abs() > 1e-3).nonzero()[:, 0]
             chosen = chosen[torch.randperm(chosen.numel(), generator=generator)[:PIXELS_PER_FRAME]]
-            features = pixel_measures(past, context, transition, peak, trough, chosen).T
+            features = pixel_measures(past, context, step.transition, peak, trough, chosen).T
             truth_change = truth.alpha - previous_truth.alpha
             parts.append(Records(features, context.alpha.reshape(-1)[chosen], difference[chosen],
                                  truth.alpha.reshape(-1)[chosen], state.reshape(-1)[chosen],
                                  truth_change.reshape(-1)[chosen]))
-            state = blend(past, context, transition, config, gate)
-        previous, previous_truth = context, truth
+        previous, state, previous_truth = context, step.causal, truth
     return Records.join(parts)
 
 

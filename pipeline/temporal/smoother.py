@@ -107,6 +107,30 @@ class _Stream:
     template: Array | None = None  # the last input alphas, to shape outputs on flush()
 
 
+@dataclass
+class CausalStep:
+    """One frame of the causal smoother: its smoothed thumbnail, and how it came about (no ``past`` or
+    ``transition`` at a shot's first frame, which is its own alpha)."""
+
+    causal: torch.Tensor
+    starts_shot: bool
+    past: torch.Tensor | None = None  # the previous state carried into this frame
+    transition: Transition | None = None
+
+
+def causal_step(motion: MotionModel, config: SmootherConfig, gate: LearnedGate | None,
+                previous: FrameContext | None, state: torch.Tensor | None, context: FrameContext) -> CausalStep:
+    """The causal smoother's step into ``context`` from the ``previous`` frame and its smoothed ``state``:
+    the past carried in and blended, or a fresh start at the first frame and after a cut. The streaming
+    smoother and the gate's fit (``pipeline.evaluation.gate_fit``) both take it, so the fit sees the
+    states the smoother makes."""
+    if previous is None or state is None or is_scene_cut(previous, context, config.cut_threshold):
+        return CausalStep(context.alpha, True)
+    transition = motion.transition(previous, context)
+    past = carried(state, transition)
+    return CausalStep(blend(past, context, transition, config, gate), False, past, transition)
+
+
 class MotionSmoother:
     """Modes ``ema`` and ``flow``: a motion model carries the previous smoothed alpha thumbnail forward,
     and each frame's full-size alpha gets the change smoothing made to its thumbnail (``carry``).
@@ -160,20 +184,14 @@ class MotionSmoother:
 
     def _push(self, context: FrameContext, alpha: torch.Tensor, out: torch.Tensor | None = None) -> list[torch.Tensor]:
         stream, config = self._stream, self.config
-        starts_shot = stream.previous is None or is_scene_cut(stream.previous, context, config.cut_threshold)
-        past, trust = None, None
-        if starts_shot or stream.previous is None or stream.state is None:
-            causal = context.alpha
-        else:
-            transition = self.motion.transition(stream.previous, context)
-            past, trust = carried(stream.state, transition), transition.motion
-            causal = blend(past, context, transition, config, self.gate)
-        stream.previous, stream.state = context, causal
+        step = causal_step(self.motion, config, self.gate, stream.previous, stream.state, context)
+        stream.previous, stream.state = context, step.causal
         if config.window == 0:
-            return [with_correction(alpha, causal, context, out)]
-        if stream.pending and not starts_shot:
+            return [with_correction(alpha, step.causal, context, out)]
+        if stream.pending and not step.starts_shot:
             stream.pending[-1].backward = self.motion.transition(context, stream.pending[-1].context)
-        stream.pending.append(_Pending(context, alpha, causal, starts_shot, past=past, trust=trust))
+        trust = step.transition.motion if step.transition is not None else None
+        stream.pending.append(_Pending(context, alpha, step.causal, step.starts_shot, past=step.past, trust=trust))
         return [self._finish()] if len(stream.pending) > config.window else []
 
     def _finish(self) -> torch.Tensor:
