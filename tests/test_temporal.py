@@ -147,7 +147,7 @@ def test_integer_alphas_smooth_as_their_float_values_do(dtype, peak, mode, windo
 @pytest.mark.parametrize("full_size", [(96, 160), (97, 161)])  # whole cells per thumbnail cell, and not
 def test_integer_correction_over_its_window_equals_the_whole_frame(dtype, peak, full_size):
     """The integer path adds the upsampled correction only over the window it can change; every pixel must
-    come out as adding it over the whole frame would (OpenCV's bilinear resize and rounding add)."""
+    come out as adding it over the whole frame would (OpenCV's bilinear resize and rounding sum)."""
     import cv2
 
     from pipeline.temporal.analysis import FrameContext
@@ -170,7 +170,8 @@ def test_integer_correction_over_its_window_equals_the_whole_frame(dtype, peak, 
                         interpolation=cv2.INTER_LINEAR)
     soft = cv2.inRange(plane, -(-peak // 255), peak * 254 // 255)
     expected = plane.copy()
-    cv2.add(plane, change, dst=expected, mask=soft, dtype=cv2.CV_8U if peak == 255 else cv2.CV_16U)
+    cv2.copyTo(cv2.addWeighted(plane, 1.0, change, 1.0, 0.0, dtype=cv2.CV_8U if peak == 255 else cv2.CV_16U),
+               soft, expected)
     assert (expected != plane).sum() > 100  # the correction does change the frame
     np.testing.assert_array_equal(result, expected)
 

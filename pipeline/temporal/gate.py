@@ -33,14 +33,19 @@ def gate_features(state: torch.Tensor, alpha: torch.Tensor, peak: torch.Tensor, 
     carried ``state``'s difference from the new ``alpha``, its excess over the new alpha's local ``peak``
     and shortfall under its local ``trough`` (``carry.envelope``; these three x10, so they span about
     [0, 1]), the confidence in the motion alone and with the alphas' agreement, the stillness of the
-    image, the new alpha's softness 4a(1 - a) and the new alpha itself."""
-    return torch.stack([
-        (state - alpha).abs_().mul_(10.0),
-        (state - peak).clamp_min_(0.0).mul_(10.0),
-        (trough - state).clamp_min_(0.0).mul_(10.0),
-        motion, confidence, stillness,
-        alpha * (1.0 - alpha) * 4.0, alpha,
-    ])
+    image, the new alpha's softness 4a(1 - a) and the new alpha itself. Each is written into its row of
+    one buffer (a stack of eight maps would copy them all once more)."""
+    rows = torch.empty(len(FEATURES), state.numel(), dtype=state.dtype, device=state.device)
+    difference, excess, shortfall, motion_row, confidence_row, stillness_row, softness, alpha_row = rows
+    torch.sub(state, alpha, out=difference).abs_().mul_(10.0)
+    torch.sub(state, peak, out=excess).clamp_min_(0.0).mul_(10.0)
+    torch.sub(trough, state, out=shortfall).clamp_min_(0.0).mul_(10.0)
+    motion_row.copy_(motion)
+    confidence_row.copy_(confidence)
+    stillness_row.copy_(stillness)
+    torch.mul(alpha, 1.0 - alpha, out=softness).mul_(4.0)
+    alpha_row.copy_(alpha)
+    return rows
 
 
 def pixel_measures(state: torch.Tensor, target: FrameContext, transition: Transition, peak: torch.Tensor,
