@@ -1,6 +1,6 @@
 """What temporal smoothing costs per frame on one CPU thread, fed as the pipeline feeds it.
 
-The matting stage hands the smoother 8-bit (or 16-bit) alphas as numpy arrays and takes the same back,
+The matting stage hands the smoother 8-bit (16-bit for deep outputs) alphas as numpy arrays and takes the same back,
 so the conversions in and out are part of the cost; ``benchmarks/temporal.py`` times the smoother on
 float alphas instead. Thread CPU time (``time.thread_time``), so other jobs on the machine slow it less
 than wall time; the minimum over ``--repeats`` runs of the whole clip, fed in batches of 8. The clip is a
@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     cv2.setNumThreads(1)
     width, height = (int(v) for v in args.size.lower().split("x"))
     images, alphas = clip(width, height, args.frames)
-    inputs = {"uint8": (alphas * 255 + 0.5).astype(np.uint8), "float32": alphas}
+    inputs = {"uint8": (alphas * 255 + 0.5).astype(np.uint8), "uint16": (alphas * 65535 + 0.5).astype(np.uint16),
+              "float32": alphas}
     print(f"# temporal cost, {time.strftime('%Y-%m-%d %H:%M')}, {width}x{height}, {args.frames} frames, "
           f"one thread, thread CPU ms/frame (min of {args.repeats})")
     with torch.no_grad():

@@ -143,11 +143,12 @@ def test_integer_alphas_smooth_as_their_float_values_do(dtype, peak, mode, windo
     assert np.array_equal(as_integers[sure], quantised[sure])
 
 
-@pytest.mark.parametrize("dtype,peak", [(np.uint8, 255), (np.uint16, 65535)])
+@pytest.mark.parametrize("dtype,peak", [(np.uint8, 255), (np.uint16, 65535), (np.float32, None)])
 @pytest.mark.parametrize("full_size", [(96, 160), (97, 161)])  # whole cells per thumbnail cell, and not
-def test_integer_correction_over_its_window_equals_the_whole_frame(dtype, peak, full_size):
-    """The integer path adds the upsampled correction only over the window it can change; every pixel must
-    come out as adding it over the whole frame would (OpenCV's bilinear resize and rounding sum)."""
+def test_correction_over_its_window_equals_the_whole_frame(dtype, peak, full_size):
+    """The CPU path adds the upsampled correction only over the window it can change; every pixel must
+    come out as adding it over the whole frame would (OpenCV's bilinear resize; for integers its rounding
+    sum, for floats the sum clipped to [0, 1]), on the soft pixels only."""
     import cv2
 
     from pipeline.temporal.analysis import FrameContext
@@ -155,23 +156,28 @@ def test_integer_correction_over_its_window_equals_the_whole_frame(dtype, peak, 
 
     rng = np.random.default_rng(7)
     height, width = full_size
-    plane = rng.integers(0, peak + 1, full_size).astype(dtype)
+    top = 1.0 if peak is None else peak
+    plane = (rng.random(full_size) * top if peak is None else rng.integers(0, peak + 1, full_size)).astype(dtype)
     plane[rng.random(full_size) < 0.3] = 0
-    plane[rng.random(full_size) < 0.3] = peak
+    plane[rng.random(full_size) < 0.3] = top
     thumbnail = torch.from_numpy(rng.random((1, 1, 24, 40), dtype=np.float32))
     correction = np.zeros((24, 40), np.float32)
     correction[9:14, 20:31] = rng.normal(0, 0.05, (5, 11))
-    correction[2, 3] = 0.4 / peak  # under half a quantum: moves nothing on its own
+    correction[2, 3] = 0.4 / top  # under half a quantum: moves no integer, but floats (the window holds it)
     smoothed = thumbnail + torch.from_numpy(correction)[None, None]
     context = FrameContext(torch.zeros_like(thumbnail), thumbnail, torch.zeros(48), full_size)
     result = with_correction(torch.from_numpy(plane)[None, None], smoothed, context)[0, 0].numpy()
 
-    change = cv2.resize((smoothed - thumbnail)[0, 0].numpy() * np.float32(peak), (width, height),
+    change = cv2.resize((smoothed - thumbnail)[0, 0].numpy() * np.float32(top), (width, height),
                         interpolation=cv2.INTER_LINEAR)
-    soft = cv2.inRange(plane, -(-peak // 255), peak * 254 // 255)
     expected = plane.copy()
-    cv2.copyTo(cv2.addWeighted(plane, 1.0, change, 1.0, 0.0, dtype=cv2.CV_8U if peak == 255 else cv2.CV_16U),
-               soft, expected)
+    if peak is None:
+        soft = cv2.inRange(plane, 1.0 / 255, 1.0 - 1.0 / 255)
+        summed = np.clip(plane + change, 0.0, 1.0)
+    else:
+        soft = cv2.inRange(plane, -(-peak // 255), peak * 254 // 255)
+        summed = cv2.addWeighted(plane, 1.0, change, 1.0, 0.0, dtype=cv2.CV_8U if peak == 255 else cv2.CV_16U)
+    cv2.copyTo(summed, soft, expected)
     assert (expected != plane).sum() > 100  # the correction does change the frame
     np.testing.assert_array_equal(result, expected)
 

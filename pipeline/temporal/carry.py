@@ -84,41 +84,34 @@ def with_correction(alpha: torch.Tensor, smoothed: torch.Tensor, target: FrameCo
         return alpha if out is None else out.copy_(alpha)
     correction = smoothed - target.alpha
     result = torch.empty_like(alpha) if out is None else out
-    if not alpha.is_floating_point():
-        _add_to_integers(alpha, correction, result)
+    if alpha.device.type == "cpu":
+        _add_on_the_cpu(alpha, correction, result)
         return result
     if correction.shape[-2:] == alpha.shape[-2:]:
         torch.add(alpha, correction, out=result)
     else:
         resize_bilinear_into(correction, result).add_(alpha)
-    _keep_sure(alpha, result)
+    torch.where((alpha < SURE) | (alpha > 1.0 - SURE), alpha, result, out=result)
     return result.clamp_(0.0, 1.0)
 
 
 SURE = 1.0 / 255  # alpha below this or above 1 minus this: what an 8-bit output writes as 0 or 255
 
 
-def _keep_sure(alpha: torch.Tensor, result: torch.Tensor) -> None:
-    """``result`` takes ``alpha``'s value wherever that is sure (on the CPU three OpenCV passes, ~2.6 ms
-    at 1080p)."""
-    if alpha.device.type == "cpu" and alpha.is_contiguous() and result.is_contiguous():
-        plane, target = alpha[0, 0].numpy(), result[0, 0].numpy()
-        sure = cv2.bitwise_not(cv2.inRange(plane, SURE, 1.0 - SURE))
-        cv2.copyTo(plane, sure, target)
-        return
-    torch.where((alpha < SURE) | (alpha > 1.0 - SURE), alpha, result, out=result)
-
-
-def _add_to_integers(alpha: torch.Tensor, correction: torch.Tensor, result: torch.Tensor) -> None:
-    """``with_correction`` for 8/16-bit alpha on the CPU, as the pipeline hands it over: the same sum on
-    the same soft pixels, rounded and saturated once by OpenCV, over the window of the frame that the
-    correction can change (``_changed_window``). It skips the float copies of the frame in and out, which
-    cost about as much as the rest of the smoother at 1080p (benchmarks/temporal_cost.py)."""
-    peak = INTEGER_PEAKS[alpha.dtype]
+def _add_on_the_cpu(alpha: torch.Tensor, correction: torch.Tensor, result: torch.Tensor) -> None:
+    """``with_correction`` on the CPU in OpenCV, for float alphas and for 8/16-bit ones as the pipeline
+    hands them over, over the window of the frame that the correction can change (``_changed_window``):
+    the subject's box is usually a fraction of the frame, and the upsampling and sum over the whole frame
+    were a third of the smoother's cost at 1080p. Integers get the same sum on the same soft pixels,
+    rounded and saturated once, without the float copies of the frame in and out (which cost about as
+    much as the rest of the smoother: benchmarks/temporal_cost.py)."""
+    peak = INTEGER_PEAKS.get(alpha.dtype)
     plane, target = alpha[0, 0].numpy(), result[0, 0].numpy()
     np.copyto(target, plane)
-    change = correction[0, 0].numpy() * np.float32(peak)
-    window = _changed_window(change, plane.shape)
+    change = correction[0, 0].numpy()
+    if peak is not None:
+        change = change * np.float32(peak)  # in quanta: under half of one moves no pixel
+    window = _changed_window(change, plane.shape, 0.5 if peak is not None else 0.0)
     if window is None:
         return
     cells, pixels = window
@@ -126,28 +119,31 @@ def _add_to_integers(alpha: torch.Tensor, correction: torch.Tensor, result: torc
     upsampled: np.ndarray = change[cells]
     if upsampled.shape != plane.shape:
         upsampled = cv2.resize(upsampled, plane.shape[::-1], interpolation=cv2.INTER_LINEAR)
-    soft = cv2.inRange(plane, -(-peak // 255), peak * 254 // 255)  # the integers SURE leaves soft
-    # A plain weighted sum, then copied under the mask: ~0.6 of what a masked add costs in OpenCV.
-    summed = cv2.addWeighted(plane, 1.0, upsampled, 1.0, 0.0, dtype=cv2.CV_8U if peak == 255 else cv2.CV_16U)
+    if peak is None:
+        soft = cv2.inRange(plane, SURE, 1.0 - SURE)
+        summed = np.clip(cv2.add(plane, upsampled), 0.0, 1.0)
+    else:  # the integers SURE leaves soft; a plain weighted sum is ~0.6 of what OpenCV's masked add costs
+        soft = cv2.inRange(plane, -(-peak // 255), peak * 254 // 255)
+        summed = cv2.addWeighted(plane, 1.0, upsampled, 1.0, 0.0, dtype=cv2.CV_8U if peak == 255 else cv2.CV_16U)
     cv2.copyTo(summed, soft, target)
 
 
 Window = tuple[tuple[slice, slice], tuple[slice, slice]]
 
 
-def _changed_window(change: np.ndarray, shape: tuple[int, ...]) -> Window | None:
-    """The cells of ``change`` (a thumbnail, in quanta) that can move a pixel of a frame of ``shape`` by
-    half a quantum or more, with one cell around them, and the frame's pixels they cover; None when no
-    cell can (rounding leaves the frame as it is).
+def _changed_window(change: np.ndarray, shape: tuple[int, ...], least: float) -> Window | None:
+    """The cells of ``change`` (a thumbnail) whose magnitude is at least ``least`` (for 8/16-bit alphas half
+    a quantum, the least that moves a pixel; 0 for floats: any change), with one cell around them, and the
+    pixels of a frame of ``shape`` they cover; None when no cell qualifies (the frame stays as it is).
 
     Bilinear upsampling of the window then equals the whole frame's in every pixel it can change: past the
-    margin cell only cells under half a quantum take part, on either side. That needs a whole number of
-    frame pixels per cell; otherwise the window is the whole frame. The subject's box is usually a
-    fraction of the frame, and the upsampling and add over it were a third of the smoother's cost."""
+    margin cell only cells under ``least`` take part, on either side. That needs a whole number of frame
+    pixels per cell; otherwise the window is the whole frame."""
     height, width = change.shape
     if shape[0] % height or shape[1] % width:
         return (slice(0, height), slice(0, width)), (slice(0, shape[0]), slice(0, shape[1]))
-    moving = np.abs(change) >= 0.5
+    magnitude = np.abs(change)
+    moving = magnitude >= least if least > 0 else magnitude > 0
     rows, columns = np.flatnonzero(moving.any(axis=1)), np.flatnonzero(moving.any(axis=0))
     if rows.size == 0:
         return None

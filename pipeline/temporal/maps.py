@@ -18,12 +18,7 @@ def smoothed_abs(x: torch.Tensor) -> torch.Tensor:
 
 def resize_bilinear_into(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """(1, C, h, w) resized to ``out``'s (1, C, H, W), bilinear with pixel centres aligned, written into
-    ``out`` (OpenCV on the CPU, straight into ``out``'s memory: no full-size temporary)."""
-    if x.device.type == "cpu" and out.is_contiguous():
-        height, width = out.shape[-2:]
-        for plane, target in zip(x[0].numpy(), out[0].numpy(), strict=True):
-            cv2.resize(plane, (width, height), dst=target, interpolation=cv2.INTER_LINEAR)
-        return out
+    ``out`` (the GPU path; the CPU one resizes only the window that changes, ``carry``)."""
     return out.copy_(F.interpolate(x, size=out.shape[-2:], mode="bilinear", align_corners=False))
 
 
