@@ -52,9 +52,11 @@ def weight_bytes(config: BiRefNetConfig | None) -> int:
     return 2 * 4 * sum(p.numel() for p in model.parameters())
 
 
-def call_bytes(config: BiRefNetConfig | None, working: tuple[int, int], frame: tuple[int, int], frames: int) -> int:
-    """Peak bytes of one model call on ``frames`` frames of size ``frame`` (W, H) run at ``working`` (W, H)."""
-    per_frame = (activation_bytes_per_pixel(config) * working[0] * working[1]
+def call_bytes(config: BiRefNetConfig | None, working: tuple[int, int], frame: tuple[int, int], frames: int,
+               crops: int = 1) -> int:
+    """Peak bytes of one model call on ``frames`` frames of size ``frame`` (W, H) run at ``working`` (W, H),
+    each as ``crops`` model inputs (a box-guided call runs every box of every frame in one model batch)."""
+    per_frame = (activation_bytes_per_pixel(config) * working[0] * working[1] * crops
                  + FRAME_BYTES_PER_PIXEL * frame[0] * frame[1])
     return frames * per_frame
 

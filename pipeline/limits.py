@@ -4,7 +4,9 @@ Two things grow with the settings. Decoded frames: every batch that can be queue
 ``batch_size`` frames (the decode channel, the batch being read, the one the main thread smooths and
 finishes, the batches in flight on the workers, the smoother's look-ahead, each sink's queue), so
 their bytes are bounded by the settings and the largest input's frame size. And one model call, which
-grows with the working resolution squared times the frames per call (``birefnet.memory``). On a GPU the
+grows with the working resolution squared times the frames per call (``birefnet.memory``), times the
+boxes of a frame on the box-guided path (each is a model input); ``--roi auto``'s coarse pass is one call
+of its own. On a GPU the
 worker halves its frames per call when CUDA runs out of memory, so only a single frame that cannot fit
 is refused; on the CPU an out-of-memory is the kernel's kill (no exception to catch), so the frames per
 call are capped to what fits, independently of ``batch_size``.
@@ -102,7 +104,7 @@ def check_memory(config: ProcessConfig, infos: list[SourceInfo], outputs: int = 
     ram = ram_budget()
     architecture = model_config(config)
     working = working_size(config, info)
-    one_frame = call_bytes(architecture, working, (info.width, info.height), 1)
+    one_frame = call_bytes(architecture, working, (info.width, info.height), 1, crops_per_frame(config))
     if config.ray_address:  # the workers' memory is on the cluster's machines, not known here
         return MemoryPlan(None, _check_queued_frames(config, info, outputs, ram, 0), one_frame, ram)
     on_gpu = model_on_gpu(config)
@@ -115,6 +117,7 @@ def check_memory(config: ProcessConfig, infos: list[SourceInfo], outputs: int = 
     else:  # frames and models share the RAM: each worker's one-frame call is reserved before the frames
         budget, per_worker = ram, ram.bytes // workers
     _check_one_frame(architecture, info, working, one_frame, weights, budget, per_worker)
+    _check_coarse_pass(config, architecture, info, weights, budget, per_worker)
     if not on_gpu:
         queued = _check_queued_frames(config, info, outputs, ram, workers * (weights + one_frame))
         per_worker = (ram.bytes - queued) // workers
@@ -138,6 +141,39 @@ def _check_one_frame(architecture: BiRefNetConfig | None, info: SourceInfo, work
         f"resolution {working[0]}x{working[1]}: one frame needs about {gigabytes(one_frame)} in the model "
         f"({activation_bytes_per_pixel(architecture)} B per working pixel) plus {gigabytes(weights)} of weights, "
         f"over the {budget.where} budget of {gigabytes(per_worker)} per worker ({budget.source}); {lower}")
+
+
+def crops_per_frame(config: ProcessConfig) -> int:
+    """Model inputs per frame: one per given box (a boxes file: one per track, each interpolated on every
+    frame), else one (the whole frame, or the one crop ``--roi auto`` follows)."""
+    if config.box:
+        return len(config.box)
+    if config.boxes:
+        from pipeline.roi.keyframes import read_keyframes
+
+        return len({keyframe.track for keyframe in read_keyframes(config.boxes)})
+    return 1
+
+
+def _check_coarse_pass(config: ProcessConfig, architecture: BiRefNetConfig | None, info: SourceInfo,
+                       weights: int, budget: MemoryBudget, per_worker: int) -> None:
+    """``--roi auto``: the coarse pass runs the batch's thumbnails and ``radius`` either side in one model
+    call at ``--roi-coarse``, whatever the frames per call of the crop pass, so it must fit on its own."""
+    if config.roi != "auto":
+        return
+    from birefnet.tracking import TrackSettings
+
+    thumbnails = config.batch_size + 2 * TrackSettings.radius
+    scale = min(1.0, 2 * config.roi_coarse / max(info.width, info.height))  # their long side: 2 x the coarse size
+    thumbnail = (round(info.width * scale), round(info.height * scale))
+    needed = call_bytes(architecture, (config.roi_coarse, config.roi_coarse), thumbnail, thumbnails)
+    if needed + weights <= per_worker:
+        return
+    raise ConfigError(
+        f"roi_coarse {config.roi_coarse}: the coarse pass over {thumbnails} thumbnails (a batch of "
+        f"{config.batch_size} and {TrackSettings.radius} frames either side) needs about {gigabytes(needed)} plus "
+        f"{gigabytes(weights)} of weights, over the {budget.where} budget of {gigabytes(per_worker)} per worker "
+        f"({budget.source}); lower --batch-size or --roi-coarse")
 
 
 def _check_queued_frames(config: ProcessConfig, info: SourceInfo, outputs: int, ram: MemoryBudget,

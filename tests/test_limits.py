@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 
 import av
 import cv2
@@ -87,6 +88,34 @@ def test_the_model_gets_at_most_what_fits_per_call_on_the_cpu(clip):
     assert 1 <= plan.frames_per_call < config.batch_size
     assert plan.call_bytes == plan.frames_per_call * one <= ram_budget().bytes
     assert check_memory(ProcessConfig(model="demo", device="cpu", batch_size=2), [info]).frames_per_call is None
+
+
+def test_every_box_of_a_frame_counts_as_a_model_input(clip, tmp_path):
+    """Box-guided calls run every box of every frame in one model batch, so three boxes leave room for a
+    third of the frames per call; a boxes file counts its tracks."""
+    with open_source(str(clip)) as source:
+        info = source.info
+    base = ProcessConfig(model="demo", device="cpu", backend="local", resolution=2048, batch_size=10**6 // 64)
+    boxes = ((0, 0, 8, 8), (8, 8, 16, 16), (0.5, 0.5, 1.0, 1.0))
+    one_box = check_memory(replace(base, box=boxes[:1]), [info])
+    three = check_memory(replace(base, box=boxes), [info])
+    assert one_box is not None and three is not None and one_box.frames_per_call and three.frames_per_call
+    per_frame = call_bytes(get_variant("demo").config, (2048, 2048), (info.width, info.height), 1, crops=3)
+    assert three.call_bytes == three.frames_per_call * per_frame <= ram_budget().bytes
+    assert 2.5 < one_box.frames_per_call / three.frames_per_call < 3.5
+    keyframes = tmp_path / "boxes.csv"
+    keyframes.write_text("frame,x0,y0,x1,y1,id\n0,0,0,8,8,a\n2,1,1,9,9,a\n0,8,8,16,16,b\n0,0,0,4,4,c\n")
+    from_file = check_memory(replace(base, boxes=str(keyframes)), [info])
+    assert from_file is not None and from_file.frames_per_call == three.frames_per_call
+
+
+def test_a_coarse_pass_that_cannot_fit_is_refused_in_one_line_before_the_model(clip, tmp_path, capsys):
+    code = run(clip, "-o", tmp_path / "o.mov", "--model", NO_MODEL, "--roi", "auto", "--roi-coarse", "16384")
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert err.startswith("error: roi_coarse 16384: the coarse pass over 10 thumbnails (a batch of 4 ")
+    assert "lower --batch-size or --roi-coarse" in err
+    assert not (tmp_path / "o.mov").exists()
 
 
 # --- inputs and outputs checked first (issue 14 item 14) ---
