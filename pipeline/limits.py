@@ -6,10 +6,9 @@ finishes, the batches in flight on the workers, the smoother's look-ahead, each 
 their bytes are bounded by the settings and the largest input's frame size. And one model call, which
 grows with the working resolution squared times the frames per call (``birefnet.memory``), times the
 boxes of a frame on the box-guided path (each is a model input); ``--roi auto``'s coarse pass is one call
-of its own. On a GPU the
-worker halves its frames per call when CUDA runs out of memory, so only a single frame that cannot fit
-is refused; on the CPU an out-of-memory is the kernel's kill (no exception to catch), so the frames per
-call are capped to what fits, independently of ``batch_size``.
+of its own. On a GPU the worker halves its frames per call when CUDA runs out of memory, so only a
+single frame that cannot fit is refused; on the CPU an out-of-memory is the kernel's kill (no exception
+to catch), so the frames per call are capped to what fits, independently of ``batch_size``.
 """
 
 from __future__ import annotations
