@@ -125,6 +125,21 @@ def test_containers_and_dtypes_are_kept():
     assert isinstance(out, torch.Tensor) and out.dtype == torch.float32 and out.shape == truth.shape
 
 
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_strided_torch_inputs_smooth_as_contiguous_ones_do(dtype):
+    """Tensors that are views with other strides (a transpose, every other frame) go through OpenCV on the
+    CPU, which reads memory as it lies: they must give what their contiguous copies give."""
+    frames, truth = SyntheticScene(2, 12, 48, 64).frames()
+    predictions = FlickerSimulator(0).predict_batch(truth, 0)
+    alphas = torch.from_numpy(predictions if dtype == torch.float32 else np.round(predictions * 255).astype(np.uint8))
+    strided_frames = torch.from_numpy(np.ascontiguousarray(frames.transpose(0, 2, 1, 3))).transpose(1, 2)
+    strided_alphas = alphas.transpose(1, 2).contiguous().transpose(1, 2)
+    assert not strided_frames.is_contiguous() and not strided_alphas.is_contiguous()
+    expected = make_smoother("flow").smooth(torch.from_numpy(frames), alphas)
+    got = make_smoother("flow").smooth(strided_frames, strided_alphas)
+    assert torch.equal(got, expected) and not torch.equal(expected, alphas)
+
+
 @pytest.mark.parametrize("dtype,peak", [(np.uint8, 255), (np.uint16, 65535)])
 @pytest.mark.parametrize("mode,window", [("flow", 0), ("flow", 2), ("ema", 0)])
 def test_integer_alphas_smooth_as_their_float_values_do(dtype, peak, mode, window):

@@ -50,7 +50,8 @@ def _check_batch(frames: Array, alphas: Array) -> None:
 
 
 def _as_tensor(x: Array, device: torch.device | None = None) -> torch.Tensor:
-    t = x if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+    """``x`` as a contiguous tensor (OpenCV reads the CPU ones' memory as it lies), on ``device``."""
+    t = x.contiguous() if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
     return t if device is None else t.to(device)
 
 
