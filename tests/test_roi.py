@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import run_pipeline
 from birefnet import Predictor
@@ -196,6 +197,39 @@ def test_tracking_follows_a_small_subject_smoothly_and_refinds_it_after_a_cut():
     before, after = regions[10], regions[11]
     assert after[0] > before[2], "after the cut the crop is where the subject now is, not where it was"
     assert max((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions) < 0.1 * 360 * 640
+
+
+class ScarceMemoryRedKey:
+    """``RedKeyFactory``'s predictor, out of device memory on calls of more than ``most`` images."""
+
+    def __init__(self, most: int):
+        self.inner, self.most, self.calls = RedKeyFactory(128)("cpu"), most, []
+
+    def predict(self, frames, **options):
+        self.calls.append(len(frames))
+        if len(frames) > self.most:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.inner.predict(frames, **options)
+
+    def working_size(self, height: int, width: int) -> tuple[int, int]:
+        return self.inner.working_size(height, width)
+
+
+def test_the_coarse_pass_halves_on_out_of_memory_like_the_crops():
+    """The coarse pass runs a batch and its window (4 + 2 x 3 thumbnails here) in one call; out of memory,
+    it is split as the crop pass is, and the crops come out the same."""
+    from workers.matting import MattingWorker
+
+    images, _ = red_subject_clip(12, 360, 640)
+    requests = [request for _, request in track_requests(batches_of(images, 4), TRACK)]
+    plenty, scarce = MattingWorker(RedKeyFactory(128)("cpu"), warmup=False), ScarceMemoryRedKey(most=3)
+    worker = MattingWorker(scarce, warmup=False)
+    for request in requests:
+        expected, _ = plenty.matte(request)
+        got, _ = worker.matte(request)
+        np.testing.assert_array_equal(got.alpha, expected.alpha)
+        assert got.regions == expected.regions
+    assert max(scarce.calls) > 3 and worker.max_chunk is not None and worker.max_chunk <= 3
 
 
 def test_nothing_found_falls_back_to_the_whole_frame():

@@ -110,15 +110,18 @@ class MattingWorker:
         return result, time.perf_counter() - started
 
     def _matte_regions(self, request: RegionRequest, alpha_dtype: str) -> RegionAlpha:
-        """The crops (given, or found by a coarse pass over the window), one model call per chunk of frames;
-        a found crop whose alpha reaches its inner edge (the subject leaves it) is matted whole instead."""
+        """The crops (given, or found by a coarse pass over the window), one model call per chunk of frames
+        (the coarse pass too, so an out-of-memory halves it as well); a found crop whose alpha reaches its
+        inner edge (the subject leaves it) is matted whole instead."""
         predictor = cast(RegionPredictor, self.predictor)
         frames = to_uint8(request.images)
         count, height, width = frames.shape[:3]
         work_w, work_h = predictor.working_size(height, width)
         if request.track is not None:
             track = request.track
-            coarse = np.asarray(predictor.predict(track.thumbnails, resolution=track.settings.coarse_resolution))
+            thumbnails, coarse_size = track.thumbnails, track.settings.coarse_resolution
+            coarse = self._predict_in_chunks(len(thumbnails), lambda s: predictor.predict(
+                thumbnails[s], resolution=coarse_size))
             regions = [[r] for r in track_regions(coarse, track.shots.tolist(), range(track.first, track.first + count),
                                                   height, width, track.settings, (work_w, work_h))]
         else:
