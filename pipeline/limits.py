@@ -156,8 +156,9 @@ def crops_per_frame(config: ProcessConfig) -> int:
 
 def _check_coarse_pass(config: ProcessConfig, architecture: BiRefNetConfig | None, info: SourceInfo,
                        weights: int, budget: MemoryBudget, per_worker: int) -> None:
-    """``--roi auto``: the coarse pass runs the batch's thumbnails and ``radius`` either side in one model
-    call at ``--roi-coarse``, whatever the frames per call of the crop pass, so it must fit on its own."""
+    """``--roi auto``: the coarse pass runs the batch's thumbnails and ``radius`` either side at
+    ``--roi-coarse``, in one model call unless the frames per call are capped (a GPU halves it on an
+    out-of-memory, but the CPU cannot), so that call must fit on its own."""
     if config.roi != "auto":
         return
     from birefnet.tracking import TrackSettings
