@@ -95,18 +95,19 @@ def test_every_box_of_a_frame_counts_as_a_model_input(clip, tmp_path):
     third of the frames per call; a boxes file counts its tracks."""
     with open_source(str(clip)) as source:
         info = source.info
-    base = ProcessConfig(model="demo", device="cpu", backend="local", resolution=2048, batch_size=10**6 // 64)
+    base = ProcessConfig(model="demo", device="cpu", backend="local", resolution=512, batch_size=10**4)
     boxes = ((0, 0, 8, 8), (8, 8, 16, 16), (0.5, 0.5, 1.0, 1.0))
     one_box = check_memory(replace(base, box=boxes[:1]), [info])
     three = check_memory(replace(base, box=boxes), [info])
     assert one_box is not None and three is not None and one_box.frames_per_call and three.frames_per_call
-    per_frame = call_bytes(get_variant("demo").config, (2048, 2048), (info.width, info.height), 1, crops=3)
+    per_frame = call_bytes(get_variant("demo").config, (512, 512), (info.width, info.height), 1, crops=3)
     assert three.call_bytes == three.frames_per_call * per_frame <= ram_budget().bytes
-    assert 2.5 < one_box.frames_per_call / three.frames_per_call < 3.5
+    assert 2.4 < one_box.frames_per_call / three.frames_per_call < 3.6  # floors of the same room
     keyframes = tmp_path / "boxes.csv"
     keyframes.write_text("frame,x0,y0,x1,y1,id\n0,0,0,8,8,a\n2,1,1,9,9,a\n0,8,8,16,16,b\n0,0,0,4,4,c\n")
     from_file = check_memory(replace(base, boxes=str(keyframes)), [info])
-    assert from_file is not None and from_file.frames_per_call == three.frames_per_call
+    assert from_file is not None and from_file.frames_per_call
+    assert from_file.call_bytes == from_file.frames_per_call * per_frame  # three tracks: three inputs a frame
 
 
 def test_a_coarse_pass_that_cannot_fit_is_refused_in_one_line_before_the_model(clip, tmp_path, capsys):
