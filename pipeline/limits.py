@@ -5,10 +5,11 @@ Two things grow with the settings. Decoded frames: every batch that can be queue
 finishes, the batches in flight on the workers, the smoother's look-ahead, each sink's queue), so
 their bytes are bounded by the settings and the largest input's frame size. And one model call, which
 grows with the working resolution squared times the frames per call (``birefnet.memory``), times the
-boxes of a frame on the box-guided path (each is a model input); ``--roi auto``'s coarse pass is one call
-of its own. On a GPU the worker halves its frames per call when CUDA runs out of memory, so only a
-single frame that cannot fit is refused; on the CPU an out-of-memory is the kernel's kill (no exception
-to catch), so the frames per call are capped to what fits, independently of ``batch_size``.
+boxes of a frame on the box-guided path (each is a model input); ``--roi auto``'s coarse pass sends
+``batch_size + 2 x radius`` thumbnails, chunked by the same frames per call. On a GPU the worker halves
+its frames per call when CUDA runs out of memory, so only a single frame (or thumbnail) that cannot fit
+is refused; on the CPU an out-of-memory is the kernel's kill (no exception to catch), so the frames per
+call are capped to what fits both passes, independently of ``batch_size``.
 """
 
 from __future__ import annotations
@@ -116,13 +117,15 @@ def check_memory(config: ProcessConfig, infos: list[SourceInfo], outputs: int = 
     else:  # frames and models share the RAM: each worker's one-frame call is reserved before the frames
         budget, per_worker = ram, ram.bytes // workers
     _check_one_frame(architecture, info, working, one_frame, weights, budget, per_worker)
-    _check_coarse_pass(config, architecture, info, weights, budget, per_worker)
+    thumbnails, one_thumbnail = coarse_pass(config, architecture, info)
+    _check_one_thumbnail(config, one_thumbnail, weights, budget, per_worker)
+    largest = max(one_frame, one_thumbnail)  # the worker chunks both passes by the same frames per call
     if not on_gpu:
-        queued = _check_queued_frames(config, info, outputs, ram, workers * (weights + one_frame))
+        queued = _check_queued_frames(config, info, outputs, ram, workers * (weights + largest))
         per_worker = (ram.bytes - queued) // workers
-    fits = (per_worker - weights) // one_frame
+    fits = (per_worker - weights) // largest
     frames_per_call = None
-    if not on_gpu and fits < config.batch_size:
+    if not on_gpu and fits < max(config.batch_size, thumbnails):
         frames_per_call = int(fits)
         log.warning("batch_size %d: the model takes %d frame(s) per call at %dx%d to stay within %s",
                     config.batch_size, frames_per_call, working[0], working[1], budget.source)
@@ -154,26 +157,27 @@ def crops_per_frame(config: ProcessConfig) -> int:
     return 1
 
 
-def _check_coarse_pass(config: ProcessConfig, architecture: BiRefNetConfig | None, info: SourceInfo,
-                       weights: int, budget: MemoryBudget, per_worker: int) -> None:
-    """``--roi auto``: the coarse pass runs the batch's thumbnails and ``radius`` either side at
-    ``--roi-coarse``, in one model call unless the frames per call are capped (a GPU halves it on an
-    out-of-memory, but the CPU cannot), so that call must fit on its own."""
+def coarse_pass(config: ProcessConfig, architecture: BiRefNetConfig | None, info: SourceInfo) -> tuple[int, int]:
+    """``--roi auto``'s coarse pass: how many thumbnails one batch sends (the batch and ``radius`` frames
+    either side, long side 2 x ``--roi-coarse``) and the bytes of one at ``--roi-coarse``; (0, 0) without it."""
     if config.roi != "auto":
-        return
+        return 0, 0
     from birefnet.tracking import TrackSettings
 
-    thumbnails = config.batch_size + 2 * TrackSettings.radius
-    scale = min(1.0, 2 * config.roi_coarse / max(info.width, info.height))  # their long side: 2 x the coarse size
+    scale = min(1.0, 2 * config.roi_coarse / max(info.width, info.height))
     thumbnail = (round(info.width * scale), round(info.height * scale))
-    needed = call_bytes(architecture, (config.roi_coarse, config.roi_coarse), thumbnail, thumbnails)
-    if needed + weights <= per_worker:
+    return (config.batch_size + 2 * TrackSettings.radius,
+            call_bytes(architecture, (config.roi_coarse, config.roi_coarse), thumbnail, 1))
+
+
+def _check_one_thumbnail(config: ProcessConfig, one_thumbnail: int, weights: int, budget: MemoryBudget,
+                         per_worker: int) -> None:
+    if one_thumbnail + weights <= per_worker:
         return
     raise ConfigError(
-        f"roi_coarse {config.roi_coarse}: the coarse pass over {thumbnails} thumbnails (a batch of "
-        f"{config.batch_size} and {TrackSettings.radius} frames either side) needs about {gigabytes(needed)} plus "
-        f"{gigabytes(weights)} of weights, over the {budget.where} budget of {gigabytes(per_worker)} per worker "
-        f"({budget.source}); lower --batch-size or --roi-coarse")
+        f"roi_coarse {config.roi_coarse}: one thumbnail of the coarse pass needs about {gigabytes(one_thumbnail)} "
+        f"plus {gigabytes(weights)} of weights, over the {budget.where} budget of {gigabytes(per_worker)} per "
+        f"worker ({budget.source}); lower --roi-coarse")
 
 
 def _check_queued_frames(config: ProcessConfig, info: SourceInfo, outputs: int, ram: MemoryBudget,

@@ -110,13 +110,29 @@ def test_every_box_of_a_frame_counts_as_a_model_input(clip, tmp_path):
     assert from_file.call_bytes == from_file.frames_per_call * per_frame  # three tracks: three inputs a frame
 
 
-def test_a_coarse_pass_that_cannot_fit_is_refused_in_one_line_before_the_model(clip, tmp_path, capsys):
+def test_the_coarse_pass_is_capped_like_the_crops_and_refused_only_when_one_thumbnail_cannot_fit(
+        clip, tmp_path, capsys):
+    """``--roi auto`` sends a batch and 3 frames either side to the coarse pass, chunked by the frames per
+    call: on the CPU they are capped to what that pass needs too; only a thumbnail that cannot fit alone
+    is refused."""
+    from birefnet.memory import ACTIVATION_BYTES_PER_PIXEL
+
+    with open_source(str(clip)) as source:
+        info = source.info
+    coarse = int((ram_budget().bytes / 4 / ACTIVATION_BYTES_PER_PIXEL["swin_demo"]) ** 0.5) // 32 * 32
+    config = ProcessConfig(model="demo", device="cpu", backend="local", resolution=256, roi="auto",
+                           roi_coarse=coarse, batch_size=4)
+    assert check_memory(replace(config, roi="off"), [info]).frames_per_call is None  # the crops alone fit
+    plan = check_memory(config, [info])
+    assert plan is not None and plan.frames_per_call is not None and 1 <= plan.frames_per_call < 4 + 2 * 3
+    one_thumbnail = call_bytes(get_variant("demo").config, (coarse, coarse), (info.width, info.height), 1)
+    assert plan.frames_per_call * one_thumbnail <= ram_budget().bytes
+
     code = run(clip, "-o", tmp_path / "o.mov", "--model", NO_MODEL, "--roi", "auto", "--roi-coarse", "16384")
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
-    assert err.startswith("error: roi_coarse 16384: the coarse pass over 10 thumbnails (a batch of 4 ")
-    assert "lower --batch-size or --roi-coarse" in err
-    assert not (tmp_path / "o.mov").exists()
+    assert err.startswith("error: roi_coarse 16384: one thumbnail of the coarse pass needs about")
+    assert err.endswith("lower --roi-coarse") and not (tmp_path / "o.mov").exists()
 
 
 # --- inputs and outputs checked first (issue 14 item 14) ---

@@ -127,8 +127,8 @@ def test_containers_and_dtypes_are_kept():
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
 def test_strided_torch_inputs_smooth_as_contiguous_ones_do(dtype):
-    """Tensors that are views with other strides (a transpose, every other frame) go through OpenCV on the
-    CPU, which reads memory as it lies: they must give what their contiguous copies give."""
+    """Tensors that are views with other strides (here transposes) go through OpenCV on the CPU, which reads
+    memory as it lies: they must give what their contiguous copies give."""
     frames, truth = SyntheticScene(2, 12, 48, 64).frames()
     predictions = FlickerSimulator(0).predict_batch(truth, 0)
     alphas = torch.from_numpy(predictions if dtype == torch.float32 else np.round(predictions * 255).astype(np.uint8))
