@@ -4,7 +4,7 @@ Clips: subjects with hair-like strands (``birefnet.train.scenes``) rendered smal
 a moving position into a 3840x2160 frame over the scene's own background scaled up, so the truth is
 exact at 4K and the subject fills a small part of the frame. The same model at the same working
 resolution mattes every frame twice through the matting workers, as the pipeline's matting stage does:
-whole frames; an *oracle* box (the exact alpha's bounding box plus the default 10% margin, as
+whole frames; *oracle* boxes (each subject's exact bounding box plus the default 10% margin, as
 ``--boxes`` from a perfect tracker would give); and ``--roi auto`` (coarse pass + crop pass) as the
 CLI runs it for that model (the subject spans at most the model pixels the model learned from,
 ``birefnet.registry``: 192 for demo) and, with ``--subject-pixels N``, once more with that limit set
@@ -30,12 +30,15 @@ import numpy as np
 import torch
 
 from birefnet.boxes import DEFAULT_MARGIN, region_of
+from birefnet.live_tracking import LiveTracker
 from birefnet.metrics import gradient_error, mad
+from birefnet.predictor import Predictor
 from birefnet.registry import subject_pixels_of
 from birefnet.tracking import TrackSettings
 from birefnet.train.scenes import SyntheticScene
 from pipeline.frames import FrameBatch
 from pipeline.roi.requests import track_requests
+from pipeline.webcam.engine import Engine
 from workers.base import MattingBackend
 from workers.local import LocalBackend
 from workers.matting import PredictorSpec
@@ -48,30 +51,40 @@ WIDTH, HEIGHT = 3840, 2160
 class Clip:
     images: np.ndarray  # (N, H, W, 3) uint8
     alpha: np.ndarray  # (N, H, W) float32
+    boxes: list[list[tuple[int, int, int, int]]]  # per frame, each subject's exact box (alpha above 0), pixels
 
 
-def small_subject_clip(seed: int, frames: int, subject_height: int) -> Clip:
-    """A scene rendered ``subject_height / 0.6`` lines high (its subject is 0.6 of that), placed into a 4K
-    frame at a position that drifts across it, over the scene's background scaled to 4K."""
+def small_subject_clip(seed: int, frames: int, subject_height: int, subjects: int = 1) -> Clip:
+    """``subjects`` scenes (seeds ``seed``, ``seed + 1000``, ...) each rendered ``subject_height / 0.6``
+    lines high (its subject is 0.6 of that), placed into a 4K frame at a position that drifts across it
+    (the second from the right, drifting left, higher up), over the first scene's background scaled to 4K."""
     scale_h = int(subject_height / 0.6)
-    scene = SyntheticScene(seed, max(frames, 8), scale_h, scale_h * 16 // 9)
-    images, alphas = [], []
+    scenes = [SyntheticScene(seed + 1000 * k, max(frames, 8), scale_h, scale_h * 16 // 9) for k in range(subjects)]
+    images, alphas, boxes = [], [], []
     for t in range(frames):
-        small = scene.render(t)
-        background = cv2.resize(small.background, (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
-        # the subject's part of the small frame: where the small frame's alpha is
-        x = int(0.15 * WIDTH + t * 0.01 * WIDTH)
-        y = int(0.4 * HEIGHT + 0.03 * HEIGHT * np.sin(t / 3))
-        h, w = small.alpha.shape
+        rendered = [scene.render(t) for scene in scenes]
+        boxes.append([])
+        image = cv2.resize(rendered[0].background, (WIDTH, HEIGHT), interpolation=cv2.INTER_CUBIC)
         alpha = np.zeros((HEIGHT, WIDTH), np.float32)
-        alpha[y:y + h, x:x + w] = small.alpha
-        fg = np.zeros((HEIGHT, WIDTH, 3), np.float32)
-        fg[y:y + h, x:x + w] = small.foreground
-        image = alpha[..., None] * fg + (1 - alpha[..., None]) * background
+        for k, small in enumerate(rendered):
+            if k == 0:
+                x, y = int(0.15 * WIDTH + t * 0.01 * WIDTH), int(0.4 * HEIGHT + 0.03 * HEIGHT * np.sin(t / 3))
+            else:
+                x, y = int((0.55 + 0.1 * k) * WIDTH - t * 0.01 * WIDTH), int(0.05 * HEIGHT)
+            h, w = small.alpha.shape
+            w = min(w, WIDTH - x)
+            part = np.zeros((HEIGHT, WIDTH, 1), np.float32)
+            part[y:y + h, x:x + w, 0] = small.alpha[:h, :w]
+            fg = np.zeros((HEIGHT, WIDTH, 3), np.float32)
+            fg[y:y + h, x:x + w] = small.foreground[:h, :w]
+            image = part * fg + (1 - part) * image  # each subject over what is behind it
+            ys, xs = np.nonzero(part[..., 0] > 0)
+            boxes[-1].append((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+            alpha = 1 - (1 - part[..., 0]) * (1 - alpha)
         noise = np.random.default_rng([seed, t]).normal(0, 2.0, (HEIGHT, WIDTH, 1)).astype(np.float32)
         images.append(np.clip(image * 255 + noise + 0.5, 0, 255).astype(np.uint8))
         alphas.append(alpha)
-    return Clip(np.stack(images), np.stack(alphas))
+    return Clip(np.stack(images), np.stack(alphas), boxes)
 
 
 def edge_scores(pred: np.ndarray, true: np.ndarray) -> tuple[float, float]:
@@ -92,14 +105,11 @@ def whole_frames(batches: list[FrameBatch], clip: Clip) -> Iterator[tuple[FrameB
 
 
 def oracle_boxes(batches: list[FrameBatch], clip: Clip) -> Iterator[tuple[FrameBatch, Images]]:
-    """Each frame's exact subject box (alpha above 0) plus the default margin, as given boxes."""
+    """Each frame's exact subject boxes (alpha above 0) plus the default margin, as given boxes."""
     height, width = clip.alpha.shape[1:]
     for batch in batches:
-        boxes = []
-        for truth in clip.alpha[batch.index:batch.index + len(batch)]:
-            ys, xs = np.nonzero(truth > 0)
-            box = (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
-            boxes.append(np.array([region_of(box, height, width, DEFAULT_MARGIN)]))
+        boxes = [np.array([region_of(box, height, width, DEFAULT_MARGIN) for box in frame_boxes])
+                 for frame_boxes in clip.boxes[batch.index:batch.index + len(batch)]]
         yield batch, RegionRequest(batch.images, boxes=boxes)
 
 
@@ -118,6 +128,26 @@ def run(backend: MattingBackend, clip: Clip, batch: int, requests: Requests) -> 
     return np.concatenate(out).astype(np.float32) / 255.0, seconds
 
 
+def run_live(predictor: Predictor, clip: Clip, track: TrackSettings) -> tuple[np.ndarray, float]:
+    """``webcam --roi auto``: every frame through the live engine in turn (none dropped), its crops from
+    the frames before it; alpha of every frame and seconds per frame."""
+    engine = Engine(predictor, tracker=LiveTracker(track)).start()
+    alphas, sequence = [], 0
+    started = time.perf_counter()
+    try:
+        for image in clip.images:
+            engine.submit(image)
+            taken = engine.results.take(sequence, timeout=600)
+            assert taken is not None, "the live engine stopped"
+            sequence, result = taken
+            alphas.append(result.alpha)
+    finally:
+        engine.end_of_input()
+        engine.stop()
+    print(f"  live: {engine.report()['roi_frames_rematted']} frame(s) matted again whole", flush=True)
+    return np.stack(alphas), (time.perf_counter() - started) / len(clip.images)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="demo")
@@ -126,6 +156,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--frames", type=int, default=6)
     parser.add_argument("--batch-size", type=int, default=3)
     parser.add_argument("--subject-height", type=int, default=540, help="subject height in 4K lines")
+    parser.add_argument("--live", action="store_true", help="also run the webcam's causal tracker (webcam --roi auto)")
+    parser.add_argument("--subjects", type=int, default=1,
+                        help="subjects per clip, apart; above 1 also runs roi auto with one crop for them all")
     parser.add_argument("--seeds", type=int, nargs="+", default=[101, 202])
     parser.add_argument("--subject-pixels", type=int, default=None,
                         help="also run --roi auto with the subject at most N model pixels across (0: no limit)")
@@ -133,19 +166,29 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     track = TrackSettings(coarse_resolution=args.coarse, radius=2, subject_pixels=subject_pixels_of(args.model))
     variants: dict[str, Requests] = {"full frame": whole_frames, "oracle box": oracle_boxes, "roi auto": tracked(track)}
+    spec = PredictorSpec(args.model, "fp32", args.resolution)
     if args.subject_pixels is not None:
         variants[f"roi auto, subject <= {args.subject_pixels or 'any'} px"] = tracked(
             replace(track, subject_pixels=args.subject_pixels or None))
+    if args.subjects > 1:
+        variants["roi auto, one crop"] = tracked(replace(track, max_subjects=1))
     print(f"# roi benchmark: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; model {args.model} at {args.resolution}, coarse {args.coarse}, "
-          f"{args.frames} frames x {len(args.seeds)} clips at {WIDTH}x{HEIGHT}, subject {args.subject_height} lines; "
+          f"{args.frames} frames x {len(args.seeds)} clips at {WIDTH}x{HEIGHT}, {args.subjects} subject(s) "
+          f"{args.subject_height} lines; "
           f"roi auto: subject <= {track.subject_pixels or 'any'} model px")
-    rows: dict[str, list[tuple[float, float, float]]] = {name: [] for name in variants}
-    with LocalBackend(PredictorSpec(args.model, "fp32", args.resolution)) as backend:
+    with LocalBackend(spec) as backend:
+        runs: dict[str, Callable[[Clip], tuple[np.ndarray, float]]] = {
+            name: (lambda clip, r=requests: run(backend, clip, args.batch_size, r))
+            for name, requests in variants.items()}
+        if args.live:
+            live = spec("cpu")
+            runs["roi live (webcam)"] = lambda clip: run_live(live, clip, track)
+        rows: dict[str, list[tuple[float, float, float]]] = {name: [] for name in runs}
         for seed in args.seeds:
-            clip = small_subject_clip(seed, args.frames, args.subject_height)
-            for name, requests in variants.items():
-                alpha, seconds = run(backend, clip, args.batch_size, requests)
+            clip = small_subject_clip(seed, args.frames, args.subject_height, args.subjects)
+            for name, matte in runs.items():
+                alpha, seconds = matte(clip)
                 scores = [edge_scores(a, t) for a, t in zip(alpha, clip.alpha, strict=True)]
                 rows[name].append((float(np.mean([s[0] for s in scores])), float(np.mean([s[1] for s in scores])),
                                    seconds))

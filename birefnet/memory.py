@@ -52,13 +52,12 @@ def weight_bytes(config: BiRefNetConfig | None) -> int:
     return 2 * 4 * sum(p.numel() for p in model.parameters())
 
 
-def call_bytes(config: BiRefNetConfig | None, working: tuple[int, int], frame: tuple[int, int], frames: int,
-               crops: int = 1) -> int:
-    """Peak bytes of one model call on ``frames`` frames of size ``frame`` (W, H) run at ``working`` (W, H),
-    each as ``crops`` model inputs (a box-guided call runs every box of every frame in one model batch)."""
-    per_frame = (activation_bytes_per_pixel(config) * working[0] * working[1] * crops
+def call_bytes(config: BiRefNetConfig | None, working: tuple[int, int], frame: tuple[int, int], inputs: int) -> int:
+    """Peak bytes of one model call on ``inputs`` model inputs run at ``working`` (W, H), each a frame of size
+    ``frame`` (W, H) or a crop of one (counted as a whole frame: an upper bound)."""
+    per_input = (activation_bytes_per_pixel(config) * working[0] * working[1]
                  + FRAME_BYTES_PER_PIXEL * frame[0] * frame[1])
-    return frames * per_frame
+    return inputs * per_input
 
 
 @dataclass(frozen=True)

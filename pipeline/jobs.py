@@ -112,12 +112,12 @@ def backend_config(config: ProcessConfig) -> BackendConfig:
                          ray_address=config.ray_address)
 
 
-def build_backend(config: ProcessConfig, frames_per_call: int | None = None) -> MattingBackend:
-    """Workers for the whole run, loaded and warmed up once; ``frames_per_call`` caps each model call."""
+def build_backend(config: ProcessConfig, inputs_per_call: int | None = None) -> MattingBackend:
+    """Workers for the whole run, loaded and warmed up once; ``inputs_per_call`` caps each model call."""
     from dataclasses import replace
 
     spec = PredictorSpec(config.model, config.precision, config.resolution, config.runtime)
-    return create_backend(spec, replace(backend_config(config), frames_per_call=frames_per_call))
+    return create_backend(spec, replace(backend_config(config), inputs_per_call=inputs_per_call))
 
 
 def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, ProcessConfig]] = ()) -> GraphStages:
@@ -161,7 +161,7 @@ def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, Proce
         raise
     height, width = source.info.height, source.info.width
     roi = open_roi(config.roi, config.box, config.boxes, config.roi_margin, height, width, config.roi_coarse,
-                   config.roi_subject_pixels, config.model)
+                   config.roi_subject_pixels, config.model, config.roi_subjects)
     return GraphStages(source, outputs, smoother, config.batch_size, "uint16" if depth == 16 else "uint8", roi)
 
 
@@ -249,8 +249,8 @@ def run_jobs(jobs: list[Job], config: ProcessConfig) -> list[RunSummary]:
             todo.append(job)
     status, error, failure_codes = "failed", None, list[int]()
     try:
-        todo, frames_per_call = _check_todo(todo, config, summaries, failure_codes, single=len(jobs) == 1)
-        _run_todo(todo, config, summaries, failure_codes, frames_per_call, single=len(jobs) == 1)
+        todo, inputs_per_call = _check_todo(todo, config, summaries, failure_codes, single=len(jobs) == 1)
+        _run_todo(todo, config, summaries, failure_codes, inputs_per_call, single=len(jobs) == 1)
         status = "partial" if any(s.status == "partial" for s in summaries) else "done"
     except UserError as exc:
         error = str(exc)
@@ -294,11 +294,11 @@ def _check_todo(todo: list[Job], config: ProcessConfig, summaries: list[RunSumma
         if info is not None:
             infos.append(info)
     plan = check_memory(config, infos, outputs=len(output_pairs(passed[0].output, config)) if passed else 1)
-    return passed, plan.frames_per_call if plan is not None else None
+    return passed, plan.inputs_per_call if plan is not None else None
 
 
 def _run_todo(todo: list[Job], config: ProcessConfig, summaries: list[RunSummary], failure_codes: list[int],
-              frames_per_call: int | None, single: bool) -> None:
+              inputs_per_call: int | None, single: bool) -> None:
     """Run the jobs, appending a summary per job (also for the one a failure or Ctrl-C stops) and the exit
     code of each failed one; one input's failure, and any fatal one, is raised."""
     if not todo:
@@ -306,7 +306,7 @@ def _run_todo(todo: list[Job], config: ProcessConfig, summaries: list[RunSummary
     kind, why = choose_backend(backend_config(config))
     if not config.quiet:
         print(f"backend: {'in-process' if kind == 'local' else 'ray'} ({why})", flush=True)
-    with build_backend(config, frames_per_call) as backend:
+    with build_backend(config, inputs_per_call) as backend:
         for job in todo:
             try:
                 summaries.append(run_job(job, config, backend))

@@ -4,12 +4,12 @@ Two things grow with the settings. Decoded frames: every batch that can be queue
 ``batch_size`` frames (the decode channel, the batch being read, the one the main thread smooths and
 finishes, the batches in flight on the workers, the smoother's look-ahead, each sink's queue), so
 their bytes are bounded by the settings and the largest input's frame size. And one model call, which
-grows with the working resolution squared times the frames per call (``birefnet.memory``), times the
-boxes of a frame on the box-guided path (each is a model input); ``--roi auto``'s coarse pass sends
-``batch_size + 2 x radius`` thumbnails, chunked by the same frames per call. On a GPU the worker halves
-its frames per call when CUDA runs out of memory, so only a single frame (or thumbnail) that cannot fit
-is refused; on the CPU an out-of-memory is the kernel's kill (no exception to catch), so the frames per
-call are capped to what fits both passes, independently of ``batch_size``.
+grows with the working resolution squared times the model inputs per call (``birefnet.memory``): a
+frame, or on the box-guided path each of its crops (a box, a tracked subject), or a thumbnail of
+``--roi auto``'s coarse pass (``batch_size + 2 x radius`` of them a batch). The worker chunks every
+pass by the same inputs per call. On a GPU it halves them when CUDA runs out of memory, so only a
+single input that cannot fit is refused; on the CPU an out-of-memory is the kernel's kill (no
+exception to catch), so the inputs per call are capped to what fits, independently of ``batch_size``.
 """
 
 from __future__ import annotations
@@ -42,9 +42,9 @@ QUEUED_CHANNELS = 4  # decoded frames (3 colour channels) plus their alpha, per 
 
 @dataclass(frozen=True)
 class MemoryPlan:
-    """What the check found: the frames per model call (None: the whole batch) and the estimates."""
+    """What the check found: the model inputs per call (None: all of a batch's) and the estimates."""
 
-    frames_per_call: int | None
+    inputs_per_call: int | None
     queued_bytes: int
     call_bytes: int
     budget: MemoryBudget
@@ -104,9 +104,9 @@ def check_memory(config: ProcessConfig, infos: list[SourceInfo], outputs: int = 
     ram = ram_budget()
     architecture = model_config(config)
     working = working_size(config, info)
-    one_frame = call_bytes(architecture, working, (info.width, info.height), 1, crops_per_frame(config))
+    one_input = call_bytes(architecture, working, (info.width, info.height), 1)
     if config.ray_address:  # the workers' memory is on the cluster's machines, not known here
-        return MemoryPlan(None, _check_queued_frames(config, info, outputs, ram, 0), one_frame, ram)
+        return MemoryPlan(None, _check_queued_frames(config, info, outputs, ram, 0), one_input, ram)
     on_gpu = model_on_gpu(config)
     weights = weight_bytes(architecture)
     workers = worker_count(config)
@@ -116,21 +116,22 @@ def check_memory(config: ProcessConfig, infos: list[SourceInfo], outputs: int = 
         queued = _check_queued_frames(config, info, outputs, ram, 0)
     else:  # frames and models share the RAM: each worker's one-frame call is reserved before the frames
         budget, per_worker = ram, ram.bytes // workers
-    _check_one_frame(architecture, info, working, one_frame, weights, budget, per_worker)
+    _check_one_frame(architecture, info, working, one_input, weights, budget, per_worker)
     thumbnails, one_thumbnail = coarse_pass(config, architecture, info)
     _check_one_thumbnail(config, one_thumbnail, weights, budget, per_worker)
-    largest = max(one_frame, one_thumbnail)  # the worker chunks both passes by the same frames per call
+    largest = max(one_input, one_thumbnail)  # the worker chunks every pass by the same inputs per call
     if not on_gpu:
         queued = _check_queued_frames(config, info, outputs, ram, workers * (weights + largest))
         per_worker = (ram.bytes - queued) // workers
     fits = (per_worker - weights) // largest
-    frames_per_call = None
-    if not on_gpu and fits < max(config.batch_size, thumbnails):
-        frames_per_call = int(fits)
-        log.warning("batch_size %d: the model takes %d frame(s) per call at %dx%d to stay within %s",
-                    config.batch_size, frames_per_call, working[0], working[1], budget.source)
-    calls = min(config.batch_size, frames_per_call or config.batch_size)
-    return MemoryPlan(frames_per_call, queued, calls * one_frame, budget)
+    inputs = config.batch_size * crops_per_frame(config)
+    inputs_per_call = None
+    if not on_gpu and fits < max(inputs, thumbnails):
+        inputs_per_call = int(fits)
+        log.warning("batch_size %d: the model takes %d input(s) per call at %dx%d to stay within %s",
+                    config.batch_size, inputs_per_call, working[0], working[1], budget.source)
+    calls = min(inputs, inputs_per_call or inputs)
+    return MemoryPlan(inputs_per_call, queued, calls * one_input, budget)
 
 
 def _check_one_frame(architecture: BiRefNetConfig | None, info: SourceInfo, working: tuple[int, int],
@@ -147,14 +148,14 @@ def _check_one_frame(architecture: BiRefNetConfig | None, info: SourceInfo, work
 
 def crops_per_frame(config: ProcessConfig) -> int:
     """Model inputs per frame: one per given box (a boxes file: one per track, each interpolated on every
-    frame), else one (the whole frame, or the one crop ``--roi auto`` follows)."""
+    frame), ``--roi-subjects`` with ``--roi auto`` (a crop per subject, at most that many), else one."""
     if config.box:
         return len(config.box)
     if config.boxes:
         from pipeline.roi.keyframes import read_keyframes
 
         return len({keyframe.track for keyframe in read_keyframes(config.boxes)})
-    return 1
+    return config.roi_subjects if config.roi == "auto" else 1
 
 
 def coarse_pass(config: ProcessConfig, architecture: BiRefNetConfig | None, info: SourceInfo) -> tuple[int, int]:

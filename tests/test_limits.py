@@ -84,30 +84,30 @@ def test_the_model_gets_at_most_what_fits_per_call_on_the_cpu(clip):
     config = ProcessConfig(model="demo", device="cpu", backend="local", resolution=2048, batch_size=10**6 // 64)
     one = call_bytes(get_variant("demo").config, (2048, 2048), (info.width, info.height), 1)
     plan = check_memory(config, [info])
-    assert plan is not None and plan.frames_per_call is not None
-    assert 1 <= plan.frames_per_call < config.batch_size
-    assert plan.call_bytes == plan.frames_per_call * one <= ram_budget().bytes
-    assert check_memory(ProcessConfig(model="demo", device="cpu", batch_size=2), [info]).frames_per_call is None
+    assert plan is not None and plan.inputs_per_call is not None
+    assert 1 <= plan.inputs_per_call < config.batch_size
+    assert plan.call_bytes == plan.inputs_per_call * one <= ram_budget().bytes
+    assert check_memory(ProcessConfig(model="demo", device="cpu", batch_size=2), [info]).inputs_per_call is None
 
 
 def test_every_box_of_a_frame_counts_as_a_model_input(clip, tmp_path):
-    """Box-guided calls run every box of every frame in one model batch, so three boxes leave room for a
-    third of the frames per call; a boxes file counts its tracks."""
+    """Box-guided calls hand the model every box of a frame as an input of its own: a batch of 4 frames
+    with three boxes is 12 inputs; a boxes file counts its tracks, ``--roi auto`` its ``--roi-subjects``;
+    a batch too large for one call is capped in inputs."""
     with open_source(str(clip)) as source:
         info = source.info
-    base = ProcessConfig(model="demo", device="cpu", backend="local", resolution=512, batch_size=10**4)
+    base = ProcessConfig(model="demo", device="cpu", backend="local", resolution=256, batch_size=4)
+    per_input = call_bytes(get_variant("demo").config, (256, 256), (info.width, info.height), 1)
     boxes = ((0, 0, 8, 8), (8, 8, 16, 16), (0.5, 0.5, 1.0, 1.0))
-    one_box = check_memory(replace(base, box=boxes[:1]), [info])
-    three = check_memory(replace(base, box=boxes), [info])
-    assert one_box is not None and three is not None and one_box.frames_per_call and three.frames_per_call
-    per_frame = call_bytes(get_variant("demo").config, (512, 512), (info.width, info.height), 1, crops=3)
-    assert three.call_bytes == three.frames_per_call * per_frame <= ram_budget().bytes
-    assert 2.4 < one_box.frames_per_call / three.frames_per_call < 3.6  # floors of the same room
     keyframes = tmp_path / "boxes.csv"
     keyframes.write_text("frame,x0,y0,x1,y1,id\n0,0,0,8,8,a\n2,1,1,9,9,a\n0,8,8,16,16,b\n0,0,0,4,4,c\n")
-    from_file = check_memory(replace(base, boxes=str(keyframes)), [info])
-    assert from_file is not None and from_file.frames_per_call
-    assert from_file.call_bytes == from_file.frames_per_call * per_frame  # three tracks: three inputs a frame
+    for settings, inputs in (({"box": boxes[:1]}, 4), ({"box": boxes}, 12), ({"boxes": str(keyframes)}, 12),
+                             ({"roi": "auto", "roi_subjects": 3}, 12), ({"roi": "auto", "roi_subjects": 1}, 4)):
+        plan = check_memory(replace(base, **settings), [info])
+        assert plan is not None and plan.inputs_per_call is None and plan.call_bytes == inputs * per_input, settings
+    capped = check_memory(replace(base, box=boxes, batch_size=10**5), [info])
+    assert capped is not None and capped.inputs_per_call
+    assert capped.call_bytes == capped.inputs_per_call * per_input <= ram_budget().bytes
 
 
 def test_the_coarse_pass_is_capped_like_the_crops_and_refused_only_when_one_thumbnail_cannot_fit(
@@ -122,11 +122,11 @@ def test_the_coarse_pass_is_capped_like_the_crops_and_refused_only_when_one_thum
     coarse = int((ram_budget().bytes / 4 / ACTIVATION_BYTES_PER_PIXEL["swin_demo"]) ** 0.5) // 32 * 32
     config = ProcessConfig(model="demo", device="cpu", backend="local", resolution=256, roi="auto",
                            roi_coarse=coarse, batch_size=4)
-    assert check_memory(replace(config, roi="off"), [info]).frames_per_call is None  # the crops alone fit
+    assert check_memory(replace(config, roi="off"), [info]).inputs_per_call is None  # the crops alone fit
     plan = check_memory(config, [info])
-    assert plan is not None and plan.frames_per_call is not None and 1 <= plan.frames_per_call < 4 + 2 * 3
+    assert plan is not None and plan.inputs_per_call is not None and 1 <= plan.inputs_per_call < 4 + 2 * 3
     one_thumbnail = call_bytes(get_variant("demo").config, (coarse, coarse), (info.width, info.height), 1)
-    assert plan.frames_per_call * one_thumbnail <= ram_budget().bytes
+    assert plan.inputs_per_call * one_thumbnail <= ram_budget().bytes
 
     code = run(clip, "-o", tmp_path / "o.mov", "--model", NO_MODEL, "--roi", "auto", "--roi-coarse", "16384")
     err = capsys.readouterr().err.strip()

@@ -9,6 +9,7 @@ and the tracking logic, not a model, is what is under test.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,15 +21,18 @@ import run_pipeline
 from birefnet import Predictor
 from birefnet.boxes import check_box, region_of
 from birefnet.errors import InputError
-from birefnet.tracking import TrackSettings, crop_region, smooth_boxes, subject_box
+from birefnet.live_tracking import LiveTracker
+from birefnet.tracking import TrackSettings, crop_region, escapes, smooth_boxes, subject_boxes
 from pipeline.frames import FrameBatch
 from pipeline.roi import open_roi
 from pipeline.roi.keyframes import BoxTrack, read_keyframes
 from pipeline.roi.requests import track_requests
+from pipeline.webcam.engine import Engine
 from tests.clips import decode_video, make_clip
 from tests.predictors import RedKeyFactory
 from workers.base import BackendConfig
 from workers.local import LocalBackend
+from workers.payload import RegionRequest
 
 TRACK = TrackSettings(coarse_resolution=64, radius=3, enlarge=0.1)
 
@@ -199,15 +203,87 @@ def test_tracking_follows_a_small_subject_smoothly_and_refinds_it_after_a_cut():
     assert max((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions) < 0.1 * 360 * 640
 
 
+def two_subject_clip(count: int, height: int, width: int, enters: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two red disks over a red-free background that start at opposite sides, meet in the middle and part
+    again (the right one lower, so they pass without touching); the right one is there from frame
+    ``enters`` on. Returns images and their exact alpha."""
+    rng = np.random.default_rng(2)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    background = rng.integers(0, 60, (height, width, 3)).astype(np.float32) + (0, 140, 40)
+    background[..., 0] = 0
+    r = 0.05 * height
+    images, alphas = [], []
+    for t in range(count):
+        travel = 0.7 * width * t / (count - 1)
+        left = np.clip(r - np.hypot(xx - (0.1 * width + travel), yy - 0.42 * height) + 0.5, 0, 1)
+        right = np.clip(r - np.hypot(xx - (0.9 * width - travel), yy - 0.58 * height) + 0.5, 0, 1) * (t >= enters)
+        alpha = np.maximum(left, right)
+        image = alpha[..., None] * np.array([255.0, 0, 0]) + (1 - alpha[..., None]) * background
+        images.append(np.round(image).astype(np.uint8))
+        alphas.append(alpha)
+    return np.stack(images), np.stack(alphas)
+
+
+def test_separate_subjects_get_a_crop_each_and_share_one_while_near():
+    images, true = two_subject_clip(16, 360, 640)
+    with LocalBackend(RedKeyFactory(128)) as backend:
+        results = [result for _, result in backend.matte(track_requests(batches_of(images, 4), TRACK))]
+    alpha = np.concatenate([result.alpha for result in results])
+    regions = [crops for result in results for crops in result.regions]
+    for t, crops in enumerate(regions):
+        inside = np.zeros(true[t].shape, bool)
+        for x0, y0, x1, y1 in crops:
+            assert not inside[y0:y1, x0:x1].any(), f"frame {t}: crops overlap"
+            inside[y0:y1, x0:x1] = True
+        assert inside[true[t] > 0.02].all(), f"frame {t} lost a subject"
+        assert alpha[t][~inside].max() == 0
+        assert np.abs(alpha[t][inside] / 255.0 - true[t][inside]).mean() < 0.01
+    counts = [len(crops) for crops in regions]
+    assert counts[0] == counts[-1] == 2 and 1 in counts[5:11], counts  # apart, together in the middle, apart
+    area = [sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in crops) for crops in regions]
+    assert area[0] < 0.2 * 360 * 640  # two small crops, not one spanning both
+    for k in range(2):  # each subject's crop moves smoothly while the two are apart
+        centres = np.array([[(c[k][0] + c[k][2]) / 2 for c in regions[:4]]])
+        assert np.abs(np.diff(centres, 2)).max() <= 0.02 * 360
+    with LocalBackend(RedKeyFactory(128)) as backend:
+        one = [result for _, result in backend.matte(track_requests(batches_of(images, 4),
+                                                                    replace(TRACK, max_subjects=1)))]
+    assert all(len(crops) == 1 for result in one for crops in result.regions)
+
+
+def test_a_crop_edge_inside_another_crop_is_no_escape():
+    alpha = np.zeros((100, 200), np.float32)
+    a, b = (20, 20, 100, 80), (90, 10, 180, 90)  # overlapping crops
+    alpha[30:60, 95:110] = 1  # across a's right edge, inside b: matted there
+    assert not escapes(alpha, [a, b], 0.5)
+    assert escapes(alpha, [a], 0.5)  # alone, a cuts it
+    alpha[79, 40:50] = 1  # on a's bottom edge, outside b: cut
+    assert escapes(alpha, [a, b], 0.5)
+    assert not escapes(alpha, [(0, 0, 200, 100)], 0.5)  # the frame's own edges are no escape
+
+
+def test_near_parts_of_one_subject_are_one_subject_and_specks_alone_are_none():
+    alpha = np.zeros((90, 160), np.float32)
+    alpha[40:50, 10:20] = 1  # a subject
+    alpha[40:50, 24:28] = 1  # a part of it (a hand) not touching it at this size
+    alpha[40:50, 130:140] = 1  # another subject, far away
+    alpha[5, 80] = 1  # a one-pixel false alarm, far from both
+    settings = TrackSettings(min_fraction=1e-3)
+    boxes = subject_boxes(alpha, settings, lambda box: crop_region(box, 900, 1600, settings, (512, 512)))
+    assert boxes == [(10 / 160, 40 / 90, 28 / 160, 50 / 90), (130 / 160, 40 / 90, 140 / 160, 50 / 90)]
+
+
 class ScarceMemoryRedKey:
-    """``RedKeyFactory``'s predictor, out of device memory on calls of more than ``most`` images."""
+    """``RedKeyFactory``'s predictor, out of device memory on calls of more than ``most`` model inputs
+    (frames, or their boxes)."""
 
     def __init__(self, most: int):
         self.inner, self.most, self.calls = RedKeyFactory(128)("cpu"), most, []
 
     def predict(self, frames, **options):
-        self.calls.append(len(frames))
-        if len(frames) > self.most:
+        boxes = options.get("boxes")
+        self.calls.append(len(frames) if boxes is None else sum(len(b) for b in boxes))
+        if self.calls[-1] > self.most:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return self.inner.predict(frames, **options)
 
@@ -230,6 +306,20 @@ def test_the_coarse_pass_halves_on_out_of_memory_like_the_crops():
         np.testing.assert_array_equal(got.alpha, expected.alpha)
         assert got.regions == expected.regions
     assert max(scarce.calls) > 3 and worker.max_chunk is not None and worker.max_chunk <= 3
+
+
+def test_a_frame_with_more_crops_than_fit_is_split_over_calls_with_the_same_alpha():
+    from workers.matting import MattingWorker
+
+    images, _ = two_subject_clip(6, 360, 640)
+    boxes = [np.array([[40, 100, 200, 260], [420, 120, 600, 300], [250, 10, 330, 90]])] * len(images)
+    request = RegionRequest(images, boxes=boxes)
+    expected, _ = MattingWorker(RedKeyFactory(128)("cpu"), warmup=False).matte(request)
+    scarce = ScarceMemoryRedKey(most=1)
+    worker = MattingWorker(scarce, warmup=False)
+    got, _ = worker.matte(request)
+    np.testing.assert_array_equal(got.alpha, expected.alpha)
+    assert worker.max_chunk == 1 and len(scarce.calls) > 3 * len(images)
 
 
 def test_nothing_found_falls_back_to_the_whole_frame():
@@ -291,8 +381,12 @@ def test_faint_coarse_alpha_joins_the_box_only_where_it_touches_the_subject():
     alpha[40:60, 50:70] = 0.9  # the subject
     alpha[30:40, 60] = 0.2  # a strand averaged down by the coarse pass, attached
     alpha[80:90, 150:160] = 0.3  # a faint false alarm over the background
-    assert subject_box(alpha, 0.5, 1e-3, 0.1) == (0.25, 0.3, 0.35, 0.6)
-    assert subject_box(alpha, 0.5, 1e-3, 0.5) == (0.25, 0.4, 0.35, 0.6)
+    def whole(box):  # a crop as large as the frame: every part is one subject
+        return (0, 0, 200, 100)
+
+    settings = TrackSettings(min_fraction=1e-3)
+    assert subject_boxes(alpha, settings, whole) == [(0.25, 0.3, 0.35, 0.6)]
+    assert subject_boxes(alpha, replace(settings, faint=0.5), whole) == [(0.25, 0.4, 0.35, 0.6)]
 
 
 def test_subject_pixels_grows_the_crop_so_the_model_sees_the_subject_no_larger():
@@ -315,6 +409,47 @@ def test_subject_pixels_grows_the_crop_so_the_model_sees_the_subject_no_larger()
 def test_roi_auto_limits_the_subject_to_what_the_model_learned_from_unless_told(model, setting, expected):
     stage = open_roi("auto", None, None, 0.1, 2160, 3840, subject_pixels=setting, model=model)
     assert stage is not None and stage.track is not None and stage.track.subject_pixels == expected
+
+
+# --- live (webcam) tracking ------------------------------------------------------------------------------
+
+def live_matte(images: np.ndarray, tracker: LiveTracker) -> tuple[np.ndarray, dict]:
+    """Every frame through the webcam engine, each waited for (none dropped): alphas and the run's report."""
+    engine = Engine(RedKeyFactory(128)("cpu"), tracker=tracker).start()
+    alphas, sequence = [], 0
+    try:
+        for image in images:
+            engine.submit(image)
+            taken = engine.results.take(sequence, timeout=60)
+            assert taken is not None
+            sequence, result = taken
+            alphas.append(result.alpha)
+    finally:
+        engine.end_of_input()
+        engine.stop()
+    return np.stack(alphas), engine.report()
+
+
+def held(alpha: np.ndarray, true: np.ndarray) -> bool:
+    """Every solid pixel of the subjects matted solid, and the alpha close to the truth (resampling blurs
+    the strand)."""
+    return bool((alpha[true > 0.9] > 0.5).all() and np.abs(alpha - true).mean() < 0.01)
+
+
+def test_live_crops_follow_the_subject_and_rematte_a_frame_that_lost_it():
+    images, true = red_subject_clip(24, 360, 640, cut=12)
+    alpha, report = live_matte(images, LiveTracker(TRACK))
+    for t in range(len(images)):  # every frame, the cut's too, holds the whole subject
+        assert held(alpha[t], true[t]), f"frame {t}"
+    assert report["roi_coverage_mean"] < 0.3  # crops, not whole frames, most of the time
+    assert 1 <= report["roi_frames_rematted"] <= 2  # the cut (and at most one more while the speed is learnt)
+
+
+def test_a_subject_entering_outside_the_live_crops_is_found_at_the_next_whole_frame():
+    images, true = two_subject_clip(16, 360, 640, enters=3)
+    alpha, _ = live_matte(images, LiveTracker(TRACK, refind_every=4))
+    missed = [t for t in range(len(images)) if not held(alpha[t], true[t])]
+    assert missed and min(missed) >= 3 and max(missed) <= 3 + 4, missed  # until the next whole frame, no longer
 
 
 # --- `process` end to end -------------------------------------------------------------------------------

@@ -86,6 +86,17 @@ def test_cli_plays_clip_for_bounded_time_and_reports(tmp_path, clip, checkpoint,
     assert "frames shown" in capsys.readouterr().err  # the closing summary line
 
 
+@pytest.mark.slow
+def test_cli_roi_auto_mattes_live_and_reports_its_crops(tmp_path, clip, checkpoint):
+    report_path = tmp_path / "report.json"
+    code = main(["webcam", "--source", str(clip), "--model", str(checkpoint), "--resolution", "64",
+                 "--display", "none", "--duration", "1", "--roi", "auto", "--report", str(report_path)])
+    assert code == 0
+    report = json.loads(report_path.read_text())
+    assert report["roi"] == "auto" and report["frames_matted"] > 0
+    assert 0 < report["roi_coverage_mean"] <= 1 and 0 <= report["roi_frames_rematted"] <= report["frames_matted"]
+
+
 def test_slow_model_drops_frames_instead_of_queueing(clip, demo_model):
     delay_s = 0.15  # ~5 frames of the 30 fps clip arrive during each inference
     predictor = Predictor.from_model(SlowModel(demo_model, delay_s), device="cpu", resolution=64)

@@ -40,7 +40,7 @@ class BackendConfig:
     ray_address: str | None = None
     max_restarts: int = 3
     hang_floor_s: float = 60.0
-    frames_per_call: int | None = None  # most frames handed to the model at once (None: the whole batch)
+    inputs_per_call: int | None = None  # most model inputs (frames, crops) per call (None: a whole batch's)
 
 
 @dataclass

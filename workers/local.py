@@ -19,7 +19,7 @@ class LocalBackend(MattingBackend):
         self.workers = 1
         self.stats = BackendStats()
         self._worker = MattingWorker(build_predictor(config.device))
-        self._worker.max_chunk = config.frames_per_call
+        self._worker.max_chunk = config.inputs_per_call
 
     def matte(self, batches: Iterable[tuple[Key, Images]],
               alpha_dtype: str = "uint8") -> Iterator[tuple[Key, Alpha]]:

@@ -19,7 +19,7 @@ import numpy as np
 from birefnet.boxes import Region
 from birefnet.errors import UserError
 from birefnet.pixels import to_uint8
-from birefnet.tracking import touches_edge, track_regions
+from birefnet.tracking import escapes, track_regions
 from workers.payload import RegionAlpha, RegionRequest
 
 
@@ -83,14 +83,14 @@ def _release_device_cache() -> None:
 class MattingWorker:
     """One predictor, warmed up once, turning frames into uint8/uint16 alpha.
 
-    A device out-of-memory error halves the number of frames sent to the model at once and tries again;
-    the smaller chunk size is kept for the following batches. Only when a single frame does not fit does
-    it give up with ``WorkerOutOfMemory``.
+    A device out-of-memory error halves the number of model inputs (frames, crops, thumbnails) sent to
+    the model at once and tries again; the smaller chunk size is kept for the following batches. Only
+    when a single input does not fit does it give up with ``WorkerOutOfMemory``.
     """
 
     def __init__(self, predictor: PredictorLike, warmup: bool = True):
         self.predictor = predictor
-        self.max_chunk: int | None = None  # frames per model call; None until an OOM sets it
+        self.max_chunk: int | None = None  # model inputs per call; None until an OOM (or the memory plan) sets it
         if warmup:
             predictor.predict(np.zeros((1, 64, 64, 3), np.uint8), dtype="uint8")
 
@@ -112,7 +112,7 @@ class MattingWorker:
     def _matte_regions(self, request: RegionRequest, alpha_dtype: str) -> RegionAlpha:
         """The crops (given, or found by a coarse pass over the window), one model call per chunk of frames
         (the coarse pass too, so an out-of-memory halves it as well); a found crop whose alpha reaches its
-        inner edge (the subject leaves it) is matted whole instead."""
+        inner edge outside the other crops (the subject goes on past them) is matted whole instead."""
         predictor = cast(RegionPredictor, self.predictor)
         frames = to_uint8(request.images)
         count, height, width = frames.shape[:3]
@@ -122,17 +122,15 @@ class MattingWorker:
             thumbnails, coarse_size = track.thumbnails, track.settings.coarse_resolution
             coarse = self._predict_in_chunks(len(thumbnails), lambda s: predictor.predict(
                 thumbnails[s], resolution=coarse_size))
-            regions = [[r] for r in track_regions(coarse, track.shots.tolist(), range(track.first, track.first + count),
-                                                  height, width, track.settings, (work_w, work_h))]
+            regions = track_regions(coarse, track.shots.tolist(), range(track.first, track.first + count),
+                                    height, width, track.settings, (work_w, work_h))
         else:
             regions = [[_region(box) for box in boxes] for boxes in request.boxes or []]
-        alpha = self._predict_in_chunks(count, lambda s: predictor.predict(
-            frames[s], dtype=alpha_dtype, boxes=regions[s], margin=0.0))
+        alpha = self._matte_crops(predictor, frames, regions, alpha_dtype)
         if request.track is not None:
             scale = 1.0 / (255 if alpha_dtype == "uint8" else 65535)
             level = request.track.settings.edge_level / scale
-            escaped = [i for i, (r,) in enumerate(regions)
-                       if r != (0, 0, width, height) and touches_edge(alpha[i], r, height, width, level)]
+            escaped = [i for i, crops in enumerate(regions) if escapes(alpha[i], crops, level)]
             if escaped:
                 leaving = frames[escaped]
                 alpha[escaped] = self._predict_in_chunks(len(escaped), lambda s: predictor.predict(
@@ -142,6 +140,30 @@ class MattingWorker:
         return RegionAlpha(alpha, regions,
                            np.array([_model_scale(r, predictor) for r in regions]),
                            work_w * work_h / (height * width))
+
+    def _matte_crops(self, predictor: RegionPredictor, frames: np.ndarray, regions: list[list[Region]],
+                     alpha_dtype: str) -> np.ndarray:
+        """Alpha of ``frames`` matted inside each frame's ``regions`` (0 elsewhere), chunked by crops, not
+        frames, so that a frame with many crops can be split over calls: the parts meet with ``max``, as the
+        crops of one call do, so the alpha does not depend on the chunks."""
+        crops = [(i, region) for i, frame_regions in enumerate(regions) for region in frame_regions]
+        alpha = np.zeros(frames.shape[:3], np.dtype(alpha_dtype))
+        if not crops:
+            return alpha
+        rows: list[int] = []  # the frame each predicted row belongs to
+
+        def predict(chunk: slice) -> np.ndarray:
+            owners = sorted({i for i, _ in crops[chunk]})
+            boxes = [[region for i, region in crops[chunk] if i == owner] for owner in owners]
+            images = (frames[owners[0]:owners[-1] + 1] if owners[-1] - owners[0] + 1 == len(owners)
+                      else frames[owners])
+            part = predictor.predict(images, dtype=alpha_dtype, boxes=boxes, margin=0.0)
+            rows.extend(owners)
+            return part
+
+        for owner, part in zip(rows, self._predict_in_chunks(len(crops), predict), strict=True):
+            np.maximum(alpha[owner], part, out=alpha[owner])
+        return alpha
 
     def _predict_in_chunks(self, count: int, predict: Callable[[slice], np.ndarray]) -> np.ndarray:
         chunk = min(count, self.max_chunk or count)

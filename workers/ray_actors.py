@@ -149,7 +149,7 @@ class MattingActor:
     so the driver sees the original exception (a ``CheckpointError`` stays one)."""
 
     def __init__(self, build_predictor: PredictorFactory, device: str, threads: int,
-                 frames_per_call: int | None = None):
+                 inputs_per_call: int | None = None):
         import torch
 
         _restore_priority()
@@ -157,7 +157,7 @@ class MattingActor:
         self._error: BaseException | None = None
         try:
             self._worker = MattingWorker(build_predictor(device))
-            self._worker.max_chunk = frames_per_call
+            self._worker.max_chunk = inputs_per_call
         except Exception as exc:
             self._error = exc
 
@@ -258,7 +258,7 @@ class RayBackend(MattingBackend):
     def _start_actor(self) -> Any:
         placement = self._placement
         return self._actor_class.options(**placement.options).remote(
-            self._build_predictor, placement.device, placement.threads, self.config.frames_per_call)
+            self._build_predictor, placement.device, placement.threads, self.config.inputs_per_call)
 
     def call(self, function: Callable[..., Result], *args: Any, **kwargs: Any) -> Result:
         """``function(*args)`` (a blocking Ray call) on the helper thread; the main thread waits in Python,

@@ -17,6 +17,7 @@ from pipeline.settings.webcam import BROWSER_SOURCE, WebcamSettings
 if TYPE_CHECKING:
     import numpy as np
 
+    from birefnet.live_tracking import LiveTracker
     from birefnet.predictor import Predictor
 
 
@@ -102,6 +103,18 @@ def build_smoother(mode: str):
     return make_smoother(mode)
 
 
+def build_tracker(settings: WebcamSettings) -> LiveTracker | None:
+    """The causal subject tracker for ``--roi auto`` (the subject at most the model pixels the model
+    learned from, as ``process`` frames it); None for 'off'."""
+    if settings.roi == "off":
+        return None
+    from birefnet.live_tracking import LiveTracker
+    from birefnet.registry import subject_pixels_of
+    from birefnet.tracking import TrackSettings
+
+    return LiveTracker(TrackSettings(subject_pixels=subject_pixels_of(settings.model)))
+
+
 def run(args: argparse.Namespace) -> int:
     from pipeline.settings.webcam import WEBCAM_SETTINGS
     from pipeline.sources import open_source
@@ -119,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
         open_source(source_spec(settings.source), loop=settings.loop)
     try:
         predictor = build_predictor(settings)
-        engine = Engine(predictor, build_smoother(settings.temporal))
+        engine = Engine(predictor, build_smoother(settings.temporal), tracker=build_tracker(settings))
         capture = None if source is None else CaptureThread(source, engine)
         report = LiveRun(engine, capture, view, display=settings.display, host=settings.host, port=settings.port,
                          duration=settings.duration, source_name=settings.source, quiet=settings.quiet).run()
@@ -132,7 +145,7 @@ def run(args: argparse.Namespace) -> int:
     report.update(source=settings.source, model=settings.model, runtime=predictor.runtime.name,
                   device=str(predictor.device),
                   precision=str(predictor.dtype).removeprefix("torch."), resolution=f"{width}x{height}",
-                  temporal=settings.temporal, display=settings.display)
+                  temporal=settings.temporal, roi=settings.roi, display=settings.display)
     if settings.report is not None:
         write_report(Path(settings.report), report)
     if not settings.quiet:

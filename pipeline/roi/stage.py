@@ -55,11 +55,13 @@ class RoiStage:
 
 def open_roi(roi: str, box: tuple | None, boxes: str | None, margin: float, height: int,
              width: int, coarse: int = TrackSettings.coarse_resolution,
-             subject_pixels: int | None = None, model: str = "") -> RoiStage | None:
+             subject_pixels: int | None = None, model: str = "",
+             subjects: int = TrackSettings.max_subjects) -> RoiStage | None:
     """The stage the settings ask for (None: the model sees whole frames). ``margin`` grows given boxes,
     and the tracked box of ``--roi auto``, by that fraction of their size each side; ``coarse`` is the
     working size of the pass that finds the subject, ``subject_pixels`` the most model pixels the tracked
-    subject may span (None: what ``model`` learned from, ``birefnet.registry``; 0: no limit)."""
+    subject may span (None: what ``model`` learned from, ``birefnet.registry``; 0: no limit), ``subjects``
+    the most separate subjects given crops of their own."""
     if box:
         return RoiStage("boxes", BoxTrack.fixed(box, height, width), margin)
     if boxes:
@@ -68,5 +70,6 @@ def open_roi(roi: str, box: tuple | None, boxes: str | None, margin: float, heig
         if subject_pixels is None:
             subject_pixels = subject_pixels_of(model)
         return RoiStage("auto", margin=margin, track=TrackSettings(coarse_resolution=coarse, enlarge=margin,
-                                                                 subject_pixels=subject_pixels or None))
+                                                                 subject_pixels=subject_pixels or None,
+                                                                 max_subjects=subjects))
     return None

@@ -8,6 +8,7 @@ from pipeline.settings.table import Key
 from pipeline.temporal.modes import TEMPORAL_MODES
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+ROI_MODES = ("off", "auto")
 RUNTIMES = ("auto", "torch", "onnx", "tensorrt")  # birefnet.runtimes.RUNTIMES (a test keeps them equal)
 
 MODEL = Key(values.text, "variant name, checkpoint file, hub-layout directory or hub repo id", "NAME")
@@ -18,6 +19,8 @@ RUNTIME = Key(values.choice(RUNTIMES), "what runs the model: torch, onnx (ONNX R
               "|".join(RUNTIMES))
 DEVICE = Key(values.device, "where the model runs", "auto|cpu|cuda|cuda:N|mps")
 TEMPORAL = Key(values.choice(TEMPORAL_MODES), "temporal smoothing of the alpha", "|".join(TEMPORAL_MODES))
+ROI = Key(values.choice(ROI_MODES), "auto: find the subjects with a coarse pass and matte crops that follow them",
+          "|".join(ROI_MODES))
 QUIET = Key(values.boolean, "no progress and no summary", kind="switch")
 OVERWRITE = Key(values.boolean, "replace what exists (otherwise it is kept and the run stops or skips)",
                 kind="switch")

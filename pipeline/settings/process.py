@@ -26,7 +26,6 @@ PLACEMENTS = ("auto", "cpu", "cuda")  # workers place models on GPUs or CPUs; no
 AUDIO_MODES = ("copy", "drop")
 BACKENDS = ("auto", "ray", "local")
 BIT_DEPTHS = ("auto", "8", "10", "16")
-ROI_MODES = ("off", "auto")
 
 
 @dataclass
@@ -76,6 +75,7 @@ class ProcessConfig:
     roi_coarse: int = 256  # working size of the coarse pass that finds the subject (--roi auto)
     roi_subject_pixels: int | None = None  # --roi auto: the subject spans at most this many model pixels; None: the
     # model's own (birefnet.registry), 0: no limit
+    roi_subjects: int = 4  # --roi auto: separate subjects get a crop each, up to this many; more share one crop
 
 
 def _box_list(value: Any) -> tuple[tuple[float, float, float, float], ...]:
@@ -199,13 +199,14 @@ KEYS: dict[str, Key] = {
                  "interpolated between", "FILE"),
     "roi_margin": Key(values.number(0.0, 4.0), "margin around boxes and the tracked box, as a fraction of their size",
                       "F"),
-    "roi": Key(values.choice(ROI_MODES), "auto: find the subject with a coarse pass and matte a crop that follows it",
-               "|".join(ROI_MODES)),
+    "roi": common.ROI,
     "roi_coarse": Key(values.integer(32), "working size of the coarse pass that finds the subject (--roi auto; "
                       "a multiple of 32)", "N"),
     "roi_subject_pixels": Key(values.optional(values.integer(0)), "--roi auto: grow the crop so the subject spans at "
                               "most N model pixels (default: the size the model learned from, 192 for demo, no limit "
                               "for the released models; 0: no limit)", "N"),
+    "roi_subjects": Key(values.integer(1), "--roi auto: subjects far apart get a crop each, up to N (more share one "
+                        "crop; 1: one crop holds them all)", "N"),
 }
 
 PROCESS_SETTINGS = SettingsTable("process", KEYS)

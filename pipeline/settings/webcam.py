@@ -27,6 +27,7 @@ class WebcamSettings:
     resolution: tuple[int, int] | None = None  # None: the largest square that holds fps_target
     fps_target: float = 30.0
     temporal: str = "ema"
+    roi: str = "off"  # auto: crops that follow the subjects, found in the previous frames' alpha
     display: str = "window"
     host: str = "127.0.0.1"
     port: int = 8765
@@ -66,6 +67,8 @@ WEBCAM_SETTINGS = SettingsTable("webcam", {
                       "square that holds --fps-target on this device", "N|WxH|auto"),
     "fps_target": Key(values.number(above=0.0), "frame rate 'auto' resolution aims to hold", "FPS"),
     "temporal": common.TEMPORAL.with_help("causal temporal smoothing of the alpha; s toggles it live"),
+    "roi": common.ROI.with_help("auto: matte crops that follow the subjects, found in the previous frames' alpha "
+                                "(the whole frame when none is followed, and every 15 frames to find new ones)"),
     "display": Key(values.choice(DISPLAYS), "OpenCV window, web page on --host:--port, or none (headless)",
                    "|".join(DISPLAYS)),
     "host": Key(values.text, "address the web page binds", "ADDR"),

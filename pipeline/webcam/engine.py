@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from birefnet.boxes import covered_fraction
+from birefnet.live_tracking import LiveTracker
 from pipeline.webcam.latest import LatestSlot
 from pipeline.webcam.stats import RunStats
 
@@ -46,12 +48,15 @@ class Engine:
 
     ``predictor`` is a ``birefnet.Predictor`` (torch frames in, alpha on its device out);
     ``smoother`` anything with ``smooth(frames, alphas)`` and ``reset()``
-    (``pipeline.temporal.smoother.make_smoother``), or None to never smooth.
+    (``pipeline.temporal.smoother.make_smoother``), or None to never smooth; ``tracker`` a
+    ``birefnet.tracking.LiveTracker`` to matte crops that follow the subjects (``--roi auto``), or None
+    for whole frames. The smoother always sees the whole frame's alpha.
     """
 
-    def __init__(self, predictor, smoother=None, smoothing: bool = True) -> None:
+    def __init__(self, predictor, smoother=None, smoothing: bool = True, tracker: LiveTracker | None = None) -> None:
         self.predictor = predictor
         self.smoother = smoother
+        self.tracker = tracker
         self.frames: LatestSlot[CapturedFrame] = LatestSlot()
         self.results: LatestSlot[MattedFrame] = LatestSlot()
         self.stats = RunStats()
@@ -146,7 +151,7 @@ class Engine:
             sequence, frame = taken
             # torch in, torch out: on a GPU the alpha stays there through smoothing, one copy back
             pixels = torch.from_numpy(frame.image[None])
-            alpha = self.predictor.predict(pixels, dtype="float32")
+            alpha = self._matte(pixels)
             smoothed = self._smoothing
             if smoothed:
                 if self._reset_smoother or frame.image.shape != last_shape:
@@ -154,7 +159,23 @@ class Engine:
                     self._reset_smoother = False
                 alpha = self.smoother.smooth(pixels, alpha)
             last_shape = frame.image.shape
-            alpha = alpha[0].float().cpu().numpy()
             matted_at = time.perf_counter()
             self.stats.frame_matted(matted_at)
-            self.results.put(MattedFrame(frame, alpha, matted_at, smoothed))
+            self.results.put(MattedFrame(frame, alpha[0].float().cpu().numpy(), matted_at, smoothed))
+
+    def _matte(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Alpha (1, H, W) of one frame (1, H, W, 3): whole, or inside the tracker's crops (whole again when
+        they lost the subject)."""
+        if self.tracker is None:
+            return self.predictor.predict(pixels, dtype="float32")
+        height, width = pixels.shape[1:3]
+        working = self.predictor.working_size(height, width)
+        regions = self.tracker.regions(height, width, working)
+        alpha = self.predictor.predict(pixels, dtype="float32", boxes=[regions], margin=0.0)
+        rematte = not self.tracker.update(alpha[0].cpu().numpy(), regions, working)
+        if rematte:
+            regions = [(0, 0, width, height)]
+            alpha = self.predictor.predict(pixels, dtype="float32")
+            self.tracker.update(alpha[0].cpu().numpy(), regions, working)
+        self.stats.frame_cropped(covered_fraction(regions, height, width), rematte)
+        return alpha

@@ -44,6 +44,8 @@ class RunStats:
         self.stopped_at: float | None = None
         self.frames_captured = 0
         self.frames_matted = 0
+        self.crop_coverage: list[float] = []  # per frame matted in crops (--roi auto): fraction inside them
+        self.frames_rematted = 0  # --roi auto: frames whose crops lost the subject, matted again whole
         self.shown: list[FrameTiming] = []
         self._shown_indices: set[int] = set()
         self._recent: dict[str, deque[float]] = {name: deque() for name in ("captured", "matted")}
@@ -58,6 +60,11 @@ class RunStats:
         with self._lock:
             self.frames_matted += 1
             self._note("matted", at)
+
+    def frame_cropped(self, coverage: float, rematted: bool) -> None:
+        with self._lock:
+            self.crop_coverage.append(coverage)
+            self.frames_rematted += rematted
 
     def frame_shown(self, index: int, captured_at: float, matted_at: float, at: float | None = None) -> bool:
         """Record the first showing of frame ``index``; later showings (other viewers) are not counted."""
@@ -109,7 +116,9 @@ class RunStats:
         with self._lock:
             elapsed = max(end - self.started_at, 1e-9)
             latencies = [t.latency_ms for t in self.shown]
-            return {
+            roi = {"roi_coverage_mean": float(np.mean(self.crop_coverage)),
+                   "roi_frames_rematted": self.frames_rematted} if self.crop_coverage else {}
+            return roi | {
                 "duration_s": elapsed,
                 "capture_fps": self.frames_captured / elapsed,
                 "inference_fps": self.frames_matted / elapsed,
