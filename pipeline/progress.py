@@ -119,7 +119,8 @@ def format_summary(summary: RunSummary) -> str:
     if summary.roi:
         cover, scale = summary.roi["coverage"], summary.roi["model_pixels_per_subject_pixel"]
         line += (f"; ROI {summary.roi['mode']}: crops cover {cover['mean']:.1%} of the frame (min {cover['min']:.1%}, "
-                 f"max {cover['max']:.1%}), {scale['roi']:.3g} model px per subject px "
+                 f"max {cover['max']:.1%}), {summary.roi['crops_per_frame']['mean']:.3g} crops per frame, "
+                 f"{summary.roi['whole_frames']} frames whole, {scale['roi']:.3g} model px per subject px "
                  f"({scale['full_frame']:.3g} without)")
     if summary.status == "partial":
         listed = f"the container listed {summary.frames_listed} frames, " if summary.frames_listed else ""

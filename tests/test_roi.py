@@ -478,16 +478,20 @@ def test_process_with_a_boxes_file_mattes_only_inside_the_interpolated_boxes(cli
         assert frame[outside].max() == 0, f"frame {index} has alpha outside its box"
     roi = json.loads(report.read_text())["inputs"][0]["roi"]
     assert roi["mode"] == "boxes" and 0 < roi["coverage"]["min"] <= roi["coverage"]["max"] < 0.2
+    assert roi["crops_per_frame"] == {"mean": 1.0, "max": 1} and roi["whole_frames"] == 0
     assert roi["model_pixels_per_subject_pixel"]["roi"] > roi["model_pixels_per_subject_pixel"]["full_frame"]
 
 
 def test_process_roi_auto_runs_and_reports(clip, checkpoint, tmp_path, capsys):
-    out = tmp_path / "matte.mkv"
+    out, report = tmp_path / "matte.mkv", tmp_path / "report.json"
     code = run_pipeline.main(["process", str(clip), "-o", str(out), "--model", str(checkpoint), "--resolution", "64",
-                              "--backend", "local", "--output", "matte", "--roi", "auto"])
+                              "--backend", "local", "--output", "matte", "--roi", "auto", "--report", str(report)])
     assert code == 0
     assert "ROI auto: crops cover" in capsys.readouterr().out
     assert len(decode_video(out, format="gray")[0]) == 6
+    roi = json.loads(report.read_text())["inputs"][0]["roi"]
+    assert 1 <= roi["crops_per_frame"]["mean"] <= roi["crops_per_frame"]["max"] <= 4
+    assert 0 <= roi["whole_frames"] <= 6
 
 
 def test_box_given_twice_mattes_inside_both_as_one_flag_with_two_boxes(clip, checkpoint, tmp_path):

@@ -26,6 +26,8 @@ class RoiStage:
     margin: float = 0.1
     track: TrackSettings = field(default_factory=TrackSettings)
     coverage: list[float] = field(default_factory=list)
+    crops: list[int] = field(default_factory=list)  # per frame: crops matted (0: a frame whose boxes are none)
+    whole_frames: int = 0  # frames whose one crop is the whole frame (--roi auto: none found, or the crops lost it)
     model_scale: list[float] = field(default_factory=list)
     full_scale: float = 0.0
 
@@ -38,18 +40,24 @@ class RoiStage:
         """Keep a batch's figures; returns its alpha."""
         height, width = result.alpha.shape[1:]
         self.coverage += [covered_fraction(regions, height, width) for regions in result.regions]
+        self.crops += [len(regions) for regions in result.regions]
+        self.whole_frames += sum(regions == [(0, 0, width, height)] for regions in result.regions)
         self.model_scale += [s for s in result.model_scale.tolist() if s > 0]
         self.full_scale = result.full_scale
         return result.alpha
 
     def report(self) -> dict:
-        """Crop coverage (fraction of each frame: mean, min, max) and model pixels per subject pixel with
-        the crops (mean over frames) and without them (the whole frame at the working size)."""
+        """Crop coverage (fraction of each frame: mean, min, max), crops per frame (mean, max), frames matted
+        whole, and model pixels per subject pixel with the crops (mean over frames) and without them (the
+        whole frame at the working size)."""
         cover = np.array(self.coverage or [0.0])
         scale = float(np.mean(self.model_scale)) if self.model_scale else 0.0
         return {"mode": self.mode,
                 "coverage": {"mean": round(float(cover.mean()), 4), "min": round(float(cover.min()), 4),
                              "max": round(float(cover.max()), 4)},
+                "crops_per_frame": {"mean": round(float(np.mean(self.crops or [0])), 3),
+                                    "max": max(self.crops or [0])},
+                "whole_frames": self.whole_frames,
                 "model_pixels_per_subject_pixel": {"roi": round(scale, 4), "full_frame": round(self.full_scale, 4)}}
 
 
