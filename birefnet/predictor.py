@@ -215,21 +215,23 @@ class Predictor:
     @torch.inference_mode()
     def predict_regions(self, pixels: Tensor, regions: Sequence[Sequence[Region]]) -> Tensor:
         """Alpha (N, H, W) for uint8 NCHW frames on the device, the model run only on ``regions`` (per
-        frame, whole pixels inside the frame): every crop resized to one working size, all of them one
-        model call, each prediction resized back to its crop and pasted with ``max``; 0 elsewhere."""
+        frame, whole pixels inside the frame): each crop resized to its own working size (crops that share
+        one, as every crop does at a fixed resolution, go in one model call), each prediction resized back
+        to its crop and pasted with ``max``; 0 elsewhere. So every crop's alpha is the model's on that crop
+        alone, whatever else the call holds."""
         count, _, height, width = pixels.shape
         out = torch.zeros((count, height, width), dtype=torch.float32, device=pixels.device)
         crops = [(i, region) for i, frame_regions in enumerate(regions) for region in frame_regions]
-        if not crops:
-            return out
-        largest = max(crops, key=lambda c: (c[1][2] - c[1][0]) * (c[1][3] - c[1][1]))[1]
-        size = self.working_size(largest[3] - largest[1], largest[2] - largest[0])
-        batch = torch.cat([self._normalised_input(pixels[i:i + 1, :, y0:y1, x0:x1], size)
-                           for i, (x0, y0, x1, y1) in crops])
-        probabilities = self._probabilities(self.runtime(batch))
-        for k, (i, (x0, y0, x1, y1)) in enumerate(crops):
-            crop = self._resized(probabilities[k:k + 1], y1 - y0, x1 - x0)[0]
-            torch.maximum(out[i, y0:y1, x0:x1], crop, out=out[i, y0:y1, x0:x1])
+        by_size: dict[tuple[int, int], list[tuple[int, Region]]] = {}
+        for i, (x0, y0, x1, y1) in crops:
+            by_size.setdefault(self.working_size(y1 - y0, x1 - x0), []).append((i, (x0, y0, x1, y1)))
+        for size, group in by_size.items():
+            batch = torch.cat([self._normalised_input(pixels[i:i + 1, :, y0:y1, x0:x1], size)
+                               for i, (x0, y0, x1, y1) in group])
+            probabilities = self._probabilities(self.runtime(batch))
+            for k, (i, (x0, y0, x1, y1)) in enumerate(group):
+                crop = self._resized(probabilities[k:k + 1], y1 - y0, x1 - x0)[0]
+                torch.maximum(out[i, y0:y1, x0:x1], crop, out=out[i, y0:y1, x0:x1])
         return out
 
     def predict(self, frames, dtype: str = "float32", boxes=None, margin: float = DEFAULT_MARGIN,

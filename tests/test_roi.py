@@ -78,6 +78,19 @@ def test_two_boxes_per_frame_combine_with_max_and_per_frame_lists(predictor, fra
     assert alpha[1].max() == 0, "a frame without boxes has no subject"
 
 
+def test_crops_of_other_shapes_each_run_at_their_own_working_size(checkpoint, frames):
+    """At a dynamic resolution a tall and a wide crop want different working sizes: each is the model on
+    that crop alone, not resized to the other's size because they share a call."""
+    dynamic = Predictor(str(checkpoint), device="cpu", precision="fp32", resolution="dynamic")
+    dynamic.dynamic_base = 128  # about 128^2 model pixels a crop, not a checkpoint's 1024^2: a quick test
+    tall, wide = (4, 2, 24, 46), (30, 4, 78, 20)
+    assert dynamic.working_size(44, 20) != dynamic.working_size(16, 48)
+    alpha = dynamic.predict(frames[:1], boxes=[tall, wide], margin=0.0)[0]
+    for x0, y0, x1, y1 in (tall, wide):
+        alone = dynamic.predict(np.ascontiguousarray(frames[:1, y0:y1, x0:x1]))[0]
+        np.testing.assert_allclose(alpha[y0:y1, x0:x1], alone, atol=1e-6)
+
+
 def test_edge_boxes_and_boxes_larger_than_the_frame_are_clamped(predictor, frames):
     assert region_of((60, 30, 80, 48), 48, 80, 0.5) == (50, 21, 80, 48)
     assert region_of((-100, -50, 500, 300), 48, 80, 0.1) == (0, 0, 80, 48)

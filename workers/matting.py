@@ -110,9 +110,10 @@ class MattingWorker:
         return result, time.perf_counter() - started
 
     def _matte_regions(self, request: RegionRequest, alpha_dtype: str) -> RegionAlpha:
-        """The crops (given, or found by a coarse pass over the window), one model call per chunk of frames
-        (the coarse pass too, so an out-of-memory halves it as well); a found crop whose alpha reaches its
-        inner edge outside the other crops (the subject goes on past them) is matted whole instead."""
+        """The crops (given, or found by a coarse pass over the window), one model call per chunk of crops
+        (the coarse pass in chunks of thumbnails, so an out-of-memory halves either); a frame whose alpha
+        reaches an inner edge of a found crop outside its other crops (the subject goes on past them) is
+        matted whole instead."""
         predictor = cast(RegionPredictor, self.predictor)
         frames = to_uint8(request.images)
         count, height, width = frames.shape[:3]
@@ -194,10 +195,9 @@ def _region(box: np.ndarray) -> Region:
 
 
 def _model_scale(regions: list[Region], predictor: RegionPredictor) -> float:
-    """Model pixels per frame pixel inside a frame's crops (area-weighted over several); 0 without crops."""
+    """Model pixels per frame pixel inside a frame's crops (each crop at its own working size); 0 without
+    crops."""
     if not regions:
         return 0.0
-    areas = [(x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions]
-    largest = regions[areas.index(max(areas))]
-    w, h = predictor.working_size(largest[3] - largest[1], largest[2] - largest[0])
-    return len(regions) * w * h / sum(areas)
+    model = sum(w * h for w, h in (predictor.working_size(y1 - y0, x1 - x0) for x0, y0, x1, y1 in regions))
+    return model / sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in regions)
