@@ -27,7 +27,7 @@ import run_pipeline
 from birefnet.errors import ConfigError
 from pipeline.archive.inputs import find_videos
 from pipeline.archive.job import run_archive
-from pipeline.archive.ledger import JobDir
+from pipeline.archive.ledger import JobDir, UnitRow
 from pipeline.archive.units import VideoLayout, cut_points
 from pipeline.jobs import InputsFailed
 from pipeline.settings.archive import build_config
@@ -74,6 +74,19 @@ def test_manifest_columns_are_checked_in_one_line(tmp_path):
     assert (video.path, video.relative, video.settings) == (str(clip), "a", {"background_fit": "fill", "frames": "0:1"})
 
 
+def test_a_row_a_killed_worker_left_half_committed_is_no_row_and_is_removed(tmp_path):
+    """A worker killed between writing a row under its temporary name and renaming it must not leave a
+    unit counted as done, nor the file behind."""
+    job = JobDir(tmp_path)
+    job.create({}, [], {}, overwrite=False)
+    job.write_row(UnitRow("a", "a.mp4", "done", frames=3))
+    stale = job.row_path("b").with_name(f".{job.row_path('b').stem}.partial-4242.json")
+    stale.write_text(json.dumps(UnitRow("b", "b.mp4", "done", frames=3).as_dict()))
+    assert set(job.rows()) == {"a"}
+    job.discard_partials()
+    assert not stale.exists() and set(job.rows()) == {"a"}
+
+
 def test_ray_data_logs_keep_warnings_and_drop_the_usage_pollers_debug_records():
     """The usage poller's per-poll DEBUG traceback once raced the exit's closing of Ray Data's log file
     and printed '--- Logging error ---' under --quiet (CI); it must not reach Ray Data's handlers."""
@@ -97,8 +110,8 @@ def test_ray_data_logs_keep_warnings_and_drop_the_usage_pollers_debug_records():
 
 @pytest.mark.slow
 def test_ray_job_submit_against_a_head_started_here(media, tmp_path):
-    """`ray job submit --working-dir . -- birefnet-video archive ...` on a real head (127.0.0.1); runs
-    before the module's cluster starts, so one Ray is up at a time."""
+    """`ray job submit --working-dir . -- birefnet-video archive ...` on a real head (127.0.0.1), on ports
+    of its own: under ``pytest -n`` another test's cluster may be up beside it."""
     pytest.importorskip("ray")
     pytest.importorskip("aiohttp", reason="ray job submit needs the dashboard of ray[default]")
     _, checkpoint, inputs = media
@@ -111,6 +124,8 @@ def test_ray_job_submit_against_a_head_started_here(media, tmp_path):
     subprocess.run(["ray", "start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(port),
                     "--num-cpus", "2", "--resources", '{"slot": 2}', "--include-dashboard", "true",
                     "--dashboard-host", "127.0.0.1", "--dashboard-port", str(dashboard), "--disable-usage-stats",
+                    # ports of its own for the job agent: a cluster of another test may run beside it (pytest -n)
+                    "--dashboard-agent-listen-port", "52391", "--dashboard-agent-grpc-port", "52392",
                     "--temp-dir", str(temp_dir)],
                    env=env, check=True, capture_output=True, timeout=120)
     try:

@@ -134,6 +134,7 @@ def run_archive(inputs: list[str], out_dir: str, config: ArchiveConfig,
             finally:
                 progress.close()
             phases["units"], mark = _lap(mark)
+    job.discard_partials()  # no worker runs now: a row under a temporary name was cut off by a kill
     rows = job.rows()
     ran_ids = {row["id"] for row in ran}
     joins: dict[str, float] = {}

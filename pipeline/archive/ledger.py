@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from birefnet.atomic import write_text
+from birefnet.atomic import PARTIAL_MARK, write_text
 from birefnet.errors import ConfigError, OutputError
 
 JOB_DIR_NAME = ".birefnet-archive"
@@ -98,15 +98,26 @@ class JobDir:
         write_text(self.row_path(row.id), json.dumps(row.as_dict()) + "\n")
 
     def rows(self) -> dict[str, UnitRow]:
-        """Every readable row, by unit id (an unreadable row counts as no row: the unit is redone)."""
+        """Every readable row, by unit id (an unreadable row counts as no row: the unit is redone). A row a
+        worker was still writing (its hidden temporary name) is none: only a committed row is the truth."""
         rows = {}
         for path in sorted(self.units_dir.glob("*.json")):
+            if PARTIAL_MARK in path.name:
+                continue
             try:
                 row = UnitRow(**json.loads(path.read_text()))
             except (OSError, ValueError, TypeError):
                 continue
             rows[row.id] = row
         return rows
+
+
+    def discard_partials(self) -> None:
+        """Remove the rows workers killed mid-write left under their temporary names; call it only when no
+        worker of the job runs (a live writer's temporary name may come from any node, so no process id
+        here can tell a live one from a dead one)."""
+        for path in self.units_dir.glob(f"*{PARTIAL_MARK}*"):
+            path.unlink(missing_ok=True)
 
 
 def _per_video(settings: dict[str, dict[str, Any]], other: dict[str, dict[str, Any]]) -> dict[str, Any]:
