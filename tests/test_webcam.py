@@ -97,6 +97,16 @@ def test_cli_roi_auto_mattes_live_and_reports_its_crops(tmp_path, clip, checkpoi
     assert 0 < report["roi_coverage_mean"] <= 1 and 0 <= report["roi_frames_rematted"] <= report["frames_matted"]
 
 
+def test_the_overlay_shows_the_live_crops_only_with_roi():
+    from pipeline.webcam.display import overlay_lines
+
+    live = {"capture_fps": 30.0, "inference_fps": 29.0, "latency_ms_p50": 40.0, "latency_ms_p95": 55.0,
+            "frames_shown": 10, "frames_dropped": 1, "roi_crops": None, "roi_coverage": None}
+    assert not any(line.startswith("ROI") for line in overlay_lines(live, True, "green"))
+    lines = overlay_lines({**live, "roi_crops": 2, "roi_coverage": 0.18}, True, "green")
+    assert lines[-1] == "ROI 2 crop(s), 18% of the frame"
+
+
 def test_slow_model_drops_frames_instead_of_queueing(clip, demo_model):
     delay_s = 0.15  # ~5 frames of the 30 fps clip arrive during each inference
     predictor = Predictor.from_model(SlowModel(demo_model, delay_s), device="cpu", resolution=64)

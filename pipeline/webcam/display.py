@@ -25,12 +25,15 @@ def overlay_lines(live: dict, smoothing: bool, background: str) -> list[str]:
     """The overlay's text, from ``Engine.live_stats()``."""
     def ms(value):
         return "-" if value is None else f"{value:.0f}"
-    return [
+    lines = [
         f"capture {live['capture_fps']:.1f} fps   inference {live['inference_fps']:.1f} fps",
         f"latency p50 {ms(live['latency_ms_p50'])} ms   p95 {ms(live['latency_ms_p95'])} ms",
         f"shown {live['frames_shown']}   dropped {live['frames_dropped']}",
         f"background {background}   smoothing {'on' if smoothing else 'off'}",
     ]
+    if live.get("roi_crops") is not None:
+        lines.append(f"ROI {live['roi_crops']} crop(s), {live['roi_coverage']:.0%} of the frame")
+    return lines
 
 
 def draw_overlay(bgr: np.ndarray, lines: list[str]) -> None:

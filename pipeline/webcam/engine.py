@@ -177,5 +177,5 @@ class Engine:
             regions = [(0, 0, width, height)]
             alpha = self.predictor.predict(pixels, dtype="float32")
             self.tracker.update(alpha[0].cpu().numpy(), regions, working)
-        self.stats.frame_cropped(covered_fraction(regions, height, width), rematte)
+        self.stats.frame_cropped(covered_fraction(regions, height, width), rematte, len(regions))
         return alpha

@@ -46,6 +46,7 @@ class RunStats:
         self.frames_matted = 0
         self.crop_coverage: list[float] = []  # per frame matted in crops (--roi auto): fraction inside them
         self.frames_rematted = 0  # --roi auto: frames whose crops lost the subject, matted again whole
+        self.last_crops: int | None = None  # --roi auto: crops of the latest frame matted
         self.shown: list[FrameTiming] = []
         self._shown_indices: set[int] = set()
         self._recent: dict[str, deque[float]] = {name: deque() for name in ("captured", "matted")}
@@ -61,10 +62,11 @@ class RunStats:
             self.frames_matted += 1
             self._note("matted", at)
 
-    def frame_cropped(self, coverage: float, rematted: bool) -> None:
+    def frame_cropped(self, coverage: float, rematted: bool, crops: int) -> None:
         with self._lock:
             self.crop_coverage.append(coverage)
             self.frames_rematted += rematted
+            self.last_crops = crops
 
     def frame_shown(self, index: int, captured_at: float, matted_at: float, at: float | None = None) -> bool:
         """Record the first showing of frame ``index``; later showings (other viewers) are not counted."""
@@ -108,6 +110,8 @@ class RunStats:
             "latency_ms_p95": percentile_ms(recent, 95),
             "frames_shown": len(self.shown),
             "frames_dropped": frames_dropped,
+            "roi_crops": self.last_crops,  # None without --roi auto
+            "roi_coverage": self.crop_coverage[-1] if self.crop_coverage else None,
         }
 
     def summary(self, frames_dropped: int) -> dict:

@@ -31,7 +31,9 @@ function showStats(s) {
     `capture   ${number(s.capture_fps, 1)} fps\n` +
     `inference ${number(s.inference_fps, 1)} fps\n` +
     `latency   p50 ${number(s.latency_ms_p50, 0)} ms  p95 ${number(s.latency_ms_p95, 0)} ms\n` +
-    `shown ${s.frames_shown}  dropped ${s.frames_dropped}`;
+    `shown ${s.frames_shown}  dropped ${s.frames_dropped}` +
+    (s.roi_crops === null || s.roi_crops === undefined ? "" :
+      `\nROI ${s.roi_crops} crop(s), ${number(100 * s.roi_coverage, 0)}% of the frame`);
   smoothingBox.checked = s.smoothing;
 }
 
