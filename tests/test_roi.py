@@ -347,13 +347,18 @@ def test_nothing_found_falls_back_to_the_whole_frame():
 def test_both_backends_give_identical_alpha_and_crops(local_ray):
     from workers.ray_actors import RayBackend
 
-    images, _ = red_subject_clip(10, 144, 256, cut=6)
+    one, _ = red_subject_clip(10, 144, 256, cut=6)
+    two, _ = two_subject_clip(10, 144, 256)  # a crop per subject, shared while they pass
+    images = np.concatenate([one, two])
     with LocalBackend(RedKeyFactory(64)) as backend:
-        local = tracked(images, backend)
+        local = list(backend.matte(track_requests(batches_of(images, 4), TRACK)))
     with RayBackend(RedKeyFactory(64), BackendConfig(kind="ray", workers=2, device="cpu")) as backend:
-        remote = tracked(images, backend)
-    np.testing.assert_array_equal(local[0], remote[0])
-    assert local[1] == remote[1]
+        remote = list(backend.matte(track_requests(batches_of(images, 4), TRACK)))
+    assert len(local) == len(remote) == 5
+    for (_, mine), (_, theirs) in zip(local, remote, strict=True):
+        np.testing.assert_array_equal(mine.alpha, theirs.alpha)
+        assert mine.regions == theirs.regions
+    assert max(len(crops) for _, result in local for crops in result.regions) >= 2
 
 
 @pytest.mark.slow
