@@ -8,12 +8,15 @@ whole frames; *oracle* boxes (each subject's exact bounding box plus the default
 ``--boxes`` from a perfect tracker would give); and ``--roi auto`` (coarse pass + crop pass) as the
 CLI runs it for that model (the subject spans at most the model pixels the model learned from,
 ``birefnet.registry``: 192 for demo) and, with ``--subject-pixels N``, once more with that limit set
-to N (0: none). Measured
-on the subject's edges (the band where the true alpha is neither 0 nor 1, grown by a few pixels):
-MAD, and the gradient error over the subject's bounding box (``birefnet.metrics``); and seconds per
+to N (0: none). ``--subjects 2`` puts a second subject into the frame, half the frame away, and runs
+``--roi auto`` once more with one crop for both (``--roi-subjects 1``); ``--live`` also runs the
+webcam's causal tracker (``webcam --roi auto``), every frame through the live engine in turn. Measured
+on the subjects' edges (the band where the true alpha is neither 0 nor 1, grown by a few pixels):
+MAD, and the gradient error over the subjects' bounding box (``birefnet.metrics``); and seconds per
 frame of matting.
 
     python -m benchmarks.roi --frames 6 --resolution 512 --coarse 256 --subject-pixels 192
+    python -m benchmarks.roi --frames 8 --resolution 384 --coarse 192 --subjects 2 --live
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ class Engine:
     ``predictor`` is a ``birefnet.Predictor`` (torch frames in, alpha on its device out);
     ``smoother`` anything with ``smooth(frames, alphas)`` and ``reset()``
     (``pipeline.temporal.smoother.make_smoother``), or None to never smooth; ``tracker`` a
-    ``birefnet.tracking.LiveTracker`` to matte crops that follow the subjects (``--roi auto``), or None
+    ``birefnet.live_tracking.LiveTracker`` to matte crops that follow the subjects (``--roi auto``), or None
     for whole frames. The smoother always sees the whole frame's alpha.
     """
 
