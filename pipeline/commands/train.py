@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     config = TrainConfig(**options)
     config.validate()
     if placement.on_ray:
-        from birefnet.train.ray_train import train_with_ray
+        from workers.ray_train import train_with_ray
 
         train_with_ray(config, workers=placement.workers, address=placement.ray_address)
     else:

@@ -1,10 +1,13 @@
-"""Multi-GPU and multi-node training through Ray Train: the same ``Trainer`` on every worker.
+"""Multi-GPU and multi-node training through Ray Train: the same ``Trainer`` (``birefnet.train.loop``)
+placed on every worker.
 
 Ray's ``TorchTrainer`` starts ``workers`` processes (one GPU each when the cluster has GPUs), sets up
 the torch.distributed process group, and each worker runs ``Trainer`` with its rank: its share of
 every epoch's batches, gradients averaged by DistributedDataParallel, rank 0 writing the checkpoints
 and logs. The run directory must be on storage every node sees (a shared filesystem) for
-``--resume`` to work across nodes. ``ray`` is imported here only, when this path is taken.
+``--resume`` to work across nodes. It lives with the other code that places work on Ray's devices, so
+``ray`` stays out of ``birefnet`` (which runs where ray is not installed); it is imported only when this
+path is taken.
 """
 
 from __future__ import annotations
@@ -13,8 +16,7 @@ from dataclasses import asdict
 from typing import Any
 
 from birefnet.errors import ConfigError
-
-from .loop import TrainConfig, Trainer
+from birefnet.train.loop import TrainConfig, Trainer
 
 
 def _worker_loop(config_dict: dict) -> None:
