@@ -148,9 +148,8 @@ class MattingWorker:
         frames, so that a frame with many crops can be split over calls: the parts meet with ``max``, as the
         crops of one call do, so the alpha does not depend on the chunks."""
         crops = [(i, region) for i, frame_regions in enumerate(regions) for region in frame_regions]
-        alpha = np.zeros(frames.shape[:3], np.dtype(alpha_dtype))
         if not crops:
-            return alpha
+            return np.zeros(frames.shape[:3], np.dtype(alpha_dtype))
         rows: list[int] = []  # the frame each predicted row belongs to
 
         def predict(chunk: slice) -> np.ndarray:
@@ -162,7 +161,11 @@ class MattingWorker:
             rows.extend(owners)
             return part
 
-        for owner, part in zip(rows, self._predict_in_chunks(len(crops), predict), strict=True):
+        parts = self._predict_in_chunks(len(crops), predict)
+        if rows == list(range(len(frames))):  # each frame's crops in one call, as usual: the parts are the alpha
+            return parts
+        alpha = np.zeros(frames.shape[:3], np.dtype(alpha_dtype))
+        for owner, part in zip(rows, parts, strict=True):
             np.maximum(alpha[owner], part, out=alpha[owner])
         return alpha
 

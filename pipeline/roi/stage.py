@@ -26,7 +26,8 @@ class RoiStage:
     margin: float = 0.1
     track: TrackSettings = field(default_factory=TrackSettings)
     coverage: list[float] = field(default_factory=list)
-    crops: list[int] = field(default_factory=list)  # per frame: crops matted (0: a frame whose boxes are none)
+    crops: int = 0  # crops matted, all frames together
+    most_crops: int = 0  # the most crops of one frame
     whole_frames: int = 0  # frames whose one crop is the whole frame (--roi auto: none found, or the crops lost it)
     model_scale: list[float] = field(default_factory=list)
     full_scale: float = 0.0
@@ -40,7 +41,8 @@ class RoiStage:
         """Keep a batch's figures; returns its alpha."""
         height, width = result.alpha.shape[1:]
         self.coverage += [covered_fraction(regions, height, width) for regions in result.regions]
-        self.crops += [len(regions) for regions in result.regions]
+        self.crops += sum(len(regions) for regions in result.regions)
+        self.most_crops = max([self.most_crops, *(len(regions) for regions in result.regions)])
         self.whole_frames += sum(regions == [(0, 0, width, height)] for regions in result.regions)
         self.model_scale += [s for s in result.model_scale.tolist() if s > 0]
         self.full_scale = result.full_scale
@@ -55,8 +57,7 @@ class RoiStage:
         return {"mode": self.mode,
                 "coverage": {"mean": round(float(cover.mean()), 4), "min": round(float(cover.min()), 4),
                              "max": round(float(cover.max()), 4)},
-                "crops_per_frame": {"mean": round(float(np.mean(self.crops or [0])), 3),
-                                    "max": max(self.crops or [0])},
+                "crops_per_frame": {"mean": round(self.crops / max(1, len(self.coverage)), 3), "max": self.most_crops},
                 "whole_frames": self.whole_frames,
                 "model_pixels_per_subject_pixel": {"roi": round(scale, 4), "full_frame": round(self.full_scale, 4)}}
 

@@ -44,9 +44,14 @@ class RunStats:
         self.stopped_at: float | None = None
         self.frames_captured = 0
         self.frames_matted = 0
-        self.crop_coverage: list[float] = []  # per frame matted in crops (--roi auto): fraction inside them
-        self.frames_rematted = 0  # --roi auto: frames whose crops lost the subject, matted again whole
-        self.last_crops: int | None = None  # --roi auto: crops of the latest frame matted
+        # --roi auto: frames matted in crops, the fraction of them inside the crops summed, frames whose crops
+        # lost the subject (matted again whole), and the latest frame's crops and coverage (running figures:
+        # a live session may go on for hours)
+        self.frames_cropped = 0
+        self._coverage_sum = 0.0
+        self.frames_rematted = 0
+        self.last_crops: int | None = None
+        self.last_coverage: float | None = None
         self.shown: list[FrameTiming] = []
         self._shown_indices: set[int] = set()
         self._recent: dict[str, deque[float]] = {name: deque() for name in ("captured", "matted")}
@@ -64,9 +69,10 @@ class RunStats:
 
     def frame_cropped(self, coverage: float, rematted: bool, crops: int) -> None:
         with self._lock:
-            self.crop_coverage.append(coverage)
+            self.frames_cropped += 1
+            self._coverage_sum += coverage
             self.frames_rematted += rematted
-            self.last_crops = crops
+            self.last_crops, self.last_coverage = crops, coverage
 
     def frame_shown(self, index: int, captured_at: float, matted_at: float, at: float | None = None) -> bool:
         """Record the first showing of frame ``index``; later showings (other viewers) are not counted."""
@@ -102,6 +108,7 @@ class RunStats:
             recent = [t.latency_ms for t in self._recent_shown if t.shown_at >= now - LIVE_WINDOW_S]
             counts = {name: sum(1 for at in events if at >= now - LIVE_WINDOW_S)
                       for name, events in self._recent.items()}
+            crops, coverage = self.last_crops, self.last_coverage
         return {
             "capture_fps": counts["captured"] / window,
             "inference_fps": counts["matted"] / window,
@@ -110,8 +117,8 @@ class RunStats:
             "latency_ms_p95": percentile_ms(recent, 95),
             "frames_shown": len(self.shown),
             "frames_dropped": frames_dropped,
-            "roi_crops": self.last_crops,  # None without --roi auto
-            "roi_coverage": self.crop_coverage[-1] if self.crop_coverage else None,
+            "roi_crops": crops,  # None without --roi auto
+            "roi_coverage": coverage,
         }
 
     def summary(self, frames_dropped: int) -> dict:
@@ -120,8 +127,8 @@ class RunStats:
         with self._lock:
             elapsed = max(end - self.started_at, 1e-9)
             latencies = [t.latency_ms for t in self.shown]
-            roi = {"roi_coverage_mean": float(np.mean(self.crop_coverage)),
-                   "roi_frames_rematted": self.frames_rematted} if self.crop_coverage else {}
+            roi = {"roi_coverage_mean": self._coverage_sum / self.frames_cropped,
+                   "roi_frames_rematted": self.frames_rematted} if self.frames_cropped else {}
             return roi | {
                 "duration_s": elapsed,
                 "capture_fps": self.frames_captured / elapsed,
