@@ -1,30 +1,44 @@
-"""The ceiling of any gate: causal ``flow`` with each thumbnail pixel's blend weight chosen from the truth.
+"""Ceilings of temporal smoothing: what a smoother that knew the truth could reach on the evaluation.
 
-The smoother's output thumbnail is lerp(own, carried, weight), whatever decides the weight (the
-hand-built confidence, the learned gate). Here the weight is the one that brings each pixel closest to
-the exact alpha thumbnail, clipped to [0, 1]: no gate can do better on the same carried state, so the
-figures bound what a better gate could still gain (docs/benchmarks.md). The exact thumbnails reach the
-blend through a wrapper around ``pipeline.temporal.smoother``'s ``frame_contexts`` and ``blend``, for
-this measurement only.
+*The gate ceiling*: causal ``flow`` with each thumbnail pixel's blend weight chosen from the truth. The
+smoother's output thumbnail is lerp(own, carried, weight), whatever decides the weight (the hand-built
+confidence, the learned gate). Here the weight is the one that brings each pixel closest to the exact
+alpha thumbnail, clipped to [0, 1]: no gate can do better on the same carried state. The exact
+thumbnails reach the blend through a wrapper around ``pipeline.temporal.smoother``'s ``frame_contexts``
+and ``blend``, for this measurement only.
 
-    python -m benchmarks.temporal_ceiling --size 912x512 --frames 30 --split held-out
+*The selection ceilings* (``--reach K``): each pixel takes the value closest to the truth that any
+weighted mean of the frame's own alpha and the per-frame alphas of up to K frames before it (and, for
+look-ahead, after it) could give, once carried into it along the same flow: the truth clipped to their
+range. That bounds every method that blends motion-compensated per-frame predictions, recursive or
+not, learned or not. Once on the thumbnails (the output then goes through the soft-pixel correction, as
+the smoother's does) and once at full size (the flow upsampled), to show what the thumbnail state costs.
+
+    python -m benchmarks.temporal_ceiling --size 912x512 --frames 30 --split held-out --reach 1 2 4
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 
 import pipeline.temporal.smoother as smoother_module
 from benchmarks.temporal import parse_size
 from pipeline.evaluation import family_changes, mean_change, prepare
 from pipeline.evaluation.runner import CaseClip, Row, score, smooth_clip
 from pipeline.evaluation.split import cases_of
-from pipeline.temporal.analysis import FrameContext, frame_contexts
-from pipeline.temporal.confidence import Transition
+from pipeline.temporal.analysis import FrameContext, analysis_factor, frame_contexts, is_scene_cut
+from pipeline.temporal.carry import carried, with_correction
+from pipeline.temporal.confidence import FlowModel, Transition
 from pipeline.temporal.config import SmootherConfig
+from pipeline.temporal.flow import warp
 from pipeline.temporal.smoother import make_smoother
+
+Carry = Callable[[torch.Tensor], torch.Tensor]  # moves a (1, 1, h, w) map from one frame into the next
 
 
 class TruthChosenWeights:
@@ -62,20 +76,80 @@ def run(clip: CaseClip, mode: str, chooser: TruthChosenWeights | None) -> Row:
     return score(clip, smoothed, ms)
 
 
+def full_size_carry(transition: Transition, height: int, width: int, factor: int) -> Carry:
+    """``carry.carried`` for full-size maps: the transition's flow and stillness upsampled (flow x ``factor``)."""
+    if transition.flow is None or transition.stillness is None:
+        return lambda alpha: alpha
+    flow = F.interpolate(transition.flow, size=(height, width), mode="bilinear", align_corners=False).mul_(factor)
+    stillness = F.interpolate(transition.stillness, size=(height, width), mode="bilinear", align_corners=False)
+    return lambda alpha: torch.lerp(warp(alpha, flow), alpha, stillness)
+
+
+def carried_back(alphas: Sequence[torch.Tensor], carries: Sequence[Carry | None],
+                 reach: int) -> list[list[torch.Tensor]]:
+    """For each frame, the alphas of up to ``reach`` frames before it in its shot carried into it, nearest
+    first; ``carries[t]`` moves frame t - 1 into frame t (None: frame t starts a shot)."""
+    result: list[list[torch.Tensor]] = []
+    for t, carry in enumerate(carries):
+        result.append([] if carry is None else [carry(a) for a in [alphas[t - 1], *result[t - 1][:reach - 1]]])
+    return result
+
+
+def selection_ceiling(clip: CaseClip, reach: int, look_ahead: bool, full_size: bool) -> np.ndarray:
+    """The truth clipped, per pixel, to the range of the frame's own alpha and the ``reach`` nearest per-frame
+    alphas carried into it from before (and after, with ``look_ahead``), on the thumbnails or at full size."""
+    config = SmootherConfig()
+    motion = FlowModel(config)
+    images, alphas = torch.from_numpy(clip.images), torch.from_numpy(clip.predictions).float()
+    contexts = frame_contexts(images, alphas, config.analysis_size)
+    truths = torch.from_numpy(clip.truth)[:, None, None] if full_size else \
+        [c.alpha for c in frame_contexts(images, torch.from_numpy(clip.truth), config.analysis_size)]
+    height, width = alphas.shape[1:]
+    factor = analysis_factor(height, width, config.analysis_size)
+
+    def carry(source: int, target: int) -> Carry | None:
+        if is_scene_cut(contexts[min(source, target)], contexts[max(source, target)], config.cut_threshold):
+            return None
+        transition = motion.transition(contexts[source], contexts[target])
+        if full_size:
+            return full_size_carry(transition, height, width, factor)
+        return lambda state: carried(state, transition)
+
+    own = [alphas[t][None, None] for t in range(len(alphas))] if full_size else [c.alpha for c in contexts]
+    n = len(own)
+    candidates = carried_back(own, [None] + [carry(t - 1, t) for t in range(1, n)], reach)
+    if look_ahead:
+        ahead = carried_back(own[::-1], [None] + [carry(n - t, n - 1 - t) for t in range(1, n)], reach)[::-1]
+        candidates = [before + after for before, after in zip(candidates, ahead, strict=True)]
+    outputs = []
+    for t in range(n):
+        stack = torch.cat([own[t], *candidates[t]])
+        best = torch.minimum(torch.maximum(truths[t], stack.amin(0, keepdim=True)), stack.amax(0, keepdim=True))
+        outputs.append(best if full_size else with_correction(alphas[t][None, None], best, contexts[t]))
+    return torch.cat(outputs)[:, 0].numpy()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=parse_size, default=(912, 512), help="WIDTHxHEIGHT")
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--split", choices=("tuning", "held-out"), default="held-out")
+    parser.add_argument("--reach", type=int, nargs="*", default=[],
+                        help="also the selection ceilings over this many frames each way (e.g. 1 2 4)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    rows: dict[str, list[Row]] = {"off": [], "flow": [], "ceiling": []}
+    selections = {f"{where}, {way}, reach {reach}": (reach, way == "look-ahead", where == "full size")
+                  for where in ("thumbnails", "full size") for way in ("causal", "look-ahead") for reach in args.reach}
+    rows: dict[str, list[Row]] = {"off": [], "flow": [], "ceiling": [], **{name: [] for name in selections}}
     for clip in prepare(cases_of(args.split), args.size, args.frames):
         rows["off"].append(run(clip, "off", None))
         rows["flow"].append(run(clip, "flow", None))
         rows["ceiling"].append(run(clip, "flow", TruthChosenWeights()))
+        with torch.no_grad():
+            for name, (reach, look_ahead, full_size) in selections.items():
+                rows[name].append(score(clip, selection_ceiling(clip, reach, look_ahead, full_size), 0.0))
     print("| mode | family | split | cases | ddtSSD | dMAD | dfast MAD |\n|---|---|---|---|---|---|---|")
-    for name in ("flow", "ceiling"):
+    for name in ("flow", "ceiling", *selections):
         changes = family_changes(rows[name], rows["off"])
         for c in [*changes, mean_change(changes)]:
             figures = f"{c.dtssd:+.1%} | {c.mad:+.1%} | {c.fast_mad:+.1%}"

@@ -245,3 +245,30 @@ def test_gate_fit_learns_from_tuning_cases_and_repeats_itself():
     assert error(learned) < 0.95 * min(error(torch.zeros(1)), error(torch.ones(1)))
     again = fit(records, seed=0, steps=150, batch=4096)
     assert all(torch.equal(a, b) for a, b in zip(gate.state_dict().values(), again.state_dict().values(), strict=True))
+
+
+def test_selection_ceiling_never_worse_with_more_frames_and_exact_on_exact_predictions():
+    """At full size each pixel's error can only fall as frames join the candidates (reach 2 over 1, look-ahead
+    over causal), and never exceeds the per-frame error; exact predictions give the truth back; the
+    thumbnail version keeps the frame count and the [0, 1] range."""
+    from dataclasses import replace
+
+    from benchmarks.temporal_ceiling import selection_ceiling
+
+    clip = next(prepare([Case(SceneSpec(3, ("walkers", "box")), "gain", TUNING)], (64, 48), 8))
+    error = {}
+    for reach, look_ahead in ((1, False), (2, False), (2, True)):
+        result = selection_ceiling(clip, reach, look_ahead, full_size=True)
+        error[reach, look_ahead] = np.abs(result - clip.truth)
+    per_frame = np.abs(clip.predictions - clip.truth)
+    tolerance = 1e-6
+    assert (error[1, False] <= per_frame + tolerance).all()
+    assert (error[2, False] <= error[1, False] + tolerance).all()
+    assert (error[2, True] <= error[2, False] + tolerance).all()
+    assert error[2, True].mean() < per_frame.mean()  # gain flicker: some neighbour is nearer the truth
+    assert np.array_equal(error[2, False][0], per_frame[0])  # the first frame has no past ...
+    assert error[2, True][0].mean() < per_frame[0].mean()  # ... but a future
+    exact = replace(clip, predictions=clip.truth.copy())
+    assert np.abs(selection_ceiling(exact, 2, True, full_size=True) - clip.truth).max() < 1e-6
+    thumbnails = selection_ceiling(clip, 2, True, full_size=False)
+    assert thumbnails.shape == clip.truth.shape and 0.0 <= thumbnails.min() and thumbnails.max() <= 1.0
