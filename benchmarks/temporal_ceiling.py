@@ -20,7 +20,8 @@ the smoother's does) and once at full size (the flow upsampled), to show what th
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,10 +36,7 @@ from pipeline.temporal.analysis import FrameContext, analysis_factor, frame_cont
 from pipeline.temporal.carry import carried, with_correction
 from pipeline.temporal.confidence import FlowModel, Transition
 from pipeline.temporal.config import SmootherConfig
-from pipeline.temporal.flow import warp
 from pipeline.temporal.smoother import make_smoother
-
-Carry = Callable[[torch.Tensor], torch.Tensor]  # moves a (1, 1, h, w) map from one frame into the next
 
 
 class TruthChosenWeights:
@@ -76,55 +74,79 @@ def run(clip: CaseClip, mode: str, chooser: TruthChosenWeights | None) -> Row:
     return score(clip, smoothed, ms)
 
 
-def full_size_carry(transition: Transition, height: int, width: int, factor: int) -> Carry:
-    """``carry.carried`` for full-size maps: the transition's flow and stillness upsampled (flow x ``factor``)."""
+@dataclass
+class ClipMotion:
+    """A clip's thumbnails and the flow's transitions between its neighbouring frames, computed once for
+    every selection ceiling: ``forward[t]`` carries frame t - 1 into t, ``backward[t]`` frame t + 1 into t
+    (None across a cut and at the clip's ends)."""
+
+    contexts: list[FrameContext]
+    forward: list[Transition | None]
+    backward: list[Transition | None]
+
+
+def clip_motion(clip: CaseClip) -> ClipMotion:
+    config = SmootherConfig()
+    motion = FlowModel(config)
+    contexts = frame_contexts(torch.from_numpy(clip.images), torch.from_numpy(clip.predictions).float(),
+                              config.analysis_size)
+
+    def transition(source: int, target: int) -> Transition | None:
+        earlier, later = contexts[min(source, target)], contexts[max(source, target)]
+        cut = is_scene_cut(earlier, later, config.cut_threshold)
+        return None if cut else motion.transition(contexts[source], contexts[target])
+
+    n = len(contexts)
+    return ClipMotion(contexts, [None] + [transition(t - 1, t) for t in range(1, n)],
+                      [transition(t + 1, t) for t in range(n - 1)] + [None])
+
+
+def at_full_size(transition: Transition, height: int, width: int, factor: int) -> Transition:
+    """``transition`` for full-size maps (for ``carry.carried``): its flow (x ``factor``) and stillness upsampled."""
     if transition.flow is None or transition.stillness is None:
-        return lambda alpha: alpha
-    flow = F.interpolate(transition.flow, size=(height, width), mode="bilinear", align_corners=False).mul_(factor)
-    stillness = F.interpolate(transition.stillness, size=(height, width), mode="bilinear", align_corners=False)
-    return lambda alpha: torch.lerp(warp(alpha, flow), alpha, stillness)
+        return transition
+
+    def upsampled(plane: torch.Tensor) -> torch.Tensor:
+        return F.interpolate(plane, size=(height, width), mode="bilinear", align_corners=False)
+
+    return Transition(transition.confidence, upsampled(transition.flow).mul_(factor), upsampled(transition.stillness))
 
 
-def carried_back(alphas: Sequence[torch.Tensor], carries: Sequence[Carry | None],
+def carried_back(alphas: Sequence[torch.Tensor], carries: Sequence[Transition | None],
                  reach: int) -> list[list[torch.Tensor]]:
     """For each frame, the alphas of up to ``reach`` frames before it in its shot carried into it, nearest
     first; ``carries[t]`` moves frame t - 1 into frame t (None: frame t starts a shot)."""
     result: list[list[torch.Tensor]] = []
-    for t, carry in enumerate(carries):
-        result.append([] if carry is None else [carry(a) for a in [alphas[t - 1], *result[t - 1][:reach - 1]]])
+    for t, transition in enumerate(carries):
+        result.append([] if transition is None else
+                      [carried(a, transition) for a in [alphas[t - 1], *result[t - 1][:reach - 1]]])
     return result
 
 
-def selection_ceiling(clip: CaseClip, reach: int, look_ahead: bool, full_size: bool) -> np.ndarray:
+def selection_ceiling(clip: CaseClip, motion: ClipMotion, reach: int, look_ahead: bool, full_size: bool) -> np.ndarray:
     """The truth clipped, per pixel, to the range of the frame's own alpha and the ``reach`` nearest per-frame
     alphas carried into it from before (and after, with ``look_ahead``), on the thumbnails or at full size."""
-    config = SmootherConfig()
-    motion = FlowModel(config)
-    images, alphas = torch.from_numpy(clip.images), torch.from_numpy(clip.predictions).float()
-    contexts = frame_contexts(images, alphas, config.analysis_size)
-    truths = torch.from_numpy(clip.truth)[:, None, None] if full_size else \
-        [c.alpha for c in frame_contexts(images, torch.from_numpy(clip.truth), config.analysis_size)]
-    height, width = alphas.shape[1:]
-    factor = analysis_factor(height, width, config.analysis_size)
-
-    def carry(source: int, target: int) -> Carry | None:
-        if is_scene_cut(contexts[min(source, target)], contexts[max(source, target)], config.cut_threshold):
-            return None
-        transition = motion.transition(contexts[source], contexts[target])
-        if full_size:
-            return full_size_carry(transition, height, width, factor)
-        return lambda state: carried(state, transition)
-
-    own = [alphas[t][None, None] for t in range(len(alphas))] if full_size else [c.alpha for c in contexts]
-    n = len(own)
-    candidates = carried_back(own, [None] + [carry(t - 1, t) for t in range(1, n)], reach)
+    alphas = torch.from_numpy(clip.predictions).float()
+    contexts, forward, backward = motion.contexts, motion.forward, motion.backward
+    if full_size:
+        height, width = alphas.shape[1:]
+        factor = analysis_factor(height, width, SmootherConfig().analysis_size)
+        forward, backward = ([None if t is None else at_full_size(t, height, width, factor) for t in way]
+                             for way in (forward, backward))
+        own = [alphas[t][None, None] for t in range(len(alphas))]
+        truths = list(torch.from_numpy(clip.truth)[:, None, None])
+    else:
+        own = [c.alpha for c in contexts]
+        truths = [c.alpha for c in frame_contexts(torch.from_numpy(clip.images), torch.from_numpy(clip.truth),
+                                                  SmootherConfig().analysis_size)]
+    candidates = carried_back(own, forward, reach)
     if look_ahead:
-        ahead = carried_back(own[::-1], [None] + [carry(n - t, n - 1 - t) for t in range(1, n)], reach)[::-1]
+        ahead = carried_back(own[::-1], backward[::-1], reach)[::-1]
         candidates = [before + after for before, after in zip(candidates, ahead, strict=True)]
     outputs = []
-    for t in range(n):
-        stack = torch.cat([own[t], *candidates[t]])
-        best = torch.minimum(torch.maximum(truths[t], stack.amin(0, keepdim=True)), stack.amax(0, keepdim=True))
+    for t, (alpha, truth) in enumerate(zip(own, truths, strict=True)):
+        stack = torch.cat([alpha, *candidates[t]])
+        best = torch.minimum(torch.maximum(truth, stack.amin(0, keepdim=True)), stack.amax(0, keepdim=True))
         outputs.append(best if full_size else with_correction(alphas[t][None, None], best, contexts[t]))
     return torch.cat(outputs)[:, 0].numpy()
 
@@ -145,9 +167,11 @@ def main(argv: list[str] | None = None) -> None:
         rows["off"].append(run(clip, "off", None))
         rows["flow"].append(run(clip, "flow", None))
         rows["ceiling"].append(run(clip, "flow", TruthChosenWeights()))
-        with torch.no_grad():
-            for name, (reach, look_ahead, full_size) in selections.items():
-                rows[name].append(score(clip, selection_ceiling(clip, reach, look_ahead, full_size), 0.0))
+        if selections:
+            with torch.no_grad():
+                motion = clip_motion(clip)
+                for name, (reach, look_ahead, full_size) in selections.items():
+                    rows[name].append(score(clip, selection_ceiling(clip, motion, reach, look_ahead, full_size), 0.0))
     print("| mode | family | split | cases | ddtSSD | dMAD | dfast MAD |\n|---|---|---|---|---|---|---|")
     for name in ("flow", "ceiling", *selections):
         changes = family_changes(rows[name], rows["off"])

@@ -71,23 +71,23 @@ def subject_boxes(alpha: np.ndarray, settings: TrackSettings, crop: Callable[[Bo
     parts = [k for k in range(1, count) if core_pixels[k]]
     boxes = [(float(x / width), float(y / height), float((x + w) / width), float((y + h) / height))
              for x, y, w, h in (stats[k, :4] for k in parts)]
-    groups = group_fragments(boxes, [int(core_pixels[k]) for k in parts], crop)
     least = settings.min_fraction * height * width
-    return [_union([boxes[i] for i in group]) for group in groups
-            if sum(int(core_pixels[parts[i]]) for i in group) >= least]
+    return [box for box, cores in group_fragments(boxes, [int(core_pixels[k]) for k in parts], crop)
+            if cores >= least]
 
 
-def group_fragments(boxes: Sequence[Box], cores: Sequence[int], crop: Callable[[Box], Region]) -> list[list[int]]:
-    """Indices of ``boxes`` grouped into subjects: a part (or group) whose crop (``crop`` of its box)
-    overlaps that of one more than twice its core (``cores``: its pixels above ``threshold``) is a fragment
-    of it and joins it; parts of comparable size stay apart however near, for ``frame_crops`` to decide
-    whether they share a crop.
+def group_fragments(boxes: Sequence[Box], cores: Sequence[int],
+                    crop: Callable[[Box], Region]) -> list[tuple[Box, int]]:
+    """The subjects among parts' ``boxes``, each as the union of its parts' boxes and their summed ``cores``
+    (pixels above ``threshold``): a part (or group) whose crop (``crop`` of its box) overlaps that of one
+    with more than twice its core is a fragment of it and joins it; parts of comparable size stay apart
+    however near, for ``frame_crops`` to decide whether they share a crop.
 
     Joining every pair whose crops overlap took two people for one as soon as their crops touched, and
     the crop of their union is far larger than either (measured: 2.3 to 3.1 times fewer model pixels
     across each, for up to 18 frames; docs/roi.md); a fragment near its subject barely grows the crop."""
-    groups, unions, sizes = [[i] for i in range(len(boxes))], list(boxes), [int(c) for c in cores]
-    while len(groups) > 1:
+    unions, sizes = list(boxes), [int(c) for c in cores]
+    while len(unions) > 1:
         regions = np.array([crop(box) for box in unions])
         overlap = ((regions[:, None, 0] < regions[None, :, 2]) & (regions[None, :, 0] < regions[:, None, 2])
                    & (regions[:, None, 1] < regions[None, :, 3]) & (regions[None, :, 1] < regions[:, None, 3]))
@@ -102,12 +102,11 @@ def group_fragments(boxes: Sequence[Box], cores: Sequence[int], crop: Callable[[
         joining = small & ~small[target]
         for i in np.flatnonzero(joining):
             j = int(target[i])
-            groups[j] += groups[i]
             unions[j] = _union([unions[j], unions[i]])
             sizes[j] += sizes[i]
         keep = np.flatnonzero(~joining)
-        groups, unions, sizes = [groups[k] for k in keep], [unions[k] for k in keep], [sizes[k] for k in keep]
-    return [sorted(group) for group in groups]
+        unions, sizes = [unions[k] for k in keep], [sizes[k] for k in keep]
+    return list(zip(unions, sizes, strict=True))
 
 
 def _union(boxes: Sequence[Box]) -> Box:

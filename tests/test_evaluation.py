@@ -253,12 +253,13 @@ def test_selection_ceiling_never_worse_with_more_frames_and_exact_on_exact_predi
     thumbnail version keeps the frame count and the [0, 1] range."""
     from dataclasses import replace
 
-    from benchmarks.temporal_ceiling import selection_ceiling
+    from benchmarks.temporal_ceiling import clip_motion, selection_ceiling
 
     clip = next(prepare([Case(SceneSpec(3, ("walkers", "box")), "gain", TUNING)], (64, 48), 8))
+    motion = clip_motion(clip)
     error = {}
     for reach, look_ahead in ((1, False), (2, False), (2, True)):
-        result = selection_ceiling(clip, reach, look_ahead, full_size=True)
+        result = selection_ceiling(clip, motion, reach, look_ahead, full_size=True)
         error[reach, look_ahead] = np.abs(result - clip.truth)
     per_frame = np.abs(clip.predictions - clip.truth)
     tolerance = 1e-6
@@ -269,6 +270,6 @@ def test_selection_ceiling_never_worse_with_more_frames_and_exact_on_exact_predi
     assert np.array_equal(error[2, False][0], per_frame[0])  # the first frame has no past ...
     assert error[2, True][0].mean() < per_frame[0].mean()  # ... but a future
     exact = replace(clip, predictions=clip.truth.copy())
-    assert np.abs(selection_ceiling(exact, 2, True, full_size=True) - clip.truth).max() < 1e-6
-    thumbnails = selection_ceiling(clip, 2, True, full_size=False)
+    assert np.abs(selection_ceiling(exact, clip_motion(exact), 2, True, full_size=True) - clip.truth).max() < 1e-6
+    thumbnails = selection_ceiling(clip, motion, 2, True, full_size=False)
     assert thumbnails.shape == clip.truth.shape and 0.0 <= thumbnails.min() and thumbnails.max() <= 1.0

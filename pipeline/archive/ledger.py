@@ -111,7 +111,6 @@ class JobDir:
             rows[row.id] = row
         return rows
 
-
     def discard_partials(self) -> None:
         """Remove the rows workers killed mid-write left under their temporary names; call it only when no
         worker of the job runs (a live writer's temporary name may come from any node, so no process id
