@@ -134,21 +134,11 @@ def run(backend: MattingBackend, clip: Clip, batch: int, requests: Requests) -> 
 def run_live(predictor: Predictor, clip: Clip, track: TrackSettings) -> tuple[np.ndarray, float]:
     """``webcam --roi auto``: every frame through the live engine in turn (none dropped), its crops from
     the frames before it; alpha of every frame and seconds per frame."""
-    engine = Engine(predictor, tracker=LiveTracker(track)).start()
-    alphas, sequence = [], 0
+    engine = Engine(predictor, tracker=LiveTracker(track))
     started = time.perf_counter()
-    try:
-        for image in clip.images:
-            engine.submit(image)
-            taken = engine.results.take(sequence, timeout=600)
-            assert taken is not None, "the live engine stopped"
-            sequence, result = taken
-            alphas.append(result.alpha)
-    finally:
-        engine.end_of_input()
-        engine.stop()
+    alphas = engine.matte_in_turn(clip.images, timeout=600)
     print(f"  live: {engine.report()['roi_frames_rematted']} frame(s) matted again whole", flush=True)
-    return np.stack(alphas), (time.perf_counter() - started) / len(clip.images)
+    return alphas, (time.perf_counter() - started) / len(clip.images)
 
 
 def main(argv: list[str] | None = None) -> None:

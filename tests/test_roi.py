@@ -466,19 +466,8 @@ def test_roi_auto_limits_the_subject_to_what_the_model_learned_from_unless_told(
 
 def live_matte(images: np.ndarray, tracker: LiveTracker) -> tuple[np.ndarray, dict]:
     """Every frame through the webcam engine, each waited for (none dropped): alphas and the run's report."""
-    engine = Engine(RedKeyFactory(128)("cpu"), tracker=tracker).start()
-    alphas, sequence = [], 0
-    try:
-        for image in images:
-            engine.submit(image)
-            taken = engine.results.take(sequence, timeout=60)
-            assert taken is not None
-            sequence, result = taken
-            alphas.append(result.alpha)
-    finally:
-        engine.end_of_input()
-        engine.stop()
-    return np.stack(alphas), engine.report()
+    engine = Engine(RedKeyFactory(128)("cpu"), tracker=tracker)
+    return engine.matte_in_turn(images, timeout=60), engine.report()
 
 
 def held(alpha: np.ndarray, true: np.ndarray) -> bool:

@@ -129,6 +129,25 @@ class Engine:
     def report(self) -> dict:
         return self.stats.summary(self.frames_dropped)
 
+    def matte_in_turn(self, images: np.ndarray, timeout: float) -> np.ndarray:
+        """Run the engine over recorded frames, each one waited for so that none is dropped (a replay of
+        the live path, for tests and benchmarks): their alphas (N, H, W); the engine is stopped after."""
+        self.start()
+        alphas: list[np.ndarray] = []
+        sequence = 0
+        try:
+            for image in images:
+                self.submit(image)
+                taken = self.results.take(sequence, timeout=timeout)
+                if taken is None:
+                    raise RuntimeError(f"the live engine gave no result for frame {len(alphas)} in {timeout} s")
+                sequence, result = taken
+                alphas.append(result.alpha)
+        finally:
+            self.end_of_input()
+            self.stop()
+        return np.stack(alphas)
+
     # -- inference thread --------------------------------------------------------------------------
 
     def _run(self) -> None:
