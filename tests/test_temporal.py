@@ -1,5 +1,10 @@
-"""Temporal smoothing: count and order kept, scene cuts reset, bounded state, flicker reduced."""
+"""Temporal smoothing: count and order kept, scene cuts reset, bounded state, flicker reduced.
 
+The behaviour tests run on both implementations (the ``kernels`` fixture): OpenCV, which CPU tensors
+take, and torch's ops, which a GPU's tensors take, here on CPU tensors (``torch_kernels``).
+"""
+
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +16,16 @@ from pipeline.metrics import evaluate_clip
 from pipeline.synthetic import FlickerSimulator
 from pipeline.temporal.denormals import denormals_flushed, flushing_denormals_now
 from pipeline.temporal.flow import lucas_kanade_flow, warp
+from pipeline.temporal.kernels import torch_kernels
 from pipeline.temporal.smoother import make_smoother
 
 SMOOTHING = [("ema", 0), ("flow", 0), ("ema", 3), ("flow", 2)]
+
+
+@pytest.fixture(params=["opencv", "torch"])
+def kernels(request):
+    with torch_kernels() if request.param == "torch" else nullcontext():
+        yield request.param
 
 
 def run(smoother, frames, alphas, batch_sizes):
@@ -40,6 +52,7 @@ def solid_cuts(n, size=(24, 32)):
 
 
 @pytest.mark.parametrize("mode,window", SMOOTHING + [("off", 0)])
+@pytest.mark.usefixtures("kernels")
 def test_count_and_order_are_preserved(mode, window):
     frames, alphas = solid_cuts(11)
     smoother = make_smoother(mode, window=window) if mode != "off" else make_smoother("off")
@@ -50,6 +63,7 @@ def test_count_and_order_are_preserved(mode, window):
 
 
 @pytest.mark.parametrize("mode,window", SMOOTHING)
+@pytest.mark.usefixtures("kernels")
 def test_scene_cut_resets_the_state(mode, window):
     n = 12
     frames = np.zeros((n, 32, 48, 3), np.uint8)
@@ -63,6 +77,7 @@ def test_scene_cut_resets_the_state(mode, window):
 
 
 @pytest.mark.parametrize("mode,window", SMOOTHING)
+@pytest.mark.usefixtures("kernels")
 def test_state_is_bounded_and_reset_forgets(mode, window):
     frames, alphas = SyntheticScene(0, 30, 32, 48).frames()
     smoother = make_smoother(mode, window=window)
@@ -84,6 +99,7 @@ def test_state_is_bounded_and_reset_forgets(mode, window):
 
 
 @pytest.mark.parametrize("height,width", [(563, 1001), pytest.param(4320, 7680, marks=pytest.mark.slow)])
+@pytest.mark.usefixtures("kernels")
 def test_large_and_uneven_frames_are_smoothed_on_their_thumbnails(height, width):
     """Frames larger than the thumbnails (uneven: partial cells at the edges; 8K): a steady matte comes
     back exactly, and a still matte blinking as a whole is steadied everywhere, edges included."""
@@ -98,6 +114,7 @@ def test_large_and_uneven_frames_are_smoothed_on_their_thumbnails(height, width)
 
 
 @pytest.mark.parametrize("mode", ["ema", "flow"])
+@pytest.mark.usefixtures("kernels")
 def test_still_noisy_matte_is_steadied(mode):
     frames = np.full((20, 32, 48, 3), 120, np.uint8)
     noise = 0.1 * np.random.default_rng(0).standard_normal((20, 32, 48))
@@ -114,8 +131,13 @@ def test_synthetic_flicker_is_reduced_without_ghosting():
     smoothed = evaluate_clip(run(make_smoother("flow"), frames, predictions, [8]), truth)
     assert smoothed.dtssd_x1e2 < 0.8 * base.dtssd_x1e2
     assert smoothed.mad_x1e3 < 1.1 * base.mad_x1e3
+    with torch_kernels():  # the GPU path's Lucas-Kanade flow: a little behind DIS on frames this small
+        on_torch = evaluate_clip(run(make_smoother("flow"), frames, predictions, [8]), truth)
+    assert on_torch.dtssd_x1e2 < 0.85 * base.dtssd_x1e2
+    assert on_torch.mad_x1e3 < 1.0 * base.mad_x1e3
 
 
+@pytest.mark.usefixtures("kernels")
 def test_containers_and_dtypes_are_kept():
     frames, truth = SyntheticScene(1, 4, 32, 48).frames()
     for alphas in (truth, truth.astype(np.float64), (truth * 255).round().astype(np.uint8)):
@@ -142,6 +164,7 @@ def test_strided_torch_inputs_smooth_as_contiguous_ones_do(dtype):
 
 @pytest.mark.parametrize("dtype,peak", [(np.uint8, 255), (np.uint16, 65535)])
 @pytest.mark.parametrize("mode,window", [("flow", 0), ("flow", 2), ("ema", 0)])
+@pytest.mark.usefixtures("kernels")
 def test_integer_alphas_smooth_as_their_float_values_do(dtype, peak, mode, window):
     """8/16-bit alphas (what the pipeline hands over) take OpenCV's integer path on the CPU; it must give
     the float path's result to within rounding, sure pixels exactly."""
@@ -270,6 +293,7 @@ def test_cpu_warp_samples_where_the_flow_points_with_borders_replicated():
 
 
 @pytest.mark.parametrize("mode", ["ema", "flow"])
+@pytest.mark.usefixtures("kernels")
 def test_a_faint_strand_that_moves_away_leaves_no_ghost(mode):
     """A one-pixel strand over a veil (soft everywhere, so smoothing may change any pixel), too faint and
     thin for the luma thumbnails to show it moving, jumps 40 px: the ghost gate must clear most of its
@@ -288,6 +312,7 @@ def test_a_faint_strand_that_moves_away_leaves_no_ghost(mode):
 
 
 @pytest.mark.parametrize("mode", ["flow", "ema"])
+@pytest.mark.usefixtures("kernels")
 def test_a_drop_out_is_not_carried_into_the_frames_after_it(mode):
     """A veil that drops out for one frame (the image does not change) is back whole in the next: the past,
     which holds the drop-out, stands below everything the new alpha holds there, and the gate lets the new
@@ -305,6 +330,7 @@ def test_a_drop_out_is_not_carried_into_the_frames_after_it(mode):
     assert ungated[5:, 80:180, 120:360].mean() < 0.46  # the hand-built confidence without the gates lags
 
 
+@pytest.mark.usefixtures("kernels")
 def test_look_ahead_fills_a_one_frame_drop_out_that_causal_smoothing_must_follow():
     """Looking one way a drop-out is a part leaving; with the frames after it in view, the frame that departs
     from both its past and its future is the odd one out, and the median of the three fills it."""
@@ -321,6 +347,7 @@ def test_look_ahead_fills_a_one_frame_drop_out_that_causal_smoothing_must_follow
     assert np.abs(ahead[5:, 80:180, 120:360] - 0.5).max() < 0.02  # and nothing lags after it
 
 
+@pytest.mark.usefixtures("kernels")
 def test_smoothing_changes_only_the_frames_soft_pixels():
     """Where a frame's alpha is 0 or 1 (to 8 bits) the smoother keeps it, even beside an edge whose
     soft side it does change."""

@@ -35,7 +35,8 @@ departs from both sides (a drop-out, a spike) and keeps a change either side sha
 back and returned by later calls or ``flush()``. State is a few frames, so memory stays bounded on any length of video.
 
 Modules, in the order data flows: ``modes`` (the mode names, torch-free), ``config`` (the knobs),
-``analysis`` (per-frame thumbnails, scene cuts), ``flow`` (optical flow, warp), ``maps`` (small map
+``kernels`` (OpenCV for CPU tensors or torch ops on their device, and a switch that runs the GPU path
+on the CPU), ``analysis`` (per-frame thumbnails, scene cuts), ``flow`` (optical flow, warp), ``maps`` (small map
 operations), ``confidence`` (the motion models), ``gate`` (the learned gate and its measures),
 ``carry`` (the carry-over with the learned or the two hand-built gates, and the full-size correction),
 ``denormals`` (subnormal flushing around the arithmetic), ``smoother`` (the streaming smoothers and

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from birefnet.pixels import INTEGER_PEAKS
+from pipeline.temporal.kernels import uses_opencv
 
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -45,7 +46,7 @@ def _thumbnails(images: torch.Tensor, factor: int) -> torch.Tensor:
     """Area-averaged thumbnails (N, h, w, C) float32 of (N, H, W, C) images, on their device."""
     if factor == 1:
         return images.to(torch.float32, copy=True)  # never a view of the caller's array: the state keeps it
-    if images.device.type == "cpu":
+    if uses_opencv(images.device):
         small = np.stack([_area_downsample(im, factor) for im in images.numpy()])
         return torch.from_numpy(small.reshape(*small.shape[:3], -1)).float()
     return F.avg_pool2d(images.permute(0, 3, 1, 2).float(), factor, ceil_mode=True).permute(0, 2, 3, 1)
@@ -70,7 +71,7 @@ def _luma_and_histograms(frames: torch.Tensor, factor: int, bins: int) -> tuple[
     """Luma thumbnails (N, 1, h, w) float32 and colour histograms (N, 3 * bins) summing to 3 of uint8
     frames (N, H, W, 3). On the CPU one frame at a time in OpenCV, on the 8-bit thumbnails (about three
     times cheaper at 1080p than torch's batched float ops on one core); elsewhere in torch on the device."""
-    if frames.device.type == "cpu":
+    if uses_opencv(frames.device):
         lumas, histograms = [], []
         for image in frames.numpy():
             small = _area_downsample(image, factor)

@@ -22,6 +22,7 @@ from pipeline.temporal.confidence import Transition
 from pipeline.temporal.config import SmootherConfig
 from pipeline.temporal.flow import warp
 from pipeline.temporal.gate import LearnedGate
+from pipeline.temporal.kernels import uses_opencv
 from pipeline.temporal.maps import local_max, local_min, resize_bilinear_into
 
 
@@ -84,7 +85,7 @@ def with_correction(alpha: torch.Tensor, smoothed: torch.Tensor, target: FrameCo
         return alpha if out is None else out.copy_(alpha)
     correction = smoothed - target.alpha
     result = torch.empty_like(alpha) if out is None else out
-    if alpha.device.type == "cpu":
+    if uses_opencv(alpha.device):
         _add_on_the_cpu(alpha, correction, result)
         return result
     if correction.shape[-2:] == alpha.shape[-2:]:

@@ -8,10 +8,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from pipeline.temporal.kernels import uses_opencv
+
 
 def smoothed_abs(x: torch.Tensor) -> torch.Tensor:
     """3x3 local mean of |x| for a (1, 1, h, w) map (OpenCV on the CPU: ~20x faster than torch there)."""
-    if x.device.type == "cpu":
+    if uses_opencv(x.device):
         return torch.from_numpy(cv2.blur(np.abs(x[0, 0].numpy()), (3, 3), borderType=cv2.BORDER_REPLICATE))[None, None]
     return F.avg_pool2d(x.abs(), 3, stride=1, padding=1, count_include_pad=False)
 
@@ -24,7 +26,7 @@ def resize_bilinear_into(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 
 def local_max(x: torch.Tensor, radius: int) -> torch.Tensor:
     """Maximum of a (1, 1, H, W) map over the (2 radius + 1)^2 square around each pixel."""
-    if x.device.type == "cpu":
+    if uses_opencv(x.device):
         kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
         return torch.from_numpy(cv2.dilate(np.ascontiguousarray(x[0, 0].numpy()), kernel))[None, None]
     return F.max_pool2d(x, 2 * radius + 1, stride=1, padding=radius)

@@ -18,6 +18,7 @@ from pipeline.temporal.confidence import FlowModel, MotionModel, StillnessModel,
 from pipeline.temporal.config import MODE_DEFAULTS, SmootherConfig
 from pipeline.temporal.denormals import denormals_flushed
 from pipeline.temporal.gate import WEIGHTS_FILE, LearnedGate
+from pipeline.temporal.kernels import uses_opencv
 from pipeline.temporal.maps import median_of_three
 from pipeline.temporal.modes import TEMPORAL_MODES
 
@@ -58,7 +59,7 @@ def _as_tensor(x: Array, device: torch.device | None = None) -> torch.Tensor:
 def _working_alphas(alphas: torch.Tensor) -> torch.Tensor:
     """The alphas the smoother works on: 8/16-bit ones on the CPU as they are (``carry`` adds to them in
     OpenCV), anything else as float in [0, 1]."""
-    if alphas.device.type == "cpu" and alphas.dtype in INTEGER_PEAKS:
+    if uses_opencv(alphas.device) and alphas.dtype in INTEGER_PEAKS:
         return alphas
     return unit_float(alphas)
 
@@ -162,7 +163,7 @@ class MotionSmoother:
         # CPU numpy allocates it: measured ~2 ms/frame cheaper than torch.empty at 1080p (page faults).
         result = None
         if self.config.window == 0:
-            if device.type == "cpu":
+            if uses_opencv(device):
                 result = torch.from_numpy(np.empty_like(alphas_t.numpy()))
             else:
                 result = torch.empty(alphas_t.shape, device=device)
