@@ -71,7 +71,7 @@ def lucas_kanade_flow(
     the flow, which drops the outliers of windows that straddle two motions. Chosen against DIS (the CPU
     path) on how well each carries the exact alpha from frame to frame on the evaluation's tuning scenes:
     the earlier 4 levels, window 9, no median and 1e-2 carried it with 37-49% more error; these settings
-    with 1-2% more to 5% less (docs/benchmarks.md, "The GPU path").
+    with 1% more to 5% less (docs/benchmarks.md, "The GPU path").
     """
     pyramid = [(current, previous)]
     for _ in range(levels - 1):
