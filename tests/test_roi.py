@@ -132,6 +132,14 @@ def test_json_keyframes_with_several_boxes_per_frame(tmp_path):
     assert track.at(5) == [(5, 0, 15, 10), (20, 25, 30, 35)]
 
 
+def test_an_edited_boxes_file_is_read_again(tmp_path):
+    path = tmp_path / "boxes.csv"
+    path.write_text("frame,x0,y0,x1,y1\n0,0,0,10,10\n")
+    assert BoxTrack(read_keyframes(path), 48, 80).at(0) == [(0, 0, 10, 10)]
+    path.write_text("frame,x0,y0,x1,y1\n0,20,20,30,30\n0,40,0,60,20\n")
+    assert BoxTrack(read_keyframes(path), 48, 80).at(0) == [(20, 20, 30, 30), (40, 0, 60, 20)]
+
+
 @pytest.mark.parametrize("text, message", [
     ("frame,x0,y0,x1,y1\n3,10,10,5,20\n", r"boxes.csv:2: box 10,10,5,20 is inverted"),
     ("frame,x0,y0\n3,1,2\n", "missing x1,y1"),

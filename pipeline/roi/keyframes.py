@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import csv
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,11 +114,20 @@ def _read_json(path: Path) -> list[Keyframe]:
     return keyframes
 
 
-def read_keyframes(path: str | Path) -> list[Keyframe]:
-    """The keyframes of a ``.csv`` or ``.json`` boxes file; any problem is one ``InputError`` line."""
+def read_keyframes(path: str | Path) -> tuple[Keyframe, ...]:
+    """The keyframes of a ``.csv`` or ``.json`` boxes file; any problem is one ``InputError`` line.
+
+    Parsed once per version of the file (path, size, modification time): the settings check, the memory
+    limit and the ROI stage each ask for it at start-up, and an edited file is read again."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"boxes: {path} does not exist")
+    stat = path.stat()
+    return _parse_keyframes(path.resolve(), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _parse_keyframes(path: Path, size: int, mtime_ns: int) -> tuple[Keyframe, ...]:
     reader = _read_json if path.suffix.lower() == ".json" else _read_csv
     try:
         keyframes = reader(path)
@@ -125,7 +135,7 @@ def read_keyframes(path: str | Path) -> list[Keyframe]:
         raise InputError(f"boxes: cannot read {path}: {exc.strerror or exc}") from None
     if not keyframes:
         raise InputError(f"boxes: {path} holds no boxes")
-    return keyframes
+    return tuple(keyframes)
 
 
 class BoxTrack:
