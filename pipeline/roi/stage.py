@@ -18,18 +18,22 @@ from workers.payload import RegionAlpha, RegionRequest
 
 @dataclass
 class RoiStage:
-    """Turns batches into ``RegionRequest``s (given boxes, or ``track`` for ``--roi auto``) and keeps, per
-    frame, how much of it the crops covered and the model pixels per pixel inside them."""
+    """Turns batches into ``RegionRequest``s (given boxes, or ``track`` for ``--roi auto``) and keeps how
+    much of each frame the crops covered and the model pixels per pixel inside them, as running figures."""
 
     mode: str  # "boxes" or "auto"
     boxes: BoxTrack | None = None
     margin: float = 0.1
     track: TrackSettings = field(default_factory=TrackSettings)
-    coverage: list[float] = field(default_factory=list)
+    frames: int = 0
+    coverage_sum: float = 0.0  # running figures, so that a run of any length keeps a few numbers
+    coverage_min: float = 1.0
+    coverage_max: float = 0.0
     crops: int = 0  # crops matted, all frames together
     most_crops: int = 0  # the most crops of one frame
     whole_frames: int = 0  # frames whose one crop is the whole frame (--roi auto: none found, or the crops lost it)
-    model_scale: list[float] = field(default_factory=list)
+    model_scale_sum: float = 0.0  # over the frames that had a crop
+    scaled_frames: int = 0
     full_scale: float = 0.0
 
     def requests(self, batches: Iterable[FrameBatch]) -> Iterator[tuple[FrameBatch, RegionRequest]]:
@@ -40,11 +44,18 @@ class RoiStage:
     def record(self, result: RegionAlpha) -> np.ndarray:
         """Keep a batch's figures; returns its alpha."""
         height, width = result.alpha.shape[1:]
-        self.coverage += [covered_fraction(regions, height, width) for regions in result.regions]
-        self.crops += sum(len(regions) for regions in result.regions)
-        self.most_crops = max([self.most_crops, *(len(regions) for regions in result.regions)])
-        self.whole_frames += sum(regions == [(0, 0, width, height)] for regions in result.regions)
-        self.model_scale += [s for s in result.model_scale.tolist() if s > 0]
+        for regions in result.regions:
+            covered = covered_fraction(regions, height, width)
+            self.coverage_sum += covered
+            self.coverage_min = min(self.coverage_min, covered)
+            self.coverage_max = max(self.coverage_max, covered)
+            self.crops += len(regions)
+            self.most_crops = max(self.most_crops, len(regions))
+            self.whole_frames += regions == [(0, 0, width, height)]
+        self.frames += len(result.regions)
+        scales = [s for s in result.model_scale.tolist() if s > 0]
+        self.model_scale_sum += sum(scales)
+        self.scaled_frames += len(scales)
         self.full_scale = result.full_scale
         return result.alpha
 
@@ -52,12 +63,13 @@ class RoiStage:
         """Crop coverage (fraction of each frame: mean, min, max), crops per frame (mean, max), frames matted
         whole, and model pixels per subject pixel with the crops (mean over frames) and without them (the
         whole frame at the working size)."""
-        cover = np.array(self.coverage or [0.0])
-        scale = float(np.mean(self.model_scale)) if self.model_scale else 0.0
+        frames = max(1, self.frames)
+        scale = self.model_scale_sum / self.scaled_frames if self.scaled_frames else 0.0
         return {"mode": self.mode,
-                "coverage": {"mean": round(float(cover.mean()), 4), "min": round(float(cover.min()), 4),
-                             "max": round(float(cover.max()), 4)},
-                "crops_per_frame": {"mean": round(self.crops / max(1, len(self.coverage)), 3), "max": self.most_crops},
+                "coverage": {"mean": round(self.coverage_sum / frames, 4),
+                             "min": round(self.coverage_min if self.frames else 0.0, 4),
+                             "max": round(self.coverage_max, 4)},
+                "crops_per_frame": {"mean": round(self.crops / frames, 3), "max": self.most_crops},
                 "whole_frames": self.whole_frames,
                 "model_pixels_per_subject_pixel": {"roi": round(scale, 4), "full_frame": round(self.full_scale, 4)}}
 
