@@ -42,8 +42,9 @@ def _gauss_derivative_kernels(sigma: float, epsilon: float = 1e-2) -> tuple[np.n
 
 def _gradient_magnitude(alpha: np.ndarray, sigma: float) -> np.ndarray:
     kernel_x, kernel_y = _gauss_derivative_kernels(sigma)
-    # the stubs make dst required; OpenCV allocates it when None is passed
-    normed = cv2.normalize(alpha.astype(np.float64), None, 1.0, 0.0, cv2.NORM_MINMAX)  # type: ignore[call-overload]
+    values = alpha.astype(np.float64)
+    low, span = values.min(), np.ptp(values)  # min-max to [0, 1]; a flat alpha has no gradient
+    normed = (values - low) / span if span > 0 else np.zeros_like(values)
     grad_x = cv2.filter2D(normed, -1, kernel_x, borderType=cv2.BORDER_REPLICATE)
     grad_y = cv2.filter2D(normed, -1, kernel_y, borderType=cv2.BORDER_REPLICATE)
     return np.sqrt(grad_x**2 + grad_y**2)

@@ -10,11 +10,13 @@ Values are FFmpeg's enum numbers (AVColorPrimaries, AVColorTransferCharacteristi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import av
+import cv2
 import numpy as np
-from av.video.reformatter import ColorRange, Colorspace
+from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
 UNSPECIFIED = 2  # same number in all three FFmpeg enums
 
@@ -28,6 +30,12 @@ _SWSCALE_MATRIX = {
     9: Colorspace.BT2020,  # BT.2020 non-constant luminance
     10: Colorspace.BT2020,  # constant luminance: nearest swscale has
 }
+
+# swscale's default YUV -> RGB path for subsampled chroma (4:2:0, 4:2:2) is a fast approximation that
+# lands 1-2 code values low on every colour (a flat 4:2:0 (120, 180, 60) read back as (118, 178, 58);
+# 10-bit 4:2:2 read to 8 bits 1.1-1.4 low on average). Accurate rounding with full horizontal chroma
+# interpolation is the exact inverse, for about 20 ms more per 4K frame (docs/benchmarks.md, "Video I/O").
+EXACT = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 _NAMES = {
     "primaries": {1: "bt709", 2: "unknown", 4: "bt470m", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
@@ -97,21 +105,29 @@ def frame_to_rgb(frame: av.VideoFrame, colour: ColourInfo, bit_depth: int = 8, a
     else:
         fmt = "rgb24" if bit_depth == 8 else "rgb48le"
     if frame.format.is_rgb:
-        return frame.to_ndarray(format=fmt)
-    return frame.to_ndarray(
-        format=fmt,
-        src_colorspace=colour.swscale_matrix,
-        src_color_range=colour.swscale_range,
-        dst_color_range=ColorRange.JPEG,
-    )
+        return frame.to_ndarray(format=fmt, interpolation=EXACT)
+    if bit_depth == 16 and frame.format.chroma_height(frame.height) < frame.height:
+        # swscale's accurate path from vertically subsampled chroma (4:2:0, NV12, P010) to 16-bit RGB gets
+        # green wrong (a 10-bit near-white pixel read 37109 for 65170); from 4:2:2 and 4:4:4 it is exact, so
+        # such frames take their chroma to 4:4:4 first (tests/test_sources.py checks each layout)
+        frame = frame.reformat(format="yuva444p16le" if len(frame.format.components) == 4 else "yuv444p16le",
+                               interpolation=EXACT)
+    rgb = frame.to_ndarray(format=fmt, interpolation=EXACT, **_yuv_to_rgb(colour))
+    gain = _rgb16_gain(frame.format.name, colour) if bit_depth == 16 else 1.0
+    return _scaled_colour(rgb, gain)
 
 
 def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: ColourInfo) -> av.VideoFrame:
     """(H, W, 3|4) RGB(A) or (H, W) gray array, uint8 or uint16 -> VideoFrame in ``pix_fmt``,
     converted with ``colour``'s matrix/range and tagged with all of ``colour``'s fields.
 
-    The array is wrapped without a copy; swscale writes the result into a new frame.
+    The array is wrapped without a copy (16-bit colour into YUV is first scaled, see ``_rgb16_gain``);
+    swscale writes the result into a new frame.
     """
+    target = av.VideoFormat(pix_fmt)
+    plain = target.is_rgb or pix_fmt.startswith("gray")
+    if rgb.dtype == np.uint16 and rgb.ndim == 3 and not plain:
+        rgb = _scaled_colour(rgb, 1.0 / _rgb16_gain(pix_fmt, colour))
     if rgb.ndim == 2:
         src_fmt = "gray" if rgb.dtype == np.uint8 else "gray16le"
     elif rgb.shape[2] == 3:
@@ -119,19 +135,51 @@ def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: ColourInfo) -> av.VideoF
     else:
         src_fmt = "rgba" if rgb.dtype == np.uint8 else "rgba64le"
     source = av.VideoFrame.from_numpy_buffer(np.ascontiguousarray(rgb), format=src_fmt)
-    target = av.VideoFormat(pix_fmt)
-    if target.is_rgb or pix_fmt.startswith("gray"):
-        frame = source.reformat(format=pix_fmt)
+    if plain:
+        frame = source.reformat(format=pix_fmt, interpolation=EXACT)
     else:
-        frame = source.reformat(
-            format=pix_fmt,
-            src_colorspace=colour.swscale_matrix,
-            dst_colorspace=colour.swscale_matrix,
-            src_color_range=ColorRange.JPEG,
-            dst_color_range=colour.swscale_range,
-        )
+        frame = source.reformat(format=pix_fmt, dst_colorspace=colour.swscale_matrix, interpolation=EXACT,
+                                **_rgb_to_yuv(colour))
     colour.tag(frame)
     return frame
+
+
+def _yuv_to_rgb(colour: ColourInfo) -> dict:
+    return {"src_colorspace": colour.swscale_matrix, "src_color_range": colour.swscale_range,
+            "dst_color_range": ColorRange.JPEG}
+
+
+def _rgb_to_yuv(colour: ColourInfo) -> dict:
+    return {"src_colorspace": colour.swscale_matrix, "src_color_range": ColorRange.JPEG,
+            "dst_color_range": colour.swscale_range}
+
+
+@functools.cache
+def _rgb16_gain(pix_fmt: str, colour: ColourInfo) -> float:
+    """What swscale's 16-bit RGB from YUV ``pix_fmt`` must be multiplied by for white to read 65535.
+
+    swscale takes 16-bit RGB as 8.8 fixed point: YUV white reads as about 65283 (0.39% dark) and 65535
+    writes as super-white (10-bit Y 943 for 940), so EXR and DPX from a 10-bit plate would lose 0.4% and
+    a composite's own colours would come out bright. Measured once per format on a white frame, so a
+    swscale that maps white to 65535 gets a gain of 1 and no extra pass."""
+    layout = av.VideoFormat(pix_fmt)
+    bits = layout.components[0].bits
+    white = (1 << bits) - 1 if colour.full_range else 235 << (bits - 8)
+    frame = av.VideoFrame(16, 16, pix_fmt)
+    for index, plane in enumerate(frame.planes):  # Y white, chroma neutral, alpha opaque
+        value = white if index == 0 else (1 << bits) - 1 if index == 3 else 128 << (bits - 8)
+        plane.update(np.full(plane.buffer_size // (2 if bits > 8 else 1), value,
+                             np.uint16 if bits > 8 else np.uint8).tobytes())
+    read = frame.to_ndarray(format="rgb48le", interpolation=EXACT, **_yuv_to_rgb(colour))
+    gain = 65535.0 / float(read.mean())
+    return 1.0 if abs(gain - 1.0) < 1e-4 else gain
+
+
+def _scaled_colour(rgb: np.ndarray, gain: float) -> np.ndarray:
+    """``rgb`` (H, W, 3|4) with its colour channels times ``gain``, rounded and saturated; alpha as it is."""
+    if gain == 1.0:
+        return rgb
+    return cv2.multiply(rgb, (gain, gain, gain, 1.0), dtype=cv2.CV_16U)
 
 
 # ---------------------------------------------------------------------------- linear light (EXR)

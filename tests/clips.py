@@ -15,7 +15,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from av.video.reformatter import ColorRange, Colorspace
+from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
 # colour presets: (primaries, transfer, matrix) as FFmpeg enum numbers, and swscale's matrix
 COLOURS = {
@@ -38,6 +38,20 @@ def colour_bars(width: int, height: int) -> np.ndarray:
         ramp = np.linspace(16, 235, width).astype(np.uint8)
         image[-ramp_rows:] = ramp[None, :, None]
     return image
+
+
+def bar_interiors(width: int, height: int, margin: int = 2) -> np.ndarray:
+    """(H, W) mask of ``colour_bars`` pixels more than ``margin`` pixels from an edge between bars or
+    between the bars and the ramp: 4:2:0 chroma is interpolated across an edge, so colour is judged inside
+    the bars and the ramp (which is smooth along its rows)."""
+    columns = (np.arange(width) * 7) // width
+    edges = np.flatnonzero(np.diff(columns)) + 0.5
+    far = np.abs(np.arange(width)[:, None] - edges[None, :]).min(axis=1) > margin
+    ramp = height - height // 4
+    mask = np.repeat(far[None], height, axis=0)
+    mask[ramp:] = True
+    mask[max(0, ramp - margin):ramp + margin] = False
+    return mask
 
 
 def pattern_frame(index: int, width: int, height: int, pattern: str = "moving", bit_depth: int = 8) -> np.ndarray:
@@ -202,26 +216,50 @@ def decode_video(path, *, format: str = "rgb24", colourspace: str | None = None)
     """(frames (N,H,W,C) array, times in seconds, first frame) of the first video stream.
 
     YUV frames are converted with their tagged matrix and range (``colourspace`` overrides the
-    matrix); 'gray' returns the luma expanded to full range (how a matte is read back), taken from
-    the red channel of the RGB conversion because swscale's YUV -> gray path ignores the range.
+    matrix), with swscale's accurate rounding and chroma interpolation (its default path reads 4:2:0
+    1-2 code values low), and 16-bit RGB is rescaled so that white reads 65535 (swscale's reads 65283);
+    'gray' returns the luma expanded to full range (how a matte is read back), taken from the red
+    channel of the RGB conversion because swscale's YUV -> gray path ignores the range.
     """
     images, times, first = [], [], None
     for frame, tb in _decoder_frames(path):
         first = first or frame
-        kwargs = {}
-        if not frame.format.is_rgb and not frame.format.name.startswith("gray"):
+        kwargs: dict = {"interpolation": ACCURATE}
+        yuv = not frame.format.is_rgb and not frame.format.name.startswith("gray")
+        if yuv:
             matrix = {1: Colorspace.ITU709, 9: Colorspace.BT2020, 5: Colorspace.ITU601,
                       6: Colorspace.ITU601}.get(int(frame.colorspace), Colorspace.ITU601)
             full = frame.color_range == ColorRange.JPEG or frame.format.name.startswith("yuvj")
-            kwargs = dict(src_colorspace=colourspace or matrix,
+            kwargs.update(src_colorspace=colourspace or matrix,
                           src_color_range=ColorRange.JPEG if full else ColorRange.MPEG,
                           dst_color_range=ColorRange.JPEG)
-        if format == "gray" and kwargs:
+        if format == "gray" and yuv:
             images.append(frame.to_ndarray(format="rgb24", **kwargs)[..., 0])
+        elif yuv and format in ("rgb48le", "rgba64le"):
+            image = frame.to_ndarray(format=format, **kwargs).astype(np.float64)
+            white = _white_frame(frame.format.name, full).to_ndarray(format="rgb48le", **kwargs).mean()
+            image[..., :3] *= 65535 / white
+            images.append(np.clip(np.rint(image), 0, 65535).astype(np.uint16))
         else:
             images.append(frame.to_ndarray(format=format, **kwargs))
         times.append(float(frame.pts * tb) if frame.pts is not None else None)
     return np.stack(images) if images else np.zeros((0,)), times, first
+
+
+ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
+
+
+def _white_frame(pix_fmt: str, full_range: bool) -> av.VideoFrame:
+    """A frame of ``pix_fmt`` at nominal white: Y at 235 (or the top code) scaled to its bits, chroma neutral."""
+    layout = av.VideoFormat(pix_fmt)
+    bits = layout.components[0].bits
+    frame = av.VideoFrame(16, 16, pix_fmt)
+    for index, plane in enumerate(frame.planes):
+        top = (1 << bits) - 1
+        value = (top if full_range else 235 << (bits - 8)) if index == 0 else top if index == 3 else 1 << (bits - 1)
+        dtype = np.uint16 if bits > 8 else np.uint8
+        plane.update(np.full(plane.buffer_size // np.dtype(dtype).itemsize, value, dtype).tobytes())
+    return frame
 
 
 def probe(path) -> dict:

@@ -126,10 +126,13 @@ class ReferenceDecode:
 
 
 def ffmpeg_decode(path: Path, width: int, height: int, *, frames: str | None = None) -> ReferenceDecode:
-    """Every frame as FFmpeg decodes it (``-vf showinfo`` for the times, rgb24 for the pictures);
+    """Every frame as FFmpeg decodes it (``-vf showinfo`` for the times, rgb24 for the pictures, with
+    accurate rounding and chroma interpolated from MPEG-2/H.264's default siting, co-sited with the left
+    sample of each luma pair: FFmpeg's default conversion reads 4:2:0 1-2 code values low);
     ``frames`` 'a:b' keeps FFmpeg's frames a..b-1 (its own numbering, through the select filter)."""
     select = [f"select='between(n\\,{frames.split(':')[0]}\\,{int(frames.split(':')[1]) - 1})'"] if frames else []
-    graph = ",".join([*select, "showinfo"])
+    convert = "scale=flags=bilinear+accurate_rnd+full_chroma_int:in_h_chr_pos=0:in_v_chr_pos=128,format=rgb24"
+    graph = ",".join([*select, "showinfo", convert])
     run = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path), "-map", "0:v:0",
                           "-vf", graph, "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
                          capture_output=True, check=True)

@@ -16,7 +16,7 @@ from birefnet.atomic import partial_path
 from birefnet.errors import ConfigError, OutputError
 from pipeline.sinks import open_sink
 from pipeline.sources import open_source
-from tests.clips import colour_bars, decode_video, make_clip, pattern_frame, probe
+from tests.clips import bar_interiors, colour_bars, decode_video, make_clip, pattern_frame, probe
 
 W, H = 64, 48
 
@@ -149,8 +149,9 @@ def test_colour_round_trip_and_tags(tmp_path, tag, size, pix_fmt, codec, name):
     output = "rgba" if name.endswith(".mov") else "composite"
     transcode(src, tmp_path / name, matte=full, output=output, crf=10)
     before, after = decode_video(src)[0].astype(int), decode_video(tmp_path / name)[0].astype(int)
-    assert (np.abs(after - before).mean(axis=(0, 1, 2)) < 2).all()
-    assert np.abs(after[0] - colour_bars(*size)).mean() < 4
+    inside = bar_interiors(*size, margin=3)  # two generations of chroma interpolation spread an edge further
+    assert (np.abs(after - before)[:, inside].mean(axis=(0, 1)) < 1).all()
+    assert np.abs(after[0] - colour_bars(*size))[inside].mean() < 2
     assert probe(tmp_path / name)["colour"] == probe(src)["colour"]
 
 
