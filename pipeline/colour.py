@@ -34,7 +34,8 @@ _SWSCALE_MATRIX = {
 # swscale's default YUV -> RGB path for subsampled chroma (4:2:0, 4:2:2) is a fast approximation that
 # lands 1-2 code values low on every colour (a flat 4:2:0 (120, 180, 60) read back as (118, 178, 58);
 # 10-bit 4:2:2 read to 8 bits 1.1-1.4 low on average). Accurate rounding with full horizontal chroma
-# interpolation is the exact inverse, for about 20 ms more per 4K frame (docs/benchmarks.md, "Video I/O").
+# interpolation is the exact inverse, for 5 ms (1080p) to 20 ms (4K) more per frame (docs/benchmarks.md,
+# "Exact YUV -> RGB").
 EXACT = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 _NAMES = {

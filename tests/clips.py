@@ -40,6 +40,19 @@ def colour_bars(width: int, height: int) -> np.ndarray:
     return image
 
 
+KR_KB = {1: (0.2126, 0.0722), 6: (0.299, 0.114)}  # luma weights of R and B: BT.709, BT.601 (SMPTE 170M)
+
+
+def limited_ycbcr(rgb: np.ndarray, matrix: int, bits: int) -> np.ndarray:
+    """(..., 3) RGB in [0, 1] -> (3, ...) limited-range ``bits``-bit Y', Cb, Cr codes (not rounded), by the
+    formula of ``matrix`` (an AVColorSpace number)."""
+    kr, kb = KR_KB[matrix]
+    r, g, b = np.moveaxis(rgb, -1, 0)
+    y = kr * r + (1 - kr - kb) * g + kb * b
+    scale = 1 << (bits - 8)
+    return np.stack([16 + 219 * y, 128 + 224 * (b - y) / (2 * (1 - kb)), 128 + 224 * (r - y) / (2 * (1 - kr))]) * scale
+
+
 def bar_interiors(width: int, height: int, margin: int = 2) -> np.ndarray:
     """(H, W) mask of ``colour_bars`` pixels more than ``margin`` pixels from an edge between bars or
     between the bars and the ramp: 4:2:0 chroma is interpolated across an edge, so colour is judged inside

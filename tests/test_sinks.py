@@ -9,14 +9,16 @@ import time
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 from birefnet.atomic import partial_path
 from birefnet.errors import ConfigError, OutputError
+from pipeline.colour import ColourInfo, rgb_to_frame
 from pipeline.sinks import open_sink
 from pipeline.sources import open_source
-from tests.clips import bar_interiors, colour_bars, decode_video, make_clip, pattern_frame, probe
+from tests.clips import bar_interiors, colour_bars, decode_video, limited_ycbcr, make_clip, pattern_frame, probe
 
 W, H = 64, 48
 
@@ -153,6 +155,33 @@ def test_colour_round_trip_and_tags(tmp_path, tag, size, pix_fmt, codec, name):
     assert (np.abs(after - before)[:, inside].mean(axis=(0, 1)) < 1).all()
     assert np.abs(after[0] - colour_bars(*size))[inside].mean() < 2
     assert probe(tmp_path / name)["colour"] == probe(src)["colour"]
+
+
+@pytest.mark.parametrize("bit_depth", [8, 16])
+@pytest.mark.parametrize("pix_fmt", ["yuv420p", "yuv420p10le", "yuv422p10le", "yuva444p10le"])
+def test_rgb_is_written_as_the_matrix_says(pix_fmt, bit_depth):
+    """Inside flat blocks every Y' and Cb sample is the BT.709 formula's, rounded: swscale's own 16-bit
+    input takes 65535 as super-white (10-bit Y' 943 for 940), and its default rounding runs low."""
+    peak = 255 if bit_depth == 8 else 65535
+    blocks = np.random.default_rng(3).uniform(0.05, 0.95, (6, 8, 3))
+    rgb = np.rint(np.kron(blocks, np.ones((8, 8, 1))) * peak).astype(np.uint8 if bit_depth == 8 else np.uint16)
+    if pix_fmt.startswith("yuva"):
+        rgb = np.dstack([rgb, np.full((48, 64, 1), peak, rgb.dtype)])
+    frame = rgb_to_frame(rgb, pix_fmt, ColourInfo(1, 1, 1, False))
+    bits = av.VideoFormat(pix_fmt).components[0].bits
+    expected = limited_ycbcr(rgb[..., :3] / peak, 1, bits)
+    # the input's own rounding carried to the output's codes, plus the output's rounding (which swscale
+    # does to within one code, not half of one, from 16-bit input to 8-bit output)
+    slack = max(0.55 + (224 << (bits - 8)) / peak, 1.0 if bits == 8 else 0.0)
+    for plane, want in zip(frame.planes[:2], expected[:2]):
+        dtype = np.uint16 if bits > 8 else np.uint8
+        got = np.frombuffer(plane, dtype).reshape(plane.height, -1)[:, :plane.width].astype(float)
+        down = 48 // plane.height, 64 // plane.width
+        rows, columns = np.ogrid[:plane.height, :plane.width]
+        inside = ((rows * down[0]) % 8 >= 2) & ((rows * down[0]) % 8 < 6) & \
+                 ((columns * down[1]) % 8 >= 2) & ((columns * down[1]) % 8 < 6)
+        error = np.abs(got - want[::down[0], ::down[1]])[inside]
+        assert error.max() <= slack, (plane, error.max())
 
 
 @pytest.mark.parametrize("name,codec", [("m.mp4", None), ("m.mov", None), ("m.mkv", "h265"),

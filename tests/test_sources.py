@@ -24,10 +24,12 @@ from birefnet.errors import ConfigError, InputError
 from pipeline.media import frames_to_timecode, parse_frame_range, shift_timecode, timecode_to_frames
 from pipeline.sources import open_source
 from tests.clips import (
+    KR_KB,
     bar_interiors,
     colour_bars,
     corrupt_copy,
     decode_video,
+    limited_ycbcr,
     make_clip,
     make_image_sequence,
     pattern_frame,
@@ -106,20 +108,13 @@ def test_yuv_to_rgb_uses_the_tagged_or_customary_matrix(tmp_path, tag, height):
     assert np.abs(misread - bars)[inside].mean() > 2  # the check above could tell the matrices apart
 
 
-KR_KB = {1: (0.2126, 0.0722), 6: (0.299, 0.114)}  # BT.709, BT.601 (SMPTE 170M)
-
-
 def yuv_blocks_clip(path, pix_fmt: str, codec: str, matrix: int, seed: int = 0):
     """A lossless one-frame clip of 8x8 flat blocks (chroma subsampling loses nothing inside them) of
     random in-gamut colours as limited-range Y'CbCr by ``matrix``'s formula (alpha, if any, opaque),
     tagged with it; returns the path and the blocks' (3, 6, 8) integer Y, Cb, Cr."""
-    kr, kb = KR_KB[matrix]
     bits = av.VideoFormat(pix_fmt).components[0].bits
-    scale = 1 << (bits - 8)
-    r, g, b = np.random.default_rng(seed).uniform(0.05, 0.95, (3, 6, 8))
-    y = kr * r + (1 - kr - kb) * g + kb * b
-    blocks = np.rint(np.stack([16 + 219 * y, 128 + 224 * (b - y) / (2 * (1 - kb)),
-                               128 + 224 * (r - y) / (2 * (1 - kr))]) * scale).astype(np.int64)
+    colours = np.random.default_rng(seed).uniform(0.05, 0.95, (6, 8, 3))
+    blocks = np.rint(limited_ycbcr(colours, matrix, bits)).astype(np.int64)
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=25, options={"qp": "0"} if codec == "libx264" else {})
         stream.width, stream.height, stream.pix_fmt = 64, 48, pix_fmt
@@ -129,7 +124,7 @@ def yuv_blocks_clip(path, pix_fmt: str, codec: str, matrix: int, seed: int = 0):
         opaque = np.full((6, 8), (1 << bits) - 1)
         for plane, values in zip(frame.planes, [*blocks, opaque]):
             cell = 8 * plane.height // 48, 8 * plane.width // 64
-            full = np.kron(values, np.ones(cell, dtype=np.int64)).astype(np.uint16 if scale > 1 else np.uint8)
+            full = np.kron(values, np.ones(cell, dtype=np.int64)).astype(np.uint16 if bits > 8 else np.uint8)
             rows = np.zeros((plane.height, plane.line_size // full.itemsize), full.dtype)
             rows[:, :plane.width] = full
             plane.update(rows.tobytes())
@@ -166,7 +161,7 @@ def test_yuv_is_read_as_its_matrix_says_without_a_shift(tmp_path, pix_fmt, codec
     inside = (rows % 8 >= 2) & (rows % 8 < 6) & (columns % 8 >= 2) & (columns % 8 < 6)
     error = batches[0].images[0].astype(float) - expected
     assert np.abs(error[inside]).max() <= 0.5 + 0.02 * peak / 255, np.abs(error[inside]).max()
-    assert np.abs(error[inside].mean(axis=0)).max() < 0.1 * peak / 255
+    assert np.abs(error[inside].mean(axis=0)).max() < 0.25 * peak / 255  # 48 colours: rounding alone averages near 0
 
 
 def test_ten_bit_source_read_at_sixteen_bits(tmp_path):
