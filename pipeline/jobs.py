@@ -18,7 +18,7 @@ from typing import cast
 from birefnet.errors import CheckpointError, ConfigError, UserError
 from pipeline.finish import Finisher, ForegroundRefiner
 from pipeline.graph import GraphStages, StageOutput, run_graph
-from pipeline.progress import Progress, RunSummary, format_summary, write_report
+from pipeline.progress import Progress, RunSummary, check_report, format_summary, write_report
 from pipeline.settings.process import ProcessConfig
 from pipeline.sources.reader import VideoSource
 from pipeline.termination import Terminated
@@ -239,6 +239,8 @@ def run_jobs(jobs: list[Job], config: ProcessConfig) -> list[RunSummary]:
     """Every job, each reported as it ends; raises ``InputsFailed`` at the end if any failed, and
     ``PartialInputs`` if any input was truncated (unless ``allow_partial``). The ``--report`` is
     written however the run ends (a model that fails to load, Ctrl-C), with its status."""
+    if config.report:
+        check_report(config.report)
     summaries: list[RunSummary] = []
     todo = []
     for job in jobs:
@@ -251,7 +253,8 @@ def run_jobs(jobs: list[Job], config: ProcessConfig) -> list[RunSummary]:
     try:
         todo, inputs_per_call = _check_todo(todo, config, summaries, failure_codes, single=len(jobs) == 1)
         _run_todo(todo, config, summaries, failure_codes, inputs_per_call, single=len(jobs) == 1)
-        status = "partial" if any(s.status == "partial" for s in summaries) else "done"
+        ended = {s.status for s in summaries}
+        status = "failed" if "failed" in ended else "partial" if "partial" in ended else "done"
     except UserError as exc:
         error = str(exc)
         raise

@@ -130,7 +130,7 @@ def format_summary(summary: RunSummary) -> str:
 
 
 def totals(summaries: list[RunSummary], status: str = "done", error: str | None = None) -> dict:
-    """The whole run (``status``: done, partial, failed, interrupted or terminated, with its ``error``):
+    """The whole run (``status``: running, done, partial, failed, interrupted or terminated, with its ``error``):
     sums over inputs, and each input's own record."""
     done = [s for s in summaries if s.status in ("done", "partial")]
     seconds = sum(s.seconds for s in done)
@@ -154,10 +154,21 @@ def totals(summaries: list[RunSummary], status: str = "done", error: str | None 
 def write_report(path: str | Path, summaries: list[RunSummary], status: str = "done",
                  error: str | None = None) -> None:
     """The JSON report of a run (``totals``), written atomically: a report file is always complete."""
-    target = Path(path)
+    _write_report_text(Path(path), json.dumps(totals(summaries, status, error), indent=2) + "\n")
+
+
+def check_report(path: str | Path) -> None:
+    """Refuse a ``--report`` path that cannot be written before the run starts, not after it: an empty
+    report is written there now, and the run's own replaces it."""
+    _write_report_text(Path(path), json.dumps(totals([], "running"), indent=2) + "\n")
+
+
+def _write_report_text(target: Path, text: str) -> None:
     try:
+        if target.is_dir():
+            raise IsADirectoryError(21, "Is a directory")
         target.parent.mkdir(parents=True, exist_ok=True)
-        write_text(target, json.dumps(totals(summaries, status, error), indent=2) + "\n")
+        write_text(target, text)
     except OSError as exc:
         raise OutputError(f"cannot write report {target}: {exc.strerror or exc}") from None
 

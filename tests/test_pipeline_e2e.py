@@ -144,13 +144,26 @@ def test_several_inputs_skip_done_report_bad_and_go_on(media, capsys):
     out_dir = root / "many"
     (out_dir).mkdir()
     (out_dir / "clip.mp4").write_bytes(b"done before")  # a complete output from an earlier run
-    code = cli(str(clip), str(bad), str(other), "-o", str(out_dir), *args)
+    report = root / "many.json"
+    code = cli(str(clip), str(bad), str(other), "-o", str(out_dir), *args, "--report", str(report))
     captured = capsys.readouterr()
     assert code == 3
     assert f"{clip}: skipped, {out_dir / 'clip.mp4'} exists" in captured.out
     assert f"error: {bad}:" in captured.err and f"1 of 3 inputs failed: {bad}" in captured.err
     assert probe(out_dir / "other.mp4")["frames"] == 4
     assert (out_dir / "clip.mp4").read_bytes() == b"done before"
+    totals = json.loads(report.read_text())
+    assert totals["status"] == "failed" and totals["failed"] == [str(bad)] and totals["skipped"] == [str(clip)]
+    assert [i["status"] for i in totals["inputs"]] == ["skipped", "failed", "done"]
+
+
+def test_an_unwritable_report_is_refused_before_the_run(media, capsys):
+    root, checkpoint, clip = media
+    out = root / "never_rendered.mkv"
+    code = cli(str(clip), "-o", str(out), "--model", str(checkpoint), "--resolution", "64", "--backend", "local",
+               "--report", str(root))  # a directory
+    assert code == 4 and f"cannot write report {root}: Is a directory" in capsys.readouterr().err
+    assert not out.exists() and not list(root.glob(".never_rendered*"))
 
 
 def test_corrupt_frames_are_counted_as_bad_in_the_report(media, capsys):
