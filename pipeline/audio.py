@@ -25,7 +25,9 @@ log = logging.getLogger("birefnet_video")
 # codec to re-encode into when a container refuses the input's codec (by muxer name)
 FALLBACK_CODEC = {"webm": "libopus", "ogg": "libopus", "wav": "pcm_s24le", "mp4": "aac", "mov": "aac",
                   "matroska": "aac", "avi": "pcm_s16le", "mxf": "pcm_s24le"}
+BACK_TO_BACK = {"wav", "w64"}  # muxers that store samples one after another and drop the timestamps
 _EPS = 1e-4
+_JITTER_S = 0.04  # a back-to-back track's timestamps may wander this far from its sample count
 _TS_NEGATIVE = 0x40000  # AVFMT_TS_NEGATIVE: the muxer can store timestamps below zero (edit lists)
 
 
@@ -65,7 +67,7 @@ class AudioCarrier:
             formats = out_stream.codec_context.codec.audio_formats
             fmt = formats[0].name if formats else "fltp"
             resampler = av.AudioResampler(format=fmt, layout=out_stream.layout.name, rate=rate)
-            self._tracks[stream.index] = _Track(stream, out_stream, resampler, rate)
+            self._tracks[stream.index] = _Track(stream, out_stream, resampler, rate, muxer in BACK_TO_BACK)
             why = f"{muxer} output" if reencode else f"{muxer} cannot hold {name}"
             self.descriptions.append(f"#{stream.index} {name} re-encoded to {target} ({why})")
             if not reencode:
@@ -102,7 +104,8 @@ class AudioCarrier:
                 return
             if self.end_s is not None and t_in >= self.end_s - _EPS:
                 continue  # past the window; keep draining so other streams finish too
-            if t_in < self.start_s - _EPS and (self._trim_start or not self._negative_ok):
+            early = t_in < self.start_s - _EPS and (self._trim_start or not self._negative_ok)
+            if early and not self._tracks[packet.stream.index].back_to_back:  # those are cut to the sample
                 continue
             self._write(packet)
 
@@ -149,8 +152,9 @@ class AudioCarrier:
             frame.pts = round(t_out * frame.sample_rate)
             frame.time_base = Fraction(1, frame.sample_rate)
         for resampled in track.resampler.resample(frame):
-            for out_packet in track.out_stream.encode(resampled):
-                self._output.mux(out_packet)
+            for aligned in _back_to_back(track, resampled) if track.back_to_back else [resampled]:
+                for out_packet in track.out_stream.encode(aligned):
+                    self._output.mux(out_packet)
 
     def _flush_encoders(self) -> None:
         self._done = True
@@ -169,10 +173,43 @@ class AudioCarrier:
 
 
 class _Track:
-    __slots__ = ("stream", "out_stream", "resampler", "rate")
+    __slots__ = ("stream", "out_stream", "resampler", "rate", "back_to_back", "written")
 
-    def __init__(self, stream, out_stream, resampler, rate):
+    def __init__(self, stream, out_stream, resampler, rate, back_to_back: bool = False):
         self.stream, self.out_stream, self.resampler, self.rate = stream, out_stream, resampler, rate
+        self.back_to_back = back_to_back
+        self.written = 0  # samples encoded so far (back-to-back muxers)
+
+
+def _back_to_back(track: _Track, frame: av.AudioFrame) -> list[av.AudioFrame]:
+    """``frame`` made to start where the samples written so far end, for a muxer that ignores timestamps
+    (a WAV sidecar): silence first when it starts later, its first samples cut when it starts earlier.
+    Sample n then plays at n / rate from the first video frame, as the timestamps said; before this, audio
+    starting 67 ms after the picture played 67 ms early against the sequence. After the first frame, only
+    gaps and overlaps over ``_JITTER_S`` are mended."""
+    start = frame.pts if frame.pts is not None else track.written
+    if track.written and abs(start - track.written) <= _JITTER_S * track.rate:
+        start = track.written  # timestamps rounded frame by frame (MP3 in MP4): the samples are contiguous
+    frames = []
+    if start > track.written:
+        silence = av.AudioFrame(format=frame.format.name, layout=frame.layout.name, samples=start - track.written)
+        for plane in silence.planes:
+            plane.update(bytes(plane.buffer_size))
+        frames.append(silence)
+    elif start < track.written:
+        cut = min(track.written - start, frame.samples)
+        if cut == frame.samples:
+            return []
+        samples = frame.to_ndarray()
+        channels = 1 if frame.format.is_planar else len(frame.layout.channels)
+        frame = av.AudioFrame.from_ndarray(samples[:, cut * channels:], format=frame.format.name,
+                                           layout=frame.layout.name)
+    frames.append(frame)
+    for each in frames:
+        each.sample_rate, each.time_base = track.rate, Fraction(1, track.rate)
+        each.pts = track.written
+        track.written += each.samples
+    return frames
 
 
 def open_audio(output: av.container.OutputContainer, source: str | None, *, start_s: float,

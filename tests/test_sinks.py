@@ -138,6 +138,28 @@ def test_audio_drop_and_png_sidecar(clip, tmp_path):
     assert audio["codec"].startswith("pcm") and abs(audio["end"] - 12 / 25) < 0.03
 
 
+@pytest.mark.parametrize("offset_s", [0.1, -0.05])
+def test_sequence_sidecar_wav_starts_at_the_first_frame(tmp_path, offset_s):
+    """A WAV keeps no timestamps, so audio that starts after the first frame is led by silence and audio
+    that starts before it is cut: sample n plays at n / rate from the sequence's first frame."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    src = tmp_path / "late.mkv"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=64x48:rate=25:duration=1", "-itsoffset", str(offset_s), "-f", "lavfi", "-i",
+                    "sine=frequency=440:sample_rate=48000:duration=1", "-map", "0:v", "-map", "1:a",
+                    "-c:v", "ffv1", "-c:a", "pcm_s16le", str(src)], check=True)
+    transcode(src, tmp_path / "seq/shot_%03d.png", matte=lambda b: np.full(b.images.shape[:3], 255, np.uint8))
+    with av.open(str(tmp_path / "seq/shot.wav")) as wav:
+        samples = np.concatenate([f.to_ndarray() for f in wav.decode(audio=0)], axis=1)[0].astype(float)
+    sound = np.flatnonzero(np.abs(samples) > 0.01 * np.abs(samples).max())
+    lead = max(offset_s, 0.0) * 48000
+    assert abs(sound[0] - lead) <= 48  # 1 ms
+    assert abs(len(samples) - (1.0 + offset_s) * 48000) <= 48  # the sound's end, on the sequence's clock
+
+
 @pytest.mark.parametrize("tag,size,pix_fmt,codec,name", [
     ("bt709", (112, 64), "yuv420p", None, "bars.mov"),
     ("bt709", (112, 64), "yuv420p", None, "bars.mp4"),
