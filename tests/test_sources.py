@@ -288,6 +288,20 @@ def test_truncated_file_is_salvaged_and_judged_truncated_from_time(tmp_path, cap
         open_source(str(not_indexed))
 
 
+def test_truncated_avi_is_judged_from_its_header_frame_count(tmp_path, caplog):
+    """FFmpeg rebuilds a cut AVI's duration from the data it finds, so only the header's frame count
+    says how long it should be."""
+    clip = make_clip(tmp_path / "full.avi", frames=30, width=128, height=96, pattern="noise", codec="mpeg4")
+    with open_source(str(clip)) as source:
+        assert sum(len(b) for b in source.batches(8)) == 30 and source.truncation is None
+    cut = truncated_copy(clip, tmp_path / "cut.avi", 0.4)
+    with caplog.at_level(logging.WARNING, logger="birefnet_video"):
+        source, batches = read_all(cut)
+    assert 0 < source.frames_read < 30
+    assert source.truncation is not None and source.truncation.expected_s == pytest.approx(1.2)
+    assert source.truncation.frames_listed == 30 and "truncated" in caplog.text
+
+
 def test_input_errors_are_one_line(tmp_path):
     (tmp_path / "notes.mp4").write_text("hello")
     with av.open(str(tmp_path / "sound.m4a"), "w") as out:  # audio only

@@ -116,7 +116,7 @@ def probe_stream(spec: str, kind: str, container: av.container.InputContainer, s
         colour=colour, bit_depth=max(c.bits for c in first_frame.format.components),
         rotation=rotation, sample_aspect_ratio=sar, audio=describe_audio_streams(container),
         timecode=shift_timecode(timecode, first_index, fps or nominal) if partial else timecode,
-        start_pts=first_pts if partial else stream_start, end_s=stream_end_s(stream, container),
+        start_pts=first_pts if partial else stream_start, end_s=stream_end_s(stream, container, nominal),
         start_index=first_index,
         stop_index=frame_range[1] if frame_range else None, partial=partial,
     )
@@ -146,20 +146,24 @@ def stream_frame_count(stream: av.VideoStream, container: av.container.InputCont
     return None
 
 
-def stream_end_s(stream: av.VideoStream, container: av.container.InputContainer) -> float | None:
-    """Input time (s) where the video stream's stated duration ends: the stream's own duration, a
-    Matroska DURATION tag, or the container's duration when the video is its only stream (with other
-    streams the container's may be the audio's)."""
+def stream_end_s(stream: av.VideoStream, container: av.container.InputContainer,
+                 nominal: Fraction | None = None) -> float | None:
+    """Input time (s) where the video stream's stated length ends: the later of its duration (the
+    stream's own, a Matroska DURATION tag, or the container's when the video is its only stream: with
+    other streams the container's may be the audio's) and the end of the frames its header lists at the
+    ``nominal`` rate. An AVI cut short keeps its header's count (15 frames) while FFmpeg rebuilds the
+    duration from the data it found (0.4 s), so the duration alone would call it complete."""
     tb = stream.time_base or Fraction(1, 90000)
     start = float(stream.start_time * tb) if stream.start_time is not None else 0.0
-    if stream.duration:
-        return start + float(stream.duration * tb)
+    ends = [start + float(stream.frames / nominal)] if stream.frames and nominal else []
     tagged = _parse_clock(stream.metadata.get("DURATION") or stream.metadata.get("duration"))
-    if tagged is not None:
-        return start + tagged
-    if container.duration and len(container.streams) == 1:
-        return (container.start_time or 0) / av.time_base + container.duration / av.time_base
-    return None
+    if stream.duration:
+        ends.append(start + float(stream.duration * tb))
+    elif tagged is not None:
+        ends.append(start + tagged)
+    elif container.duration and len(container.streams) == 1:
+        ends.append((container.start_time or 0) / av.time_base + container.duration / av.time_base)
+    return max(ends) if ends else None
 
 
 def _parse_clock(text: str | None) -> float | None:
