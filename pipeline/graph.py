@@ -91,7 +91,7 @@ def matte_batches(backend: MattingBackend, batches: Iterable[FrameBatch], alpha_
 
 
 def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
-              on_frames: Callable[[int, dict[str, float]], None] | None = None) -> RunSummary:
+              on_frames: Callable[[FrameBatch, dict[str, float]], None] | None = None) -> RunSummary:
     """Stream one video through the stages; returns its summary. Raises the first stage's error."""
     clock = StageClock()
     cancelled = threading.Event()
@@ -136,7 +136,7 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
                     rgb, out_alpha = out.finish(batch, alpha)
                 out.sink.write(batch, rgb, out_alpha)  # queues; blocks while the encoder is behind
             if on_frames is not None:
-                on_frames(len(batch), update_clock())
+                on_frames(batch, update_clock())
 
     decoder = threading.Thread(target=decode, name="decode", daemon=True)
     decoder.start()

@@ -17,6 +17,7 @@ from typing import cast
 
 from birefnet.errors import CheckpointError, ConfigError, UserError
 from pipeline.finish import Finisher, ForegroundRefiner
+from pipeline.frames import FrameBatch
 from pipeline.graph import GraphStages, StageOutput, run_graph
 from pipeline.progress import Progress, RunSummary, check_report, format_summary, write_report
 from pipeline.settings.process import ProcessConfig
@@ -217,10 +218,17 @@ def run_job(job: Job, config: ProcessConfig, backend: MattingBackend,
     info = source.info
     exact = info.frame_count if info.frame_count_exact or info.stop_index is not None else None
     span = info.end_s - info.start_s if info.end_s is not None and info.stop_index is None else None
-    progress = Progress(Path(job.input).name, exact, quiet=config.quiet, span_s=span,
-                        position=lambda: source.position_s)
+    written_s = 0.0  # where the frames written so far end: the bar's position on a time span
+
+    def frames_written(batch: FrameBatch, busy: dict[str, float]) -> None:
+        nonlocal written_s
+        if batch.pts and batch.pts[-1] is not None:
+            written_s = info.frame_end_s(batch.pts[-1])
+        progress.update(len(batch), busy)
+
+    progress = Progress(Path(job.input).name, exact, quiet=config.quiet, span_s=span, position=lambda: written_s)
     try:
-        summary = run_graph(stages, backend, job.input, on_frames=progress.update)
+        summary = run_graph(stages, backend, job.input, on_frames=frames_written)
         modes = {cast(Sink, out.sink).writer.plan.alpha_mode for out in stages.outputs}
         summary.alpha = ", ".join(sorted(mode for mode in modes if mode))
         summary.frames_listed = info.frame_count

@@ -178,7 +178,8 @@ class Progress:
 
     ``total`` is a frame count the bar can trust (an image sequence, a range with an end). A container's
     count is an estimate (VFR files, empty index entries), so there the bar runs on media time instead:
-    ``span_s`` seconds in all, ``position()`` the seconds decoded so far."""
+    ``span_s`` seconds in all, ``position()`` the seconds written so far (not decoded: decoding runs
+    ahead by every queued frame, and the bar sat at 100% while they were matted)."""
 
     def __init__(self, label: str, total: int | None, quiet: bool = False, stream: IO[str] | None = None,
                  line_interval_s: float = LINE_INTERVAL_S, span_s: float | None = None,

@@ -132,6 +132,30 @@ def test_ten_bit_source_takes_the_16_bit_path(media):
     assert np.any(frames[..., 3] % 257 != 0), "alpha kept more than 8 bits"
 
 
+def test_progress_on_media_time_follows_the_frames_written(media, monkeypatch):
+    """A container's frame count is an estimate, so the bar runs on seconds; they are the seconds of
+    the frames written, not of those decoded, which run ahead by every frame in the queues."""
+    import io
+
+    import pipeline.jobs
+    from pipeline.progress import Progress
+
+    root, checkpoint, clip = media
+    lines = io.StringIO()
+    monkeypatch.setattr(pipeline.jobs, "Progress",
+                        lambda *a, **k: Progress(*a, **{**k, "quiet": False}, stream=lines, line_interval_s=0))
+    config = build_config({"model": str(checkpoint), "resolution": "64", "backend": "local", "temporal": "off",
+                           "output": "matte", "batch_size": "2"})
+    with create_backend(PredictorSpec(str(checkpoint), "fp32", 64), BackendConfig(kind="local")) as backend:
+        run_job(Job(str(clip), str(root / "progress.mkv")), config, backend)
+    seen = [tuple(map(float, line.split(" frames, ")[1].split(" s")[0].split("/")))
+            for line in lines.getvalue().splitlines()]
+    frames = [int(line.split(": ")[1].split(" frames")[0]) for line in lines.getvalue().splitlines()]
+    assert frames == list(range(2, FRAMES + 1, 2))
+    for count, (done_s, span_s) in zip(frames, seen):
+        assert done_s == pytest.approx(min(count / 25, span_s), abs=0.051)
+
+
 def test_several_inputs_skip_done_report_bad_and_go_on(media, capsys):
     root, checkpoint, clip = media
     out_dir = root / "batch"

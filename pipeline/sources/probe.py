@@ -85,6 +85,10 @@ class SourceInfo:
         """Input time (s) that maps to output time 0; audio is cut and shifted by the same amount."""
         return float(self.start_pts * self.time_base)
 
+    def frame_end_s(self, pts: int) -> float:
+        """Seconds into the range at which the frame at ``pts`` ends (its start plus one nominal frame)."""
+        return float((pts - self.start_pts) * self.time_base) + 1 / float(self.nominal_fps)
+
 
 def probe_stream(spec: str, kind: str, container: av.container.InputContainer, stream: av.VideoStream,
                  first: tuple[int, int, av.VideoFrame], frame_range: FrameRange | None) -> SourceInfo:

@@ -49,9 +49,7 @@ class VideoSource:
 
     ``frames_read`` counts frames handed out; ``frames_bad`` frames that could not be decoded
     (corrupt packets, unreadable images). ``truncation`` says where an input that stops short of its
-    stated length ends (None: it does not, or cannot tell). ``position_s`` is the time in the range
-    up to which frames have been handed out (the end of the last one), for progress on inputs
-    whose frame count is only an estimate.
+    stated length ends (None: it does not, or cannot tell).
     ``bit_depth`` (8: uint8, 16: uint16 pictures) may be changed after opening, once ``info`` tells
     what the input holds, and before reading: the reader converts each frame only when it hands it out.
     """
@@ -64,7 +62,6 @@ class VideoSource:
         self.frames_read = 0
         self.frames_bad = 0
         self.truncation: Truncation | None = None
-        self.position_s = 0.0
 
     @property
     def bit_depth(self) -> int:
@@ -85,11 +82,9 @@ class VideoSource:
         """Frames in presentation order; with ``loop`` the range repeats until the caller stops."""
         while True:
             produced = 0
-            frame_s = 1 / float(self.info.nominal_fps)
             for frame in self._frames_once():
                 produced += 1
                 self.frames_read += 1
-                self.position_s = float((frame.pts - self.info.start_pts) * self.info.time_base) + frame_s
                 yield frame
             if not self.loop or not produced or not self._rewind():
                 return
