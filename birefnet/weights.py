@@ -120,8 +120,27 @@ def strip_prefixes(state_dict: dict[str, Tensor]) -> dict[str, Tensor]:
     return stripped
 
 
+def _not_a_checkpoint(path: Path) -> str | None:
+    """What the file's first bytes say it is not, when they do not start a checkpoint; None when they
+    do (then the loader's own error is the reason). Garbage otherwise reads as 'list index out of range'
+    from the unpickler, or as a file that holds code."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(9)
+    except OSError:
+        return None
+    if path.suffix == ".safetensors":  # 8-byte header length, then the JSON header
+        return None if head[8:9] == b"{" else "not a safetensors file (no JSON header)"
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":  # torch.save's zip archive, or a pickle
+        return None
+    return "not a PyTorch checkpoint (neither torch.save's zip archive nor a pickle)"
+
+
 def read_state_dict(path: Path) -> dict[str, Tensor]:
     """Tensors of a .safetensors or a pickled state dict (weights_only: no code runs on load)."""
+    problem = _not_a_checkpoint(path)
+    if problem:
+        raise CheckpointError(f"cannot read checkpoint {path}: {problem}")
     state: object
     try:
         if path.suffix == ".safetensors":

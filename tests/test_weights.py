@@ -84,10 +84,12 @@ def test_not_a_birefnet_checkpoint(tmp_path):
         load_model(str(path))
 
 
-def test_corrupt_file(tmp_path):
-    path = tmp_path / "truncated.safetensors"
-    path.write_bytes(b"\x00\x01 not a checkpoint")
-    with pytest.raises(CheckpointError, match="cannot read checkpoint"):
+@pytest.mark.parametrize("name, says", [("truncated.safetensors", "not a safetensors file"),
+                                        ("random.pth", "not a PyTorch checkpoint")])
+def test_a_file_that_is_no_checkpoint_says_so(tmp_path, name, says):
+    path = tmp_path / name
+    path.write_bytes(b"\x00\x01 not a checkpoint" + bytes(range(256)))
+    with pytest.raises(CheckpointError, match=f"cannot read checkpoint .*{name}: {says}"):
         load_model(str(path))
 
 
