@@ -46,3 +46,11 @@ def test_demo_writes_prores_green_screen_and_contact_sheet(tmp_path, capsys):
     assert main(["demo", "-o", str(out), "--length", str(FRAMES)]) == 0
     assert f"demo: skipped, {out} already holds one" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+def test_demo_into_a_file_is_one_line(tmp_path, capsys):
+    taken = tmp_path / "notes.txt"
+    taken.write_text("keep me")
+    assert main(["demo", "-o", str(taken), "--length", "2"]) == 4
+    assert capsys.readouterr().err == f"error: demo: {taken} is a file; -o names the folder for the demo's files\n"
+    assert taken.read_text() == "keep me"

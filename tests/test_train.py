@@ -85,6 +85,12 @@ def test_resume_takes_the_same_next_step(tmp_path):
 
 
 @pytest.mark.slow
+def test_resume_without_a_run_is_refused_not_started_afresh(tmp_path):
+    with pytest.raises(OutputError, match="holds no run to resume"):
+        Trainer(_config(tmp_path / "typo", synthetic_samples=8, resume=True))
+    assert not (tmp_path / "typo").exists()
+
+
 def test_weight_ema_is_validated_published_and_resumed(tmp_path):
     config = _config(tmp_path / "run", synthetic_samples=8, ema_decay=0.5)  # 4 steps per epoch
     trainer = Trainer(config)

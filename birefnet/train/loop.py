@@ -224,11 +224,14 @@ class Trainer:
         return cast(BiRefNet, self.ema.module) if self.ema is not None else self.model
 
     def _prepare_output(self) -> None:
-        self.output.mkdir(parents=True, exist_ok=True)
         existing = [n for n in (STATE_FILE, LAST_WEIGHTS, BEST_WEIGHTS) if (self.output / n).exists()]
+        if self.config.resume and STATE_FILE not in existing:  # else a typo'd -o would start a whole new run
+            raise OutputError(f"--resume: {self.output} holds no run to resume (no {STATE_FILE}); "
+                              "drop --resume to start one")
         if existing and not (self.config.resume or self.config.overwrite):
             raise OutputError(f"{self.output} already holds a run ({', '.join(existing)}); "
                               "pass --resume to continue it or --overwrite to start again")
+        self.output.mkdir(parents=True, exist_ok=True)
         if self.config.overwrite and not self.config.resume and self.is_main:
             for name in (*existing, LOG_FILE):
                 (self.output / name).unlink(missing_ok=True)

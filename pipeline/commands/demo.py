@@ -107,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
     settings = DemoSettings(**DEMO_SETTINGS.values_of(args))
     width, height = settings.size
     folder = Path(settings.output_dir).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"demo: {folder} is a file; -o names the folder for the demo's files")
     files = DemoFiles.in_folder(folder)
     existing = [p.name for p in files.all() if p.exists()]
 
