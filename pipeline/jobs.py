@@ -207,12 +207,18 @@ def make_finisher(config: ProcessConfig, refiner: ForegroundRefiner | None = Non
     return Finisher(config.output, config.refine_foreground, compositor, device, refiner)
 
 
+def alpha_modes(stages: GraphStages) -> str:
+    """The alpha (straight, premultiplied) the outputs are written with, for the summary; '' for none."""
+    from pipeline.sinks import Sink
+
+    modes = {cast(Sink, out.sink).writer.plan.alpha_mode for out in stages.outputs}
+    return ", ".join(sorted(mode for mode in modes if mode))
+
+
 def run_job(job: Job, config: ProcessConfig, backend: MattingBackend,
             also: Sequence[tuple[str, ProcessConfig]] = ()) -> RunSummary:
     """One video through the graph, to ``job.output`` and to every output in ``also`` (see open_stages);
     the summary names the alpha (straight or premultiplied) the outputs were written with."""
-    from pipeline.sinks import Sink
-
     stages = open_stages(job, config, also)
     source = cast(VideoSource, stages.source)  # open_stages reads through open_source
     info = source.info
@@ -229,8 +235,7 @@ def run_job(job: Job, config: ProcessConfig, backend: MattingBackend,
     progress = Progress(Path(job.input).name, exact, quiet=config.quiet, span_s=span, position=lambda: written_s)
     try:
         summary = run_graph(stages, backend, job.input, on_frames=frames_written)
-        modes = {cast(Sink, out.sink).writer.plan.alpha_mode for out in stages.outputs}
-        summary.alpha = ", ".join(sorted(mode for mode in modes if mode))
+        summary.alpha = alpha_modes(stages)
         summary.frames_listed = info.frame_count
         if source.truncation is not None:
             summary.status = "partial"

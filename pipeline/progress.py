@@ -192,6 +192,8 @@ class Progress:
         self.mode = "quiet" if quiet else ("bar" if self.stream.isatty() else "lines")
         self.line_interval_s = line_interval_s
         self.frames = 0
+        self._frames_shown = 0  # frames when the last plain line was printed
+        self._busy: dict[str, float] = {}
         self._started = time.perf_counter()
         self._last_line = self._started
         self._lock = threading.Lock()
@@ -221,8 +223,9 @@ class Progress:
                     self._bar.update(frames)
             elif self.mode == "lines":
                 now = time.perf_counter()
+                self._busy = busy
                 if now - self._last_line >= self.line_interval_s:
-                    self._last_line = now
+                    self._last_line, self._frames_shown = now, self.frames
                     print(self._line(now - self._started, busy), file=self.stream, flush=True)
 
     def _line(self, elapsed: float, busy: dict[str, float]) -> str:
@@ -237,8 +240,12 @@ class Progress:
             done = f"{self.frames}/{self.total} frames ({self.frames / self.total:.0%}), ETA {eta:.0f} s"
         else:
             done = f"{self.frames} frames"
-        return f"{self.label}: {done}, {fps:.1f} fps; busy {_format_busy(busy)}"
+        return f"{self.label}: {done}, {fps:.1f} fps" + (f"; busy {_format_busy(busy)}" if busy else "")
 
     def close(self) -> None:
+        """Ends the bar; plain lines end with one for the frames since the last (else the last says 26%)."""
         if self._bar is not None:
             self._bar.close()
+        elif self.mode == "lines" and self.frames > self._frames_shown:
+            self._frames_shown = self.frames
+            print(self._line(time.perf_counter() - self._started, self._busy), file=self.stream, flush=True)

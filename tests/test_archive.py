@@ -284,6 +284,8 @@ def test_archive_equals_process_resumes_and_reports(cluster, media, tmp_path, ca
     assert (first["units_run"], first["units_skipped"], first["units_failed"]) == (4, 0, 0)
     assert {row["node"] for row in first["units"]} <= {n["NodeID"] for n in __import__("ray").nodes()}
     assert [v["status"] for v in first["videos"]] == ["failed", "done", "done"]
+    for video in first["videos"][1:]:  # the units' own stage times and alpha, summed per video
+        assert video["stages"]["matting"] > 0 and video["stages"]["encode"] > 0 and video["alpha"] == "straight"
     assert not list(out.rglob(".*partial-*"))
 
     assert run_pipeline.main(["archive", "--status", str(out)]) == 0

@@ -250,6 +250,14 @@ def test_progress_prints_plain_lines_when_not_a_terminal():
     quiet = io.StringIO()
     Progress("clip.mp4", total=8, quiet=True, stream=quiet, line_interval_s=0).update(4, {})
     assert quiet.getvalue() == ""
+    # lines every 60 s: the last one comes at the close, with the frames since; no busy figures, no 'busy'
+    slow = io.StringIO()
+    progress = Progress("archive (2 units)", total=8, stream=slow, line_interval_s=60)
+    for _ in range(4):
+        progress.update(2, {})
+    progress.close()
+    assert slow.getvalue().splitlines()[-1].startswith("archive (2 units): 8/8 frames (100%), ETA 0 s, ")
+    assert "busy" not in slow.getvalue()
 
 
 def _video_rate_and_frames(path: Path):

@@ -25,7 +25,7 @@ from pipeline.archive.processor import UnitProcessorFactory
 from pipeline.archive.units import INTRA_CODECS, Unit, plan_units
 from pipeline.encoders import resolve_codec
 from pipeline.jobs import InputsFailed, directory_suffix, output_exists
-from pipeline.progress import Progress, RunSummary, format_summary
+from pipeline.progress import STAGES, Progress, RunSummary, format_summary
 from pipeline.settings.archive import ArchiveConfig, video_config
 from workers.matting import PredictorFactory
 
@@ -196,6 +196,9 @@ def _finish_video(plan: VideoPlan, rows: dict[str, UnitRow], ran_ids: set[str], 
     done = [r for r in unit_rows if r is not None]
     frames = sum(r.frames for r in done)
     seconds = sum(r.seconds for r in done)
+    stages = {stage: sum(r.extra.get("stages", {}).get(stage, 0.0) for r in done) for stage in STAGES}
+    bad = sum(r.extra.get("frames_bad", 0) for r in done)
+    alpha = ", ".join(sorted({r.extra.get("alpha", "") for r in done} - {""}))
     if output_exists(plan.output) and not any(u.id in ran_ids for u in plan.units) and not overwrite:
         return RunSummary(name, plan.output, status="skipped")
     parts = [Part(u.part, r.pts_offset) for u, r in zip(plan.units, done)]
@@ -206,7 +209,8 @@ def _finish_video(plan: VideoPlan, rows: dict[str, UnitRow], ran_ids: set[str], 
         return RunSummary(name, plan.output, status="failed", error=str(exc))
     joins[plan.output] = time.perf_counter() - started
     shutil.rmtree(Path(plan.units[0].part).parent, ignore_errors=True)  # with any partial of a killed worker
-    return RunSummary(name, plan.output, frames_in=frames, frames_out=joined, seconds=seconds)
+    return RunSummary(name, plan.output, frames_in=frames, frames_out=joined, frames_bad=bad, seconds=seconds,
+                      stages=stages, alpha=alpha)
 
 
 def _write_report(path: str, result: ArchiveResult) -> None:

@@ -22,7 +22,8 @@ from pipeline.archive.ledger import JobDir, UnitRow
 from pipeline.archive.units import Unit
 from pipeline.frames import FrameBatch
 from pipeline.graph import StageOutput, run_graph
-from pipeline.jobs import Job, open_stages
+from pipeline.jobs import Job, alpha_modes, open_stages
+from pipeline.progress import RunSummary
 from pipeline.settings.process import ProcessConfig
 from pipeline.sources import VideoSource
 from pipeline.stages import FrameSink, WrittenOutput
@@ -118,7 +119,9 @@ class UnitProcessor:
         try:
             if self.build_error:
                 raise RuntimeError(self.build_error)
-            row.frames, row.pts_offset = self._run(unit)
+            summary, row.pts_offset = self._run(unit)
+            row.frames = summary.frames_out
+            row.extra.update(stages=summary.stages, frames_bad=summary.frames_bad, alpha=summary.alpha)
             row.state = "done"
         except Exception as exc:  # the unit's result, recorded; the worker goes on with the next unit
             row.state, row.error = "failed", str(exc) or type(exc).__name__
@@ -126,17 +129,19 @@ class UnitProcessor:
         self.job.write_row(row)
         return row.as_dict()
 
-    def _run(self, unit: Unit) -> tuple[int, int]:
-        """(frames written, timestamp offset of the part in the source's time base)."""
+    def _run(self, unit: Unit) -> tuple[RunSummary, int]:
+        """(the part's run summary, timestamp offset of the part in the source's time base)."""
         Path(unit.part).parent.mkdir(parents=True, exist_ok=True)
         stages = open_stages(Job(unit.video, unit.part), unit_config(self.config, unit))
+        alpha = alpha_modes(stages)
         stages.outputs = [StageOutput(out.finish, TrimmedSink(out.sink, unit.start, unit.stop))
                           for out in stages.outputs]
         source = cast(VideoSource, stages.source)
         try:
             summary = run_graph(stages, self.backend, unit.id)
+            summary.alpha = alpha
         finally:
             for out in stages.outputs:
                 out.finish.close()
             source.close()
-        return summary.frames_out, source.info.start_pts - unit.stream_start
+        return summary, source.info.start_pts - unit.stream_start
