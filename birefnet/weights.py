@@ -86,34 +86,25 @@ def _weights_in_directory(directory: Path) -> Path:
 
 def resolve_source(source: str | Path) -> ResolvedSource:
     """Find the checkpoint file a model source refers to, downloading a hub repo once if needed."""
-    found = check_source(source)
-    if isinstance(found, Variant):
-        path = found.bundled_path or _download_from_hub(str(found.hub_repo), found)
-        return ResolvedSource(path, found, f"variant {found.name}")
-    if isinstance(found, Path):
-        return ResolvedSource(_weights_in_directory(found) if found.is_dir() else found, None, str(found))
-    return ResolvedSource(_download_from_hub(found, None), None, f"hub repo {found}")
-
-
-def check_source(source: str | Path) -> Variant | Path | str:
-    """What a model source names, without reading or downloading anything: a variant, a file or
-    directory, or a hub repo id; a ``CheckpointError`` for a source that names nothing (the settings
-    check calls this, so a typo fails before the run starts)."""
     text = str(source)
     variant = get_variant(text)
     if variant is not None:
-        if variant.bundled_path is not None and not variant.bundled_path.is_file():
-            raise CheckpointError(f"bundled weights of {variant.name!r} are missing: {variant.bundled_path}")
-        if variant.bundled_path is None and variant.hub_repo is None:
+        if variant.bundled_path is not None:
+            if not variant.bundled_path.is_file():
+                raise CheckpointError(f"bundled weights of {variant.name!r} are missing: {variant.bundled_path}")
+            return ResolvedSource(variant.bundled_path, variant, f"variant {variant.name}")
+        if variant.hub_repo is None:
             raise CheckpointError(f"variant {variant.name!r} has neither bundled weights nor a hub repo")
-        return variant
+        return ResolvedSource(_download_from_hub(variant.hub_repo, variant), variant, f"variant {variant.name}")
     path = Path(text).expanduser()
-    if path.is_dir() or path.is_file():
-        return path
+    if path.is_dir():
+        return ResolvedSource(_weights_in_directory(path), None, str(path))
+    if path.is_file():
+        return ResolvedSource(path, None, str(path))
     if path.suffix in CHECKPOINT_SUFFIXES or text.startswith((".", "/", "~")):
         raise CheckpointError(f"checkpoint {text} does not exist")
     if re.fullmatch(r"[\w.-]+/[\w.-]+", text):
-        return text
+        return ResolvedSource(_download_from_hub(text, None), None, f"hub repo {text}")
     raise CheckpointError(
         f"model {text!r} is not a variant ({', '.join(VARIANTS)}), an existing file or directory, or a hub repo id"
     )

@@ -21,7 +21,6 @@ from pipeline.settings.presets import bundled_presets, presets_dir
 from pipeline.settings.process import KEYS, PROCESS_SETTINGS, ProcessConfig, build_config
 from pipeline.settings.table import flag_name
 from pipeline.settings.webcam import WEBCAM_SETTINGS, WebcamSettings
-from tests.clips import make_clip
 
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = {t.command: t for t in (PROCESS_SETTINGS, DEMO_SETTINGS, WEBCAM_SETTINGS, MODELS_SETTINGS)}
@@ -205,17 +204,6 @@ def test_outputs_for_several_inputs_go_into_one_directory(tmp_path):
     (tmp_path / "file.mov").write_bytes(b"")
     with pytest.raises(ConfigError, match="need an output directory"):
         plan_jobs(["a.mp4", "b.mp4"], str(tmp_path / "file.mov"), build_config({}))
-
-
-@pytest.mark.parametrize("model, message", [
-    ("nosuchmodel", "error: model 'nosuchmodel' is not a variant"),
-    ("weights/missing.pth", "error: checkpoint weights/missing.pth does not exist"),
-])
-def test_a_model_that_names_nothing_fails_before_the_run_starts(tmp_path, capsys, model, message):
-    clip = make_clip(tmp_path / "in.mp4", frames=2)
-    assert run_pipeline.main(["process", str(clip), "-o", str(tmp_path / "o.mov"), "--model", model]) == 5
-    captured = capsys.readouterr()
-    assert captured.out == "" and captured.err.startswith(message) and captured.err.count("\n") == 1
 
 
 def test_cli_errors_are_one_line_with_the_right_exit_code(tmp_path, capsys):

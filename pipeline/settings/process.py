@@ -239,9 +239,6 @@ def check_config(config: ProcessConfig) -> None:
         raise ConfigError("precision: fp16 needs a GPU; use fp32 or bf16 with --device cpu")
     common.check_runtime(config.runtime, config.precision, config.device)
     _check_roi(config)
-    from birefnet.weights import check_source
-
-    check_source(config.model)  # a model that names nothing fails here, before any estimate or worker
 
 
 def _check_roi(config: ProcessConfig) -> None:
