@@ -220,6 +220,10 @@ def test_int8_export_at_a_second_static_size_is_verified_and_reports_its_accurac
     assert meta.quantization == "int8" and meta.precision == "fp32"
     graph = onnx.load(str(path))
     assert any(node.op_type in ("MatMulInteger", "DynamicQuantizeLinear") for node in graph.graph.node)
+    # every weight product is int8, and no fp32 copy of a quantised weight stays behind an Identity
+    weights = {t.name for t in graph.graph.initializer if t.data_type == onnx.TensorProto.FLOAT}
+    assert not [n.name for n in graph.graph.node if n.op_type == "MatMul" and set(n.input) & weights]
+    assert not [n.name for n in graph.graph.node if n.op_type == "Identity" and set(n.input) & weights]
     frames = np.random.default_rng(3).integers(0, 256, (2, 64, 96, 3), dtype=np.uint8)
     int8 = Predictor(str(path), device="cpu").predict(frames)
     fp32 = Predictor("demo", device="cpu", resolution="96x64").predict(frames)

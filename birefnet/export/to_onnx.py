@@ -202,13 +202,38 @@ def _quantize(source: Path, target: Path) -> None:
     require("onnxruntime", "int8 quantisation")
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    folded = target.with_name(f"{target.stem}.folded.onnx")
+    _fold_weight_identities(source, folded)
     quiet = logging.getLogger()  # the quantiser logs advice through the root logger
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=QUANTIZED_OPS)
+        quantize_dynamic(str(folded), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=QUANTIZED_OPS)
     finally:
         quiet.setLevel(level)
+        folded.unlink(missing_ok=True)
+
+
+def _fold_weight_identities(source: Path, target: Path) -> None:
+    """``source`` with every Identity of a weight replaced by the weight itself. The exporter shares a
+    weight used twice through Identity nodes; the quantiser only takes weights a MatMul reads directly,
+    so it left those MatMuls in fp32 and kept each fp32 weight beside its int8 copy (the demo model's
+    int8 file came out 14% larger than its fp32 one, with 35 of its 70 weight products quantised)."""
+    import onnx
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    weights = {t.name for t in graph.initializer}
+    outputs = {o.name for o in graph.output}
+    renamed = {n.output[0]: n.input[0] for n in graph.node
+               if n.op_type == "Identity" and n.input[0] in weights and n.output[0] not in outputs}
+    kept = [n for n in graph.node if not (n.op_type == "Identity" and n.output[0] in renamed)]
+    del graph.node[:]
+    graph.node.extend(kept)
+    for node in graph.node:
+        for index, name in enumerate(node.input):
+            node.input[index] = renamed.get(name, name)
+    onnx.save(model, str(target))
 
 
 def export_onnx(model: BiRefNet, variant: Variant | None, path: str | Path,
