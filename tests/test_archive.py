@@ -24,10 +24,11 @@ import numpy as np
 import pytest
 
 import run_pipeline
-from birefnet.errors import ConfigError
+from birefnet.errors import ConfigError, OutputError
 from pipeline.archive.inputs import find_videos
 from pipeline.archive.job import run_archive
 from pipeline.archive.ledger import JobDir, UnitRow
+from pipeline.archive.status import job_status
 from pipeline.archive.units import VideoLayout, cut_points
 from pipeline.jobs import InputsFailed
 from pipeline.settings.archive import build_config
@@ -85,6 +86,26 @@ def test_a_row_a_killed_worker_left_half_committed_is_no_row_and_is_removed(tmp_
     assert set(job.rows()) == {"a"}
     job.discard_partials()
     assert not stale.exists() and set(job.rows()) == {"a"}
+
+
+def test_status_tells_running_units_from_those_a_killed_run_left(tmp_path):
+    """A unit's row says 'running' until its worker ends it; only the job's claim says whether a run is
+    still there to end it. A second run on a held job is refused."""
+    job = JobDir(tmp_path)
+    job.create({}, [{"id": "a", "video": "a.mp4", "frames": 10}, {"id": "b", "video": "b.mp4", "frames": 10}],
+               {}, overwrite=False)
+    job.write_row(UnitRow("a", "a.mp4", "done", frames=10, seconds=1.0, started=100.0))
+    job.write_row(UnitRow("b", "b.mp4", "running", started=101.0))
+    stopped = job_status(tmp_path)
+    assert stopped.units == {"done": 1, "running": 0, "stopped": 1, "failed": 0, "left": 0}
+    assert stopped.eta_s is None and "1 stopped" in stopped.format()
+    claim = job.claim()
+    try:
+        assert job_status(tmp_path).units["running"] == 1
+        with pytest.raises(OutputError, match="being written by another run"):
+            JobDir(tmp_path).claim()
+    finally:
+        claim.release()
 
 
 def test_ray_data_logs_keep_warnings_and_drop_the_usage_pollers_debug_records():
@@ -290,7 +311,7 @@ def test_archive_equals_process_resumes_and_reports(cluster, media, tmp_path, ca
 
     assert run_pipeline.main(["archive", "--status", str(out)]) == 0
     status = capsys.readouterr().out
-    assert "4 done, 0 running, 0 failed, 0 left" in status and "broken.mp4" in status
+    assert "4 done, 0 running, 0 stopped, 0 failed, 0 left" in status and "broken.mp4" in status
 
     assert run_pipeline.main([*args, "--report", str(report)]) == 3  # resumes: nothing left to run
     again = json.loads(report.read_text())

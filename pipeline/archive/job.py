@@ -95,10 +95,8 @@ def unit_is_done(unit: Unit, row: UnitRow | None) -> bool:
 
 def run_archive(inputs: list[str], out_dir: str, config: ArchiveConfig,
                 build_predictor: PredictorFactory | None = None) -> ArchiveResult:
-    """The whole job; raises ``InputsFailed`` naming the videos that failed (the rest are written)."""
-    from workers.dataset import check_paths_on_nodes, native_stderr_to, ray_connection, run_units
-
-    process = config.process
+    """The whole job; raises ``InputsFailed`` naming the videos that failed (the rest are written). One
+    run works on a job at a time (``JobDir.claim``)."""
     phases: dict[str, float] = {}
     mark = time.perf_counter()
     target = Path(out_dir)
@@ -107,6 +105,19 @@ def run_archive(inputs: list[str], out_dir: str, config: ArchiveConfig,
     except OSError as exc:
         raise OutputError(f"cannot create {target}: {exc.strerror or exc}") from None
     job = JobDir(target)
+    claim = job.claim()
+    try:
+        return _run_claimed(inputs, job, config, build_predictor, phases, mark)
+    finally:
+        claim.release()
+
+
+def _run_claimed(inputs: list[str], job: JobDir, config: ArchiveConfig, build_predictor: PredictorFactory | None,
+                 phases: dict[str, float], mark: float) -> ArchiveResult:
+    """``run_archive`` once this process holds the job."""
+    from workers.dataset import check_paths_on_nodes, native_stderr_to, ray_connection, run_units
+
+    process, target = config.process, job.out_dir
     plans = plan_videos(find_videos(inputs), target, job, config)
     units = [unit for plan in plans for unit in plan.units]
     unreadable = {plan.video.path: plan.error for plan in plans if plan.error}

@@ -19,6 +19,7 @@ from typing import Any
 
 from birefnet.atomic import PARTIAL_MARK, write_text
 from birefnet.errors import ConfigError, OutputError
+from pipeline.sinks.claim import OutputClaim, claim_owner
 
 JOB_DIR_NAME = ".birefnet-archive"
 STATES = ("done", "running", "failed", "left")
@@ -56,6 +57,19 @@ class JobDir:
 
     def exists(self) -> bool:
         return self.job_file.is_file()
+
+    def claim(self) -> OutputClaim:
+        """Held by the run working on the job, for its whole life: a second run on the job is refused, and
+        ``driver`` tells the units a live run is matting from those a killed run left 'running'."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot write the job directory {self.root}: {exc.strerror or exc}") from None
+        return OutputClaim(self.job_file)
+
+    def driver(self) -> str | None:
+        """The pid of the live run holding the job (None: no run is working on it)."""
+        return claim_owner(self.job_file)
 
     def create(self, settings: dict[str, Any], units: list[dict[str, Any]], unreadable: dict[str, str],
                overwrite: bool, video_settings: dict[str, dict[str, Any]] | None = None) -> None:

@@ -1,5 +1,6 @@
 """The summary of a running or finished job, from its job directory alone: units done / running /
-failed / left, frames, fps and ETA, and the failures with their reasons."""
+stopped (left running by a run that is gone; the next run redoes them) / failed / left, frames, fps and
+ETA (while a run works on the job), and the failures with their reasons."""
 
 from __future__ import annotations
 
@@ -32,13 +33,16 @@ def job_status(out_dir: str | Path) -> JobStatus:
     record = job.read_job()
     units = record["units"]
     rows = job.rows()
-    counts = dict.fromkeys(("done", "running", "failed", "left"), 0)
+    live = job.driver() is not None  # without a live run, a 'running' row is a unit a killed run left
+    counts = dict.fromkeys(("done", "running", "stopped", "failed", "left"), 0)
     frames_done = frames_total = 0
     failures = list(record.get("unreadable", {}).items())
     done_rows = []
     for unit in units:
         row = rows.get(unit["id"])
         state = row.state if row is not None else "left"
+        if state == "running" and not live:
+            state = "stopped"
         counts[state if state in counts else "left"] += 1
         frames_total += unit["frames"] or 0
         if row is not None and state == "done":
@@ -51,5 +55,5 @@ def job_status(out_dir: str | Path) -> JobStatus:
         span = max(r.started + r.seconds for r in done_rows) - min(r.started for r in done_rows)
         fps = frames_done / span if span > 0 else 0.0
     left = max(frames_total - frames_done, 0)
-    eta = left / fps if fps > 0 and (counts["left"] or counts["running"]) else None
+    eta = left / fps if fps > 0 and live and (counts["left"] or counts["running"]) else None
     return JobStatus(counts, frames_done, frames_total, fps, eta, failures)
