@@ -9,6 +9,7 @@ explicit colour handling, so tests of our sources and sinks do not check our cod
 
 from __future__ import annotations
 
+import functools
 import shutil
 from fractions import Fraction
 from pathlib import Path
@@ -249,9 +250,11 @@ def decode_video(path, *, format: str = "rgb24", colourspace: str | None = None)
         if format == "gray" and yuv:
             images.append(frame.to_ndarray(format="rgb24", **kwargs)[..., 0])
         elif yuv and format in ("rgb48le", "rgba64le"):
+            if frame.format.chroma_height(frame.height) < frame.height:  # swscale's 4:2:0 -> 16-bit misreads green
+                frame = frame.reformat(format="yuva444p16le" if len(frame.format.components) == 4 else "yuv444p16le",
+                                       interpolation=ACCURATE)
             image = frame.to_ndarray(format=format, **kwargs).astype(np.float64)
-            white = _white_frame(frame.format.name, full).to_ndarray(format="rgb48le", **kwargs).mean()
-            image[..., :3] *= 65535 / white
+            image[..., :3] *= 65535 / _white_level(frame.format.name, full, kwargs["src_colorspace"])
             images.append(np.clip(np.rint(image), 0, 65535).astype(np.uint16))
         else:
             images.append(frame.to_ndarray(format=format, **kwargs))
@@ -262,8 +265,10 @@ def decode_video(path, *, format: str = "rgb24", colourspace: str | None = None)
 ACCURATE = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
 
-def _white_frame(pix_fmt: str, full_range: bool) -> av.VideoFrame:
-    """A frame of ``pix_fmt`` at nominal white: Y at 235 (or the top code) scaled to its bits, chroma neutral."""
+@functools.cache
+def _white_level(pix_fmt: str, full_range: bool, matrix) -> float:
+    """What swscale's 16-bit RGB reads for nominal white of ``pix_fmt``: Y at 235 (or the top code) scaled
+    to its bits, chroma neutral."""
     layout = av.VideoFormat(pix_fmt)
     bits = layout.components[0].bits
     frame = av.VideoFrame(16, 16, pix_fmt)
@@ -272,7 +277,9 @@ def _white_frame(pix_fmt: str, full_range: bool) -> av.VideoFrame:
         value = (top if full_range else 235 << (bits - 8)) if index == 0 else top if index == 3 else 1 << (bits - 1)
         dtype = np.uint16 if bits > 8 else np.uint8
         plane.update(np.full(plane.buffer_size // np.dtype(dtype).itemsize, value, dtype).tobytes())
-    return frame
+    return float(frame.to_ndarray(format="rgb48le", interpolation=ACCURATE, src_colorspace=matrix,
+                                  src_color_range=ColorRange.JPEG if full_range else ColorRange.MPEG,
+                                  dst_color_range=ColorRange.JPEG).mean())
 
 
 def probe(path) -> dict:

@@ -22,7 +22,6 @@ from birefnet.errors import ConfigError, OutputError
 from pipeline.sinks.claim import OutputClaim, claim_owner
 
 JOB_DIR_NAME = ".birefnet-archive"
-STATES = ("done", "running", "failed", "left")
 
 
 @dataclass
