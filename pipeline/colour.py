@@ -34,7 +34,7 @@ _SWSCALE_MATRIX = {
 # swscale's default YUV -> RGB path for subsampled chroma (4:2:0, 4:2:2) is a fast approximation that
 # lands 1-2 code values low on every colour (a flat 4:2:0 (120, 180, 60) read back as (118, 178, 58);
 # 10-bit 4:2:2 read to 8 bits 1.1-1.4 low on average). Accurate rounding with full horizontal chroma
-# interpolation is the exact inverse, for 5 ms (1080p) to 20 ms (4K) more per frame (docs/benchmarks.md,
+# interpolation is the exact inverse, for 2-12 ms (1080p) to 5-53 ms (4K) more per frame (docs/benchmarks.md,
 # "Exact YUV -> RGB").
 EXACT = Interpolation.BILINEAR | Interpolation.ACCURATE_RND | Interpolation.FULL_CHR_H_INT
 
@@ -113,7 +113,7 @@ def frame_to_rgb(frame: av.VideoFrame, colour: ColourInfo, bit_depth: int = 8, a
         # such frames take their chroma to 4:4:4 first (tests/test_sources.py checks each layout)
         frame = frame.reformat(format="yuva444p16le" if len(frame.format.components) == 4 else "yuv444p16le",
                                interpolation=EXACT)
-    rgb = frame.to_ndarray(format=fmt, interpolation=EXACT, **_yuv_to_rgb(colour))
+    rgb = frame.to_ndarray(format=fmt, interpolation=EXACT, **yuv_to_rgb_options(colour))
     gain = _rgb16_gain(frame.format.name, colour) if bit_depth == 16 else 1.0
     return _scaled_colour(rgb, gain)
 
@@ -145,7 +145,8 @@ def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: ColourInfo) -> av.VideoF
     return frame
 
 
-def _yuv_to_rgb(colour: ColourInfo) -> dict:
+def yuv_to_rgb_options(colour: ColourInfo) -> dict:
+    """swscale's settings for reading YUV tagged ``colour`` as full-range RGB (flags aside: see ``EXACT``)."""
     return {"src_colorspace": colour.swscale_matrix, "src_color_range": colour.swscale_range,
             "dst_color_range": ColorRange.JPEG}
 
@@ -171,7 +172,7 @@ def _rgb16_gain(pix_fmt: str, colour: ColourInfo) -> float:
         value = white if index == 0 else (1 << bits) - 1 if index == 3 else 128 << (bits - 8)
         plane.update(np.full(plane.buffer_size // (2 if bits > 8 else 1), value,
                              np.uint16 if bits > 8 else np.uint8).tobytes())
-    read = frame.to_ndarray(format="rgb48le", interpolation=EXACT, **_yuv_to_rgb(colour))
+    read = frame.to_ndarray(format="rgb48le", interpolation=EXACT, **yuv_to_rgb_options(colour))
     gain = 65535.0 / float(read.mean())
     return 1.0 if abs(gain - 1.0) < 1e-4 else gain
 
