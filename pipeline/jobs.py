@@ -224,15 +224,12 @@ def run_job(job: Job, config: ProcessConfig, backend: MattingBackend,
     info = source.info
     exact = info.frame_count if info.frame_count_exact or info.stop_index is not None else None
     span = info.end_s - info.start_s if info.end_s is not None and info.stop_index is None else None
-    written_s = 0.0  # where the frames written so far end: the bar's position on a time span
+    progress = Progress(Path(job.input).name, exact, quiet=config.quiet, span_s=span)
 
     def frames_written(batch: FrameBatch, busy: dict[str, float]) -> None:
-        nonlocal written_s
-        if batch.pts and batch.pts[-1] is not None:
-            written_s = info.frame_end_s(batch.pts[-1])
-        progress.update(len(batch), busy)
+        last = batch.pts[-1] if batch.pts else None
+        progress.update(len(batch), busy, None if last is None else info.frame_end_s(last))
 
-    progress = Progress(Path(job.input).name, exact, quiet=config.quiet, span_s=span, position=lambda: written_s)
     try:
         summary = run_graph(stages, backend, job.input, on_frames=frames_written)
         summary.alpha = alpha_modes(stages)

@@ -11,7 +11,7 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -178,16 +178,15 @@ class Progress:
 
     ``total`` is a frame count the bar can trust (an image sequence, a range with an end). A container's
     count is an estimate (VFR files, empty index entries), so there the bar runs on media time instead:
-    ``span_s`` seconds in all, ``position()`` the seconds written so far (not decoded: decoding runs
-    ahead by every queued frame, and the bar sat at 100% while they were matted)."""
+    ``span_s`` seconds in all, and each ``update`` says where the frames written so far end (not
+    decoded: decoding runs ahead by every queued frame, and the bar sat at 100% while they were matted)."""
 
     def __init__(self, label: str, total: int | None, quiet: bool = False, stream: IO[str] | None = None,
-                 line_interval_s: float = LINE_INTERVAL_S, span_s: float | None = None,
-                 position: Callable[[], float] | None = None):
+                 line_interval_s: float = LINE_INTERVAL_S, span_s: float | None = None):
         self.label = label
-        self.span_s = span_s if position is not None and span_s else None
+        self.span_s = span_s or None
         self.total = None if self.span_s else total
-        self._position = position
+        self._written_s = 0.0
         self.stream = stream or sys.stderr
         self.mode = "quiet" if quiet else ("bar" if self.stream.isatty() else "lines")
         self.line_interval_s = line_interval_s
@@ -208,12 +207,15 @@ class Progress:
                 self._bar = tqdm(total=total, desc=label, unit="frame", file=self.stream, dynamic_ncols=True)
 
     def _done_s(self) -> float:
-        return min(self._position(), self.span_s) if self._position is not None and self.span_s else 0.0
+        return min(self._written_s, self.span_s) if self.span_s else 0.0
 
-    def update(self, frames: int, busy: dict[str, float]) -> None:
-        """``frames`` more frames written; ``busy`` the stages' busy fractions so far."""
+    def update(self, frames: int, busy: dict[str, float], written_s: float | None = None) -> None:
+        """``frames`` more frames written, ending ``written_s`` into the span; ``busy`` the stages' busy
+        fractions so far."""
         with self._lock:
             self.frames += frames
+            if written_s is not None:
+                self._written_s = written_s
             if self._bar is not None:
                 if self.span_s:
                     self._bar.set_postfix_str(f"{self.frames} frames, {_format_busy(busy)}", refresh=False)

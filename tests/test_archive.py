@@ -303,6 +303,7 @@ def test_archive_equals_process_resumes_and_reports(cluster, media, tmp_path, ca
         assert_same_video(output, process_output(root, checkpoint, clip, "off"))
     first = json.loads(report.read_text())
     assert (first["units_run"], first["units_skipped"], first["units_failed"]) == (4, 0, 0)
+    assert (first["videos_done"], first["videos_skipped"], first["videos_failed"]) == (2, 0, 1)
     assert {row["node"] for row in first["units"]} <= {n["NodeID"] for n in __import__("ray").nodes()}
     assert [v["status"] for v in first["videos"]] == ["failed", "done", "done"]
     for video in first["videos"][1:]:  # the units' own stage times and alpha, summed per video

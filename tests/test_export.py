@@ -202,8 +202,9 @@ def test_cli_static_export_of_demo_at_two_sizes_checks_itself_and_refuses_other_
     assert run_pipeline.main(["process", str(clip), "-o", str(tmp_path / "o.mkv"), "--model", str(square),
                               "--resolution", "96", "--backend", "local", "--device", "cpu"]) == ConfigError.exit_code
     assert "static export at 64x64" in one_error_line(capsys)
-    assert run_pipeline.main(["export", "--model", "demo", "-o", str(square)]) == 4
-    assert "exists; pass --overwrite" in one_error_line(capsys)
+    before = square.stat().st_mtime_ns, square.read_bytes()
+    assert run_pipeline.main(["export", "--model", "demo", "-o", str(square)]) == 0  # kept, as `process` keeps
+    assert "skipped" in capsys.readouterr().out and (square.stat().st_mtime_ns, square.read_bytes()) == before
 
 
 @pytest.mark.slow

@@ -36,7 +36,7 @@ from tests.clips import (
     probe,
     truncated_copy,
 )
-from tests.quirky_clips import ffmpeg_decode
+from tests.quirky_clips import edit_list_mp4, ffmpeg_decode
 
 
 @pytest.fixture(scope="module")
@@ -302,6 +302,24 @@ def test_truncated_avi_is_judged_from_its_header_frame_count(tmp_path, caplog):
     assert 0 < source.frames_read < 30
     assert source.truncation is not None and source.truncation.expected_s == pytest.approx(1.2)
     assert source.truncation.frames_listed == 30 and "truncated" in caplog.text
+
+
+def test_mp4_is_judged_from_its_sample_table_not_its_frame_count(tmp_path, caplog):
+    """An MP4 cut 0.3 s before its end (under the time rule's half second) has fewer packets than its
+    sample table lists; a stream copy cut 1 s in lists the samples its edit list hides, and is complete."""
+    clip = make_clip(tmp_path / "full.mp4", frames=50, width=128, height=96, pattern="noise", faststart=True,
+                     options={"g": "50"})
+    cut = truncated_copy(clip, tmp_path / "cut.mp4", 0.85)
+    with caplog.at_level(logging.WARNING, logger="birefnet_video"):
+        source, batches = read_all(cut)
+    assert 40 <= source.frames_read < 50 and source.truncation is not None
+    assert 2.0 - source.truncation.ends_s < 0.5 and "truncated" in caplog.text
+    trimmed = edit_list_mp4(tmp_path / "trimmed.mp4", clip, start_s=1.0)
+    with av.open(str(trimmed)) as container:
+        assert container.streams.video[0].frames == 50  # the hidden second is still in the table
+    source, batches = read_all(trimmed)
+    assert source.frames_read == len(ffmpeg_decode(trimmed, 128, 96).times) == 25
+    assert source.truncation is None and source.frames_bad == 0
 
 
 def test_input_errors_are_one_line(tmp_path):

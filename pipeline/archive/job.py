@@ -53,8 +53,11 @@ class ArchiveResult:
     phase_seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
+        # a video that could not be read has no units, so it is counted among the videos only
+        videos = {status: sum(1 for v in self.videos if v.status == status) for status in ("done", "skipped", "failed")}
         return {"units_run": self.units_run, "units_skipped": self.units_skipped,
-                "units_failed": self.units_failed, "videos": [v.as_dict() for v in self.videos],
+                "units_failed": self.units_failed, **{f"videos_{k}": n for k, n in videos.items()},
+                "videos": [v.as_dict() for v in self.videos],
                 "units": self.units, "join_seconds": self.join_seconds,
                 "phase_seconds": self.phase_seconds}
 

@@ -40,8 +40,10 @@ def run(args: argparse.Namespace) -> int:
     output = Path(settings.output).expanduser()
     if output.suffix.lower() != ".onnx":
         raise OutputError(f"-o {output}: an ONNX export is written to a .onnx file")
-    if output.exists() and not settings.overwrite:
-        raise OutputError(f"{output} exists; pass --overwrite to replace it")
+    if output.exists() and not settings.overwrite:  # kept, exit 0, as `process` and `demo` keep theirs
+        if not settings.quiet:
+            print(f"export: skipped, {output} exists (use --overwrite to replace it)", flush=True)
+        return 0
     if not output.parent.is_dir():
         raise OutputError(f"folder of -o does not exist: {output.parent}")
     options = ExportOptions(

@@ -24,7 +24,7 @@ import numpy as np
 from birefnet.errors import InputError
 from pipeline.colour import frame_to_rgb
 from pipeline.media import FrameRange, open_input
-from pipeline.sources.probe import probe_stream, stream_rate
+from pipeline.sources.probe import probe_stream, samples_listed, stream_rate
 from pipeline.sources.reader import DecodedFrame, Truncation, VideoSource
 from pipeline.sources.timing import FrameClock
 
@@ -91,6 +91,8 @@ class ContainerSource(VideoSource):
         self._frame_range = frame_range
         self._decoded_errors = 0
         self._packet_end: float | None = None  # input seconds where the last packet read so far ends
+        self._packets_read = 0
+        self._samples_listed = samples_listed(stream, container)  # fewer packets: cut short, however little
         self._first: tuple[int, int, av.VideoFrame] | None = None
         self._iter = self._range_frames()
         try:
@@ -163,6 +165,7 @@ class ContainerSource(VideoSource):
     def _note_packet_end(self, packet: av.Packet) -> None:
         stamp = packet.pts if packet.pts is not None else packet.dts
         if stamp is not None:
+            self._packets_read += 1
             end = float((stamp + (packet.duration or 0)) * self._tb)
             self._packet_end = end if self._packet_end is None else max(self._packet_end, end)
 
@@ -171,7 +174,7 @@ class ContainerSource(VideoSource):
         from the first frame and counts, so the range is exact however the file's timestamps lie."""
         first, stop = self._frame_range or (0, None)
         clock = FrameClock(time_base=self._tb, nominal_fps=self._nominal)
-        self._packet_end = None
+        self._packet_end, self._packets_read = None, 0
         for index, pts, frame in clock.frames(self._packets_decoded()):
             if index < first:
                 continue
@@ -183,7 +186,8 @@ class ContainerSource(VideoSource):
 
     def _account_end(self) -> None:
         """At the end of the input: count the frames that failed to decode, and judge from time (the
-        last packet's end against the stream's duration) whether the file stops short of its length."""
+        last packet's end against the stream's duration) or from an MP4's sample table whether the file
+        stops short of its length."""
         errors, self._decoded_errors = self._decoded_errors, 0
         if errors:
             log.warning("%s: %d frame(s) could not be decoded (corrupt data) and were skipped",
@@ -193,7 +197,8 @@ class ContainerSource(VideoSource):
         if info is None or info.end_s is None or self._packet_end is None or self.truncation is not None:
             return
         missing_s = info.end_s - self._packet_end
-        if missing_s > max(TRUNCATION_MIN_S, TRUNCATION_FRAMES / float(self._nominal)):
+        samples_missing = self._samples_listed is not None and self._packets_read < self._samples_listed
+        if samples_missing or missing_s > max(TRUNCATION_MIN_S, TRUNCATION_FRAMES / float(self._nominal)):
             self.truncation = Truncation(ends_s=self._packet_end - info.start_s,
                                          expected_s=info.end_s - info.start_s, frames_listed=info.frame_count)
             log.warning("%s: input ends at %.2f s of %.2f s (truncated?)", self.spec, self.truncation.ends_s,

@@ -159,7 +159,10 @@ def stream_end_s(stream: av.VideoStream, container: av.container.InputContainer,
     duration from the data it found (0.4 s), so the duration alone would call it complete."""
     tb = stream.time_base or Fraction(1, 90000)
     start = float(stream.start_time * tb) if stream.start_time is not None else 0.0
-    ends = [start + float(stream.frames / nominal)] if stream.frames and nominal else []
+    # an MP4's count includes the samples an edit list leaves out (a copy cut at 0.5 s lists them all):
+    # its table is checked sample for sample instead (``samples_listed``)
+    counted = stream.frames and samples_listed(stream, container) is None
+    ends = [start + float(stream.frames / nominal)] if counted and nominal else []
     tagged = _parse_clock(stream.metadata.get("DURATION") or stream.metadata.get("duration"))
     if stream.duration:
         ends.append(start + float(stream.duration * tb))
@@ -168,6 +171,12 @@ def stream_end_s(stream: av.VideoStream, container: av.container.InputContainer,
     elif container.duration and len(container.streams) == 1:
         ends.append((container.start_time or 0) / av.time_base + container.duration / av.time_base)
     return max(ends) if ends else None
+
+
+def samples_listed(stream: av.VideoStream, container: av.container.InputContainer) -> int | None:
+    """The packets an ISO-BMFF (MP4, MOV) sample table lists, every one of which a complete file holds;
+    None for other containers (AVI indexes hold entries that are no packets: tree.avi lists 444, has 68)."""
+    return int(stream.frames) if stream.frames and "mov" in container.format.name.split(",") else None
 
 
 def _parse_clock(text: str | None) -> float | None:

@@ -66,6 +66,7 @@ class Engine:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="webcam-inference", daemon=True)
         self._error: BaseException | None = None
+        self._stopped = False
 
     # -- input -------------------------------------------------------------------------------------
 
@@ -105,6 +106,7 @@ class Engine:
             self._thread.join()
         self.results.close()
         self.stats.stop()
+        self._stopped = True
         if self._error is not None:
             raise self._error
 
@@ -120,8 +122,11 @@ class Engine:
 
     @property
     def frames_dropped(self) -> int:
-        """Frames replaced before inference took them plus results replaced before any display did."""
-        return self.frames.dropped + self.results.dropped
+        """Frames replaced before inference took them plus results replaced before any display did; once
+        stopped, also what is left in either slot (nothing takes it any more: a web display with no viewer
+        leaves a result, the capture one last frame), so every frame captured is shown or dropped."""
+        left = self.frames.pending + self.results.pending if self._stopped else 0
+        return self.frames.dropped + self.results.dropped + left
 
     def live_stats(self) -> dict:
         return self.stats.live(self.frames_dropped)
