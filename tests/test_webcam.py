@@ -22,6 +22,7 @@ from pipeline.webcam.capture import CaptureThread
 from pipeline.webcam.engine import Engine
 from pipeline.webcam.live import LiveRun
 from pipeline.webcam.render import BACKGROUNDS, View, render
+from pipeline.webcam.stats import KEPT_TIMINGS, LatencyHistogram, RunStats
 from run_pipeline import main
 from tests.clips import make_clip
 
@@ -106,6 +107,31 @@ def test_the_overlay_shows_the_live_crops_only_with_roi():
     assert lines[-1] == "ROI 2 crop(s), 18% of the frame"
 
 
+@pytest.mark.parametrize("count", [1, 2, 7, 1000])
+def test_latency_percentiles_in_fixed_memory_match_numpys(count):
+    latencies = np.random.default_rng(count).lognormal(np.log(40.0), 0.8, count)  # ms, a long tail
+    histogram = LatencyHistogram()
+    for latency in latencies:
+        histogram.add(float(latency))
+    for q in (0, 50, 95, 100):
+        assert histogram.percentile(q) == pytest.approx(np.percentile(latencies, q), rel=1e-3)
+    assert histogram.max_ms == latencies.max()
+    assert LatencyHistogram().percentile(50) is None
+
+
+def test_a_long_session_keeps_bounded_stats_and_counts_a_second_viewer_once():
+    stats = RunStats()
+    frames = 3 * KEPT_TIMINGS
+    for index in range(frames):
+        assert stats.frame_shown(index, 0.0, 0.01, at=0.04)
+        assert not stats.frame_shown(index, 0.0, 0.01, at=0.05)  # another viewer, the same frame
+    assert not stats.frame_shown(frames - KEPT_TIMINGS, 0.0, 0.01, at=0.05)  # the oldest still kept
+    assert len(stats.shown) == KEPT_TIMINGS and len(stats._shown_indices) == KEPT_TIMINGS
+    report = stats.summary(frames_dropped=0)
+    assert report["frames_shown"] == frames
+    assert report["latency_ms_p50"] == pytest.approx(40.0, rel=1e-3)
+
+
 def test_slow_model_drops_frames_instead_of_queueing(clip, demo_model):
     delay_s = 0.15  # ~5 frames of the 30 fps clip arrive during each inference
     predictor = Predictor.from_model(SlowModel(demo_model, delay_s), device="cpu", resolution=64)
@@ -123,8 +149,8 @@ def test_slow_model_drops_frames_instead_of_queueing(clip, demo_model):
     # the reported figures are the ones the per-frame timestamps give
     latencies = [t.latency_ms for t in shown]
     assert report["frames_shown"] == len(shown)
-    assert report["latency_ms_p50"] == pytest.approx(np.percentile(latencies, 50))
-    assert report["latency_ms_p95"] == pytest.approx(np.percentile(latencies, 95))
+    assert report["latency_ms_p50"] == pytest.approx(np.percentile(latencies, 50), rel=1e-3)
+    assert report["latency_ms_p95"] == pytest.approx(np.percentile(latencies, 95), rel=1e-3)
     for timing in shown:
         assert timing.captured_at <= timing.matted_at <= timing.shown_at
         assert timing.matted_at - timing.captured_at >= delay_s  # inference sits inside the latency
