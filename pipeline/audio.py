@@ -1,6 +1,7 @@
 """Audio carried from the input into an output: every audio stream is copied packet for packet when
 the output container accepts its codec, and re-encoded only when it must (AAC into WebM becomes
-Opus, anything into WAV becomes PCM).
+Opus, anything into WAV becomes PCM, PCM into MP4 becomes AAC: the muxer takes it, but browsers and
+most players do not).
 
 Packets are written in step with the video (``write_until``), so the output stays interleaved and
 nothing is buffered beyond a fraction of a second. Audio is cut to the same time window as the
@@ -25,6 +26,8 @@ log = logging.getLogger("birefnet_video")
 # codec to re-encode into when a container refuses the input's codec (by muxer name)
 FALLBACK_CODEC = {"webm": "libopus", "ogg": "libopus", "wav": "pcm_s24le", "mp4": "aac", "mov": "aac",
                   "matroska": "aac", "avi": "pcm_s16le", "mxf": "pcm_s24le"}
+# codecs a muxer accepts but its players mostly do not (an MP4 with PCM plays in no browser)
+UNPLAYABLE = {"mp4": ("pcm_",)}
 BACK_TO_BACK = {"wav", "w64"}  # muxers that store samples one after another and drop the timestamps
 _EPS = 1e-4
 _JITTER_S = 0.04  # a back-to-back track's timestamps may wander this far from its sample count
@@ -49,7 +52,8 @@ class AudioCarrier:
         muxer = output.format.name.split(",")[0]
         for stream in self._input.streams.audio:
             name = stream.codec_context.name
-            if name in output.supported_codecs and not reencode:
+            unplayable = name.startswith(UNPLAYABLE.get(muxer, ()))
+            if name in output.supported_codecs and not reencode and not unplayable:
                 out_stream = output.add_stream_from_template(stream)
                 self._tracks[stream.index] = _Track(stream, out_stream, None, None)
                 self.descriptions.append(f"#{stream.index} {name} copied")
@@ -68,11 +72,11 @@ class AudioCarrier:
             fmt = formats[0].name if formats else "fltp"
             resampler = av.AudioResampler(format=fmt, layout=out_stream.layout.name, rate=rate)
             self._tracks[stream.index] = _Track(stream, out_stream, resampler, rate, muxer in BACK_TO_BACK)
-            why = f"{muxer} output" if reencode else f"{muxer} cannot hold {name}"
+            why = (f"{muxer} output" if reencode else f"{muxer} players do not take {name}" if unplayable
+                   else f"{muxer} cannot hold {name}")
             self.descriptions.append(f"#{stream.index} {name} re-encoded to {target} ({why})")
             if not reencode:
-                log.warning("audio stream #%d: %s cannot go into %s; re-encoding to %s", stream.index, name, muxer,
-                            target)
+                log.warning("audio stream #%d: %s; re-encoding to %s", stream.index, why, target)
         if not self._tracks:
             self._input.close()
             return

@@ -130,6 +130,17 @@ def test_variable_frame_rate_output_keeps_input_timestamps(tmp_path):
         assert probe(tmp_path / name)["times"] == pytest.approx([p / 25 for p in pts], abs=1e-6)
 
 
+def test_pcm_audio_is_copied_into_mov_and_made_aac_for_mp4(tmp_path):
+    src = make_clip(tmp_path / "pcm.mov", frames=12, audio=True, audio_codec="pcm_s24le")
+    summary, _, _ = transcode(src, tmp_path / "edit.mov", output="rgba")
+    assert probe(tmp_path / "edit.mov")["audio"][0]["codec"] == "pcm_s24le" and summary.audio == ["#1 pcm_s24le copied"]
+    summary, _, _ = transcode(src, tmp_path / "web.mp4", output="composite")  # mp4 takes PCM, browsers do not
+    (audio,) = probe(tmp_path / "web.mp4")["audio"]
+    assert audio["codec"] == "aac"
+    assert summary.audio == ["#1 pcm_s24le re-encoded to aac (mp4 players do not take pcm_s24le)"]
+    assert abs(audio["end"] - 12 / 25) < 0.05
+
+
 def test_audio_drop_and_png_sidecar(clip, tmp_path):
     summary, _, _ = transcode(clip, tmp_path / "quiet.mov", audio="drop")
     assert probe(tmp_path / "quiet.mov")["audio"] == [] and summary.audio == []
