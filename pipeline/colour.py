@@ -18,6 +18,8 @@ import cv2
 import numpy as np
 from av.video.reformatter import ColorRange, Colorspace, Interpolation
 
+from pipeline.chroma import from_444, full_chroma_format
+
 UNSPECIFIED = 2  # same number in all three FFmpeg enums
 
 # AVColorSpace -> swscale's matrix choice (swscale knows five matrices; the rest map to their kin)
@@ -100,7 +102,8 @@ class ColourInfo:
 
 def frame_to_rgb(frame: av.VideoFrame, colour: ColourInfo, bit_depth: int = 8, alpha: bool = False) -> np.ndarray:
     """Decoded frame -> (H, W, 3) full-range RGB (``alpha``: (H, W, 4) RGBA), uint8 or (bit_depth=16)
-    uint16, using ``colour``'s matrix and range rather than swscale's BT.601 default for untagged input."""
+    uint16, using ``colour``'s matrix and range rather than swscale's BT.601 default for untagged input;
+    subsampled chroma is read where the frame's chroma-location tag puts it."""
     if alpha:
         fmt = "rgba" if bit_depth == 8 else "rgba64le"
     else:
@@ -118,17 +121,20 @@ def frame_to_rgb(frame: av.VideoFrame, colour: ColourInfo, bit_depth: int = 8, a
     return _scaled_colour(rgb, gain)
 
 
-def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: ColourInfo) -> av.VideoFrame:
+def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: ColourInfo, cosited_chroma: bool = False) -> av.VideoFrame:
     """(H, W, 3|4) RGB(A) or (H, W) gray array, uint8 or uint16 -> VideoFrame in ``pix_fmt``,
-    converted with ``colour``'s matrix/range and tagged with all of ``colour``'s fields.
+    converted with ``colour``'s matrix/range and tagged with all of ``colour``'s fields; subsampled chroma
+    with ``cosited_chroma`` on the even columns, as the codec's decoders will read it (``pipeline.chroma``),
+    else where swscale puts untagged chroma, between them.
 
     The array is wrapped without a copy (16-bit colour into YUV is first scaled, see ``_rgb16_gain``);
     swscale writes the result into a new frame.
     """
     target = av.VideoFormat(pix_fmt)
     plain = target.is_rgb or pix_fmt.startswith("gray")
+    full_chroma = full_chroma_format(pix_fmt) if cosited_chroma and not plain else None
     if rgb.dtype == np.uint16 and rgb.ndim == 3 and not plain:
-        rgb = _scaled_colour(rgb, 1.0 / _rgb16_gain(pix_fmt, colour))
+        rgb = _scaled_colour(rgb, 1.0 / _rgb16_gain(full_chroma or pix_fmt, colour))
     if rgb.ndim == 2:
         src_fmt = "gray" if rgb.dtype == np.uint8 else "gray16le"
     elif rgb.shape[2] == 3:
@@ -139,8 +145,10 @@ def rgb_to_frame(rgb: np.ndarray, pix_fmt: str, colour: ColourInfo) -> av.VideoF
     if plain:
         frame = source.reformat(format=pix_fmt, interpolation=EXACT)
     else:
-        frame = source.reformat(format=pix_fmt, dst_colorspace=colour.swscale_matrix, interpolation=EXACT,
-                                **_rgb_to_yuv(colour))
+        frame = source.reformat(format=full_chroma or pix_fmt, dst_colorspace=colour.swscale_matrix,
+                                interpolation=EXACT, **_rgb_to_yuv(colour))
+        if full_chroma:
+            frame = from_444(frame, pix_fmt)
     colour.tag(frame)
     return frame
 

@@ -19,6 +19,7 @@ import av
 import numpy as np
 
 from birefnet.errors import ConfigError
+from pipeline.chroma import plane_samples
 from pipeline.colour import ColourInfo, rgb_to_frame
 
 log = logging.getLogger("birefnet_video")
@@ -48,23 +49,26 @@ class CodecSpec:
     matte: dict
     alpha: dict | None = None
     even_size: bool = False  # 4:2:0 encoder that rejects odd widths/heights
+    cosited_chroma: bool = False  # its decoders read subsampled chroma as standing on the even columns
     defaults: dict = field(default_factory=dict)
 
 
 CODECS = {
     "prores": CodecSpec("prores", "prores_ks", (".mov", ".mkv"),
                         colour={8: "yuv422p10le", 16: "yuv422p10le"}, matte={8: "yuv422p10le", 16: "yuv422p10le"},
-                        alpha={8: "yuva444p10le", 16: "yuva444p10le"}, defaults={"vendor": "apl0"}),
+                        alpha={8: "yuva444p10le", 16: "yuva444p10le"}, cosited_chroma=True,
+                        defaults={"vendor": "apl0"}),
     "vp9": CodecSpec("vp9", "libvpx-vp9", (".webm", ".mkv"),
                      colour={8: "yuv420p", 16: "yuv420p10le"}, matte={8: "yuv420p", 16: "yuv420p10le"},
                      alpha={8: "yuva420p", 16: "yuva420p"},
                      defaults={"crf": "30", "b": "0", "row-mt": "1", "cpu-used": "4", "deadline": "good"}),
     "h264": CodecSpec("h264", "libx264", (".mp4", ".mov", ".mkv"),
                       colour={8: "yuv420p", 16: "yuv420p10le"}, matte={8: "yuv420p", 16: "yuv420p10le"},
-                      even_size=True, defaults={"crf": "18", "preset": "medium"}),
+                      even_size=True, cosited_chroma=True, defaults={"crf": "18", "preset": "medium"}),
     "h265": CodecSpec("h265", "libx265", (".mp4", ".mov", ".mkv"),
                       colour={8: "yuv420p", 16: "yuv420p10le"}, matte={8: "yuv420p", 16: "yuv420p10le"},
-                      even_size=True, defaults={"crf": "20", "preset": "medium", "x265-params": "log-level=error"}),
+                      even_size=True, cosited_chroma=True,
+                      defaults={"crf": "20", "preset": "medium", "x265-params": "log-level=error"}),
     "ffv1": CodecSpec("ffv1", "ffv1", (".mkv", ".avi"),
                       colour={8: "bgr0", 16: "gbrp16le"}, matte={8: "gray", 16: "gray16le"},
                       alpha={8: "bgra", 16: "gbrap16le"}, defaults={"level": "3", "slicecrc": "1", "g": "1"}),
@@ -309,7 +313,7 @@ def matte_frame(alpha: np.ndarray, pix_fmt: str, colour: ColourInfo) -> av.Video
         unit = 1 << (bits - 8)
         luma = (scale_bits(alpha, 16).astype(np.uint32) * (219 * unit) + 32767) // 65535 + 16 * unit
     for index, plane in enumerate(frame.planes):
-        view = np.frombuffer(memoryview(plane), dtype=dtype).reshape(plane.height, -1)[:, :plane.width]
+        view = plane_samples(plane, dtype)
         view[...] = luma if index == 0 else (1 << (bits - 1))
     colour.tag(frame)
     return frame
@@ -328,21 +332,22 @@ def make_frame(plan: EncoderPlan, rgb: np.ndarray | None, alpha: np.ndarray | No
     fmt = av.VideoFormat(plan.pix_fmt)
     if fmt.is_rgb and rgb.dtype == np.uint8 and fmt.components[0].bits > 8:
         rgb = scale_bits(rgb, 16)  # exact x257; swscale's 8 -> 10/16-bit RGB shifts instead (255 -> 1020)
+    cosited = plan.codec.cosited_chroma
     if not plan.has_alpha:
-        return rgb_to_frame(pad_edges(rgb, plan.pad), plan.pix_fmt, plan.colour)
+        return rgb_to_frame(pad_edges(rgb, plan.pad), plan.pix_fmt, plan.colour, cosited)
     assert alpha is not None, f"a {plan.output} output carries alpha"
     if plan.premultiplied:
         rgb = premultiply(rgb, alpha)
     alpha_component = fmt.components[-1]
     if fmt.is_planar:
-        frame = rgb_to_frame(rgb, plan.pix_fmt, plan.colour)
+        frame = rgb_to_frame(rgb, plan.pix_fmt, plan.colour, cosited)
         plane = frame.planes[alpha_component.plane]
         bits = alpha_component.bits
         dtype = np.uint16 if bits > 8 else np.uint8
-        view = np.frombuffer(memoryview(plane), dtype=dtype).reshape(plane.height, -1)[:, :plane.width]
+        view = plane_samples(plane, dtype)
         view[...] = scale_bits(alpha, bits)
         return frame
     rgba = np.empty(rgb.shape[:2] + (4,), rgb.dtype)
     rgba[..., :3] = rgb
     rgba[..., 3] = scale_bits(alpha, 8 if rgb.dtype == np.uint8 else 16)
-    return rgb_to_frame(rgba, plan.pix_fmt, plan.colour)
+    return rgb_to_frame(rgba, plan.pix_fmt, plan.colour, cosited)

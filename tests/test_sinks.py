@@ -10,6 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -19,6 +20,7 @@ from pipeline.colour import ColourInfo, rgb_to_frame
 from pipeline.sinks import open_sink
 from pipeline.sources import open_source
 from tests.clips import bar_interiors, colour_bars, decode_video, limited_ycbcr, make_clip, pattern_frame, probe
+from tests.quirky_clips import ffmpeg_decode
 
 W, H = 64, 48
 
@@ -215,6 +217,23 @@ def test_rgb_is_written_as_the_matrix_says(pix_fmt, bit_depth):
                  ((columns * down[1]) % 8 >= 2) & ((columns * down[1]) % 8 < 6)
         error = np.abs(got - want[::down[0], ::down[1]])[inside]
         assert error.max() <= slack, (plane, error.max())
+
+
+@pytest.mark.parametrize("name, settings", [("ramp.mp4", {"crf": 0}), ("ramp.mov", {})])
+def test_subsampled_chroma_is_written_where_decoders_read_it(tmp_path, name, settings):
+    """A colour ramp written to H.264 or ProRes 422 decodes (FFmpeg, told the codecs' siting: on the even
+    columns) where it was: swscale sites untagged chroma between the columns, which put this one half a
+    pixel to the right (B 2 code values low)."""
+    columns = np.arange(64)
+    rgb = np.stack(np.broadcast_arrays(30 + 3 * columns, 100 + columns, 220 - 3 * columns), axis=-1)
+    rgb = np.tile(rgb, (16, 1, 1)).astype(np.uint8)
+    (tmp_path / "seq").mkdir()
+    cv2.imwrite(str(tmp_path / "seq" / "ramp_0001.png"), rgb[..., ::-1])
+    transcode(tmp_path / "seq" / "ramp_%04d.png", tmp_path / name, batch=1, output="composite",
+              matte=lambda b: np.full(b.images.shape[:3], 255, np.uint8), **settings)
+    error = (ffmpeg_decode(tmp_path / name, 64, 16).images[0].astype(int) - rgb)[:, 2:-2]
+    assert np.abs(error.mean(axis=(0, 1))).max() < 0.3, error.mean(axis=(0, 1))
+    assert np.abs(error).max() <= 1
 
 
 @pytest.mark.parametrize("name,codec", [("m.mp4", None), ("m.mov", None), ("m.mkv", "h265"),

@@ -108,29 +108,38 @@ def test_yuv_to_rgb_uses_the_tagged_or_customary_matrix(tmp_path, tag, height):
     assert np.abs(misread - bars)[inside].mean() > 2  # the check above could tell the matrices apart
 
 
-def yuv_blocks_clip(path, pix_fmt: str, codec: str, matrix: int, seed: int = 0):
-    """A lossless one-frame clip of 8x8 flat blocks (chroma subsampling loses nothing inside them) of
-    random in-gamut colours as limited-range Y'CbCr by ``matrix``'s formula (alpha, if any, opaque),
-    tagged with it; returns the path and the blocks' (3, 6, 8) integer Y, Cb, Cr."""
-    bits = av.VideoFormat(pix_fmt).components[0].bits
-    colours = np.random.default_rng(seed).uniform(0.05, 0.95, (6, 8, 3))
-    blocks = np.rint(limited_ycbcr(colours, matrix, bits)).astype(np.int64)
+def yuv_planes_clip(path, pix_fmt: str, codec: str, matrix: int, planes: list[np.ndarray]):
+    """A one-frame clip of the given integer planes (Y, Cb, Cr[, A], each at its plane's size) tagged with
+    ``matrix``, losslessly where the codec can be (H.264 at qp 0)."""
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=25, options={"qp": "0"} if codec == "libx264" else {})
-        stream.width, stream.height, stream.pix_fmt = 64, 48, pix_fmt
+        stream.width, stream.height, stream.pix_fmt = planes[0].shape[1], planes[0].shape[0], pix_fmt
         stream.codec_context.colorspace = matrix
-        frame = av.VideoFrame(64, 48, pix_fmt)
+        frame = av.VideoFrame(stream.width, stream.height, pix_fmt)
         frame.colorspace = matrix
-        opaque = np.full((6, 8), (1 << bits) - 1)
-        for plane, values in zip(frame.planes, [*blocks, opaque]):
-            cell = 8 * plane.height // 48, 8 * plane.width // 64
-            full = np.kron(values, np.ones(cell, dtype=np.int64)).astype(np.uint16 if bits > 8 else np.uint8)
+        for plane, values in zip(frame.planes, planes):
+            full = values.astype(np.uint16 if av.VideoFormat(pix_fmt).components[0].bits > 8 else np.uint8)
             rows = np.zeros((plane.height, plane.line_size // full.itemsize), full.dtype)
             rows[:, :plane.width] = full
             plane.update(rows.tobytes())
         container.mux(stream.encode(frame))
         container.mux(stream.encode())
-    return path, blocks
+    return path
+
+
+def yuv_blocks_clip(path, pix_fmt: str, codec: str, matrix: int, seed: int = 0):
+    """A lossless one-frame 64x48 clip of 8x8 flat blocks (chroma subsampling loses nothing inside them) of
+    random in-gamut colours as limited-range Y'CbCr by ``matrix``'s formula (alpha, if any, opaque),
+    tagged with it; returns the path and the blocks' (3, 6, 8) integer Y, Cb, Cr."""
+    layout = av.VideoFormat(pix_fmt)
+    bits = layout.components[0].bits
+    colours = np.random.default_rng(seed).uniform(0.05, 0.95, (6, 8, 3))
+    blocks = np.rint(limited_ycbcr(colours, matrix, bits)).astype(np.int64)
+    opaque = np.full((6, 8), (1 << bits) - 1)
+    chroma = 8 * layout.chroma_height(48) // 48, 8 * layout.chroma_width(64) // 64
+    cells = [(8, 8), chroma, chroma, (8, 8)]
+    planes = [np.kron(values, np.ones(cell, dtype=np.int64)) for values, cell in zip([*blocks, opaque], cells)]
+    return yuv_planes_clip(path, pix_fmt, codec, matrix, planes), blocks
 
 
 def exact_rgb(blocks: np.ndarray, matrix: int, bits: int) -> np.ndarray:
@@ -164,6 +173,25 @@ def test_yuv_is_read_as_its_matrix_says_without_a_shift(tmp_path, pix_fmt, codec
         error = image.astype(float) - expected
         assert np.abs(error[inside]).max() <= 0.5 + 0.02 * peak / 255, np.abs(error[inside]).max()
         assert np.abs(error[inside].mean(axis=0)).max() < 0.25 * peak / 255  # 48 colours: rounding averages near 0
+
+
+@pytest.mark.parametrize("pix_fmt, codec", [("yuv422p10le", "prores_ks"), ("yuv422p10le", "libx264"),
+                                            ("yuv420p", "libx264")])
+def test_subsampled_chroma_is_read_where_the_codec_puts_it(tmp_path, pix_fmt, codec):
+    """A ramp in chroma comes back on the luma columns it stands on: ProRes, H.264 and HEVC put chroma on
+    the even columns, and the ProRes decoder does not tag its frames so; read as untagged (between the
+    columns), a ProRes plate's colour stood half a pixel to the right, a code value off on this ramp."""
+    bits = av.VideoFormat(pix_fmt).components[0].bits
+    scale = 1 << (bits - 8)
+    columns = np.arange(64)
+    sited = np.stack([np.full(64, 120.0), 100 + columns, 160 - columns]) * scale  # Y', Cb, Cr at each column
+    chroma_rows = av.VideoFormat(pix_fmt).chroma_height(32)
+    planes = [np.tile(sited[0], (32, 1)), *(np.tile(c[0::2], (chroma_rows, 1)) for c in sited[1:])]
+    path = yuv_planes_clip(tmp_path / "ramp.mov", pix_fmt, codec, 1, planes)
+    _, batches = read_all(path, bit_depth=16)
+    expected = exact_rgb(sited[:, None, :], 1, bits) * 65535
+    error = (batches[0].images[0].astype(float) - expected)[:, 2:-2]  # the edges repeat their last sample
+    assert np.abs(error.mean(axis=(0, 1))).max() < 0.2 * 257, error.mean(axis=(0, 1)) / 257
 
 
 def test_ten_bit_source_read_at_sixteen_bits(tmp_path):

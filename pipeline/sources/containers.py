@@ -47,6 +47,11 @@ def camera_input(spec: str) -> tuple[str, str]:
     return (f"/dev/video{number}" if number is not None else spec), "v4l2"
 
 
+# decoders whose 4:2:2 stands on the even luma columns but which do not tag their frames so: swscale would
+# read it between the columns, half a pixel to the right (``pipeline.chroma``)
+COSITED_UNTAGGED_CODECS = {"prores", "dnxhd", "v210"}
+
+
 def rotate_upright(image: np.ndarray, rotation: int) -> np.ndarray:
     """Apply a display-matrix rotation (degrees counter-clockwise, as ``VideoFrame.rotation``)
     so the picture stands as players show it. Returns a view."""
@@ -236,10 +241,13 @@ class ContainerSource(VideoSource):
 
 
 def _video_stream(container: av.container.InputContainer, kind: str) -> av.VideoStream:
-    """The first video stream, set up for decoding: frame threads, except for cameras (they add latency)."""
+    """The first video stream, set up for decoding: frame threads, except for cameras (they add latency);
+    frames tagged with their chroma siting where the decoder leaves it out (swscale then reads it there)."""
     stream = container.streams.video[0]
     stream.thread_type = "SLICE" if kind == "camera" else "AUTO"
     stream.codec_context.thread_count = 0
+    if stream.codec_context.name in COSITED_UNTAGGED_CODECS:
+        stream.codec_context.options = {"chroma_sample_location": "left"}
     return stream
 
 
