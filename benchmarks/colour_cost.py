@@ -64,5 +64,6 @@ def row(best: dict[str, float]) -> str:
     first, second = best.values()
     return f"{first * 1e3:.1f} ms | {second * 1e3:.1f} ms | x{second / first:.2f}"
 
+
 if __name__ == "__main__":
     main()

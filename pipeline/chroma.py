@@ -36,21 +36,19 @@ def from_444(frame: av.VideoFrame, pix_fmt: str) -> av.VideoFrame:
     averaged onto the co-sited samples' places (on smooth chroma, what linear interpolation from them gives
     back)."""
     out = av.VideoFrame(frame.width, frame.height, pix_fmt)
-    dtype = _dtype(out.format)
+    bits = out.format.components[0].bits
     for index, plane in enumerate(out.planes):
-        samples = plane_samples(frame.planes[index], dtype)
+        samples = plane_samples(frame.planes[index], bits)
         if index in (1, 2):
             samples = _downsampled(samples, vertical=plane.height < frame.height)
-        plane_samples(plane, dtype)[:] = samples
+        plane_samples(plane, bits)[:] = samples
     return out
 
 
-def _dtype(layout: av.VideoFormat) -> type:
-    return np.uint16 if layout.components[0].bits > 8 else np.uint8
-
-
-def plane_samples(plane: av.video.plane.VideoPlane, dtype: type) -> np.ndarray:
-    """The (height, width) samples of a planar frame's ``plane``, a writable view of the frame's memory."""
+def plane_samples(plane: av.video.plane.VideoPlane, bits: int) -> np.ndarray:
+    """The (height, width) samples of a planar frame's ``plane`` of ``bits``-bit components (uint8, or
+    uint16 above 8 bits), a writable view of the frame's memory."""
+    dtype = np.uint16 if bits > 8 else np.uint8
     stride = plane.line_size // np.dtype(dtype).itemsize
     return np.frombuffer(memoryview(plane), dtype).reshape(plane.height, stride)[:, :plane.width]
 

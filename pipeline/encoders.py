@@ -305,7 +305,6 @@ def matte_frame(alpha: np.ndarray, pix_fmt: str, colour: ColourInfo) -> av.Video
         gray = scale_bits(alpha, 16) if alpha.dtype.kind == "f" else alpha
         return rgb_to_frame(gray, pix_fmt, colour)
     bits = fmt.components[0].bits
-    dtype = np.uint16 if bits > 8 else np.uint8
     frame = av.VideoFrame(alpha.shape[1], alpha.shape[0], pix_fmt)
     if colour.full_range:
         luma = scale_bits(alpha, bits)
@@ -313,8 +312,7 @@ def matte_frame(alpha: np.ndarray, pix_fmt: str, colour: ColourInfo) -> av.Video
         unit = 1 << (bits - 8)
         luma = (scale_bits(alpha, 16).astype(np.uint32) * (219 * unit) + 32767) // 65535 + 16 * unit
     for index, plane in enumerate(frame.planes):
-        view = plane_samples(plane, dtype)
-        view[...] = luma if index == 0 else (1 << (bits - 1))
+        plane_samples(plane, bits)[...] = luma if index == 0 else (1 << (bits - 1))
     colour.tag(frame)
     return frame
 
@@ -342,10 +340,7 @@ def make_frame(plan: EncoderPlan, rgb: np.ndarray | None, alpha: np.ndarray | No
     if fmt.is_planar:
         frame = rgb_to_frame(rgb, plan.pix_fmt, plan.colour, cosited)
         plane = frame.planes[alpha_component.plane]
-        bits = alpha_component.bits
-        dtype = np.uint16 if bits > 8 else np.uint8
-        view = plane_samples(plane, dtype)
-        view[...] = scale_bits(alpha, bits)
+        plane_samples(plane, alpha_component.bits)[...] = scale_bits(alpha, alpha_component.bits)
         return frame
     rgba = np.empty(rgb.shape[:2] + (4,), rgb.dtype)
     rgba[..., :3] = rgb

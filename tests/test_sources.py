@@ -117,8 +117,9 @@ def yuv_planes_clip(path, pix_fmt: str, codec: str, matrix: int, planes: list[np
         stream.codec_context.colorspace = matrix
         frame = av.VideoFrame(stream.width, stream.height, pix_fmt)
         frame.colorspace = matrix
+        dtype = np.uint16 if av.VideoFormat(pix_fmt).components[0].bits > 8 else np.uint8
         for plane, values in zip(frame.planes, planes):
-            full = values.astype(np.uint16 if av.VideoFormat(pix_fmt).components[0].bits > 8 else np.uint8)
+            full = values.astype(dtype)
             rows = np.zeros((plane.height, plane.line_size // full.itemsize), full.dtype)
             rows[:, :plane.width] = full
             plane.update(rows.tobytes())
