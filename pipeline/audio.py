@@ -6,8 +6,10 @@ most players do not).
 Packets are written in step with the video (``write_until``), so the output stays interleaved and
 nothing is buffered beyond a fraction of a second. Audio is cut to the same time window as the
 video and shifted by the same amount, so it stays in sync: a full run copies every packet
-(priming samples included) unshifted relative to the video; a partial run keeps the packets that
-start inside the window, so its start and end match the video's within one audio frame.
+(priming samples included) unshifted relative to the video. A partial run cuts decoded audio (PCM,
+which stays lossless, and anything re-encoded anyway) to the window's first and last sample; audio
+copied compressed keeps the packets that start inside the window, so its start and end match the
+video's within one audio frame.
 """
 
 from __future__ import annotations
@@ -53,7 +55,12 @@ class AudioCarrier:
         for stream in self._input.streams.audio:
             name = stream.codec_context.name
             unplayable = name.startswith(UNPLAYABLE.get(muxer, ()))
-            if name in output.supported_codecs and not reencode and not unplayable:
+            copyable = name in output.supported_codecs and not reencode and not unplayable
+            if copyable and trim_start and name.startswith("pcm_"):
+                self._add_decoded(stream, output.add_stream(name, rate=stream.codec_context.sample_rate), muxer)
+                self.descriptions.append(f"#{stream.index} {name} cut to the sample (lossless)")
+                continue
+            if copyable:
                 out_stream = output.add_stream_from_template(stream)
                 self._tracks[stream.index] = _Track(stream, out_stream, None, None)
                 self.descriptions.append(f"#{stream.index} {name} copied")
@@ -65,13 +72,7 @@ class AudioCarrier:
             rate = stream.codec_context.sample_rate or 48000
             if target == "libopus" and rate not in (8000, 12000, 16000, 24000, 48000):
                 rate = 48000
-            out_stream = cast(av.audio.stream.AudioStream, output.add_stream(target, rate=rate))
-            out_stream.layout = stream.codec_context.layout.name if stream.codec_context.layout else "stereo"
-            stream.codec_context.thread_type = "AUTO"
-            formats = out_stream.codec_context.codec.audio_formats
-            fmt = formats[0].name if formats else "fltp"
-            resampler = av.AudioResampler(format=fmt, layout=out_stream.layout.name, rate=rate)
-            self._tracks[stream.index] = _Track(stream, out_stream, resampler, rate, muxer in BACK_TO_BACK)
+            self._add_decoded(stream, output.add_stream(target, rate=rate), muxer)
             why = (f"{muxer} output" if reencode else f"{muxer} players do not take {name}" if unplayable
                    else f"{muxer} cannot hold {name}")
             self.descriptions.append(f"#{stream.index} {name} re-encoded to {target} ({why})")
@@ -84,7 +85,20 @@ class AudioCarrier:
             self._input.seek(int(max(0.0, start_s - 1.0) * av.time_base), backward=True)
         self._packets = self._input.demux(*[t.stream for t in self._tracks.values()])
         self._pending: av.Packet | None = None
+        self._limit_s: float | None = None  # the output time write_until writes up to
         self._done = False
+
+    def _add_decoded(self, stream: av.audio.stream.AudioStream, out_stream, muxer: str) -> None:
+        """A track decoded, resampled to what ``out_stream``'s encoder takes, and encoded again."""
+        out_stream = cast(av.audio.stream.AudioStream, out_stream)
+        out_stream.layout = stream.codec_context.layout.name if stream.codec_context.layout else "stereo"
+        stream.codec_context.thread_type = "AUTO"
+        formats = out_stream.codec_context.codec.audio_formats
+        fmt = formats[0].name if formats else "fltp"
+        rate = out_stream.codec_context.sample_rate
+        resampler = av.AudioResampler(format=fmt, layout=out_stream.layout.name, rate=rate)
+        self._tracks[stream.index] = _Track(stream, out_stream, resampler, rate, muxer in BACK_TO_BACK,
+                                            exact=self._trim_start)
 
     @property
     def has_audio(self) -> bool:
@@ -94,6 +108,9 @@ class AudioCarrier:
         """Write every packet whose output time is before ``out_time_s`` (None: all remaining)."""
         if not self._tracks or self._done:
             return
+        self._limit_s = out_time_s
+        for track in self._tracks.values():
+            self._release(track)
         while True:
             packet = self._pending or self._next_packet()
             self._pending = None
@@ -109,7 +126,8 @@ class AudioCarrier:
             if self.end_s is not None and t_in >= self.end_s - _EPS:
                 continue  # past the window; keep draining so other streams finish too
             early = t_in < self.start_s - _EPS and (self._trim_start or not self._negative_ok)
-            if early and not self._tracks[packet.stream.index].back_to_back:  # those are cut to the sample
+            track = self._tracks[packet.stream.index]
+            if early and not (track.back_to_back or track.exact):  # those are cut to the sample
                 continue
             self._write(packet)
 
@@ -155,8 +173,40 @@ class AudioCarrier:
             t_out = float(frame.pts * frame.time_base) - self.start_s
             frame.pts = round(t_out * frame.sample_rate)
             frame.time_base = Fraction(1, frame.sample_rate)
+            if track.exact:
+                track.held.append(frame)
+                self._release(track)
+                return
+        if frame is None and track.exact:
+            self._release(track)
+        self._resample_and_encode(track, frame)
+
+    def _release(self, track: _Track) -> None:
+        """Encode ``track``'s held frames, cut to the window, once the window's end is known or the video
+        has passed them (they are held only while the end is not known and the video has not)."""
+        while track.held:
+            frame = track.held[0]
+            start, stop = int(frame.pts or 0), frame.samples  # held frames all have a pts
+            end = self._end_sample(frame.sample_rate)
+            if end is not None:
+                if not track.back_to_back:  # those are cut where their samples end, not their timestamps
+                    stop = end - start
+            elif not self._done and self._limit_s is not None and start + stop > self._limit_s * frame.sample_rate:
+                return
+            track.held.pop(0)
+            piece = _slice(frame, -start, stop)
+            if piece is not None:
+                self._resample_and_encode(track, piece)
+
+    def _end_sample(self, rate: int) -> int | None:
+        """The output sample at which the window ends, None while it is not known."""
+        return None if self.end_s is None else round((self.end_s - self.start_s) * rate)
+
+    def _resample_and_encode(self, track: _Track, frame) -> None:
         for resampled in track.resampler.resample(frame):
-            for aligned in _back_to_back(track, resampled) if track.back_to_back else [resampled]:
+            aligned_frames = _back_to_back(track, resampled, self._end_sample(track.rate)) if track.back_to_back \
+                else [resampled]
+            for aligned in aligned_frames:
                 for out_packet in track.out_stream.encode(aligned):
                     self._output.mux(out_packet)
 
@@ -177,20 +227,38 @@ class AudioCarrier:
 
 
 class _Track:
-    __slots__ = ("stream", "out_stream", "resampler", "rate", "back_to_back", "written")
+    __slots__ = ("stream", "out_stream", "resampler", "rate", "back_to_back", "written", "exact", "held")
 
-    def __init__(self, stream, out_stream, resampler, rate, back_to_back: bool = False):
+    def __init__(self, stream, out_stream, resampler, rate, back_to_back: bool = False, exact: bool = False):
         self.stream, self.out_stream, self.resampler, self.rate = stream, out_stream, resampler, rate
         self.back_to_back = back_to_back
         self.written = 0  # samples encoded so far (back-to-back muxers)
+        self.exact = exact  # decoded frames cut to the window's first and last sample
+        self.held: list[av.AudioFrame] = []  # decoded frames that may reach past a window end not known yet
 
 
-def _back_to_back(track: _Track, frame: av.AudioFrame) -> list[av.AudioFrame]:
+def _slice(frame: av.AudioFrame, first: int, stop: int) -> av.AudioFrame | None:
+    """Samples ``first`` to ``stop`` of ``frame`` (clamped to it) as a frame of their own, None when empty."""
+    first, stop = max(first, 0), min(stop, frame.samples)
+    if first == 0 and stop == frame.samples:
+        return frame
+    if stop <= first:
+        return None
+    channels = 1 if frame.format.is_planar else len(frame.layout.channels)
+    samples = frame.to_ndarray()[:, first * channels: stop * channels]
+    piece = av.AudioFrame.from_ndarray(samples, format=frame.format.name, layout=frame.layout.name)
+    piece.sample_rate, piece.time_base = frame.sample_rate, frame.time_base
+    piece.pts = None if frame.pts is None else frame.pts + first
+    return piece
+
+
+def _back_to_back(track: _Track, frame: av.AudioFrame, end: int | None) -> list[av.AudioFrame]:
     """``frame`` made to start where the samples written so far end, for a muxer that ignores timestamps
     (a WAV sidecar): silence first when it starts later, its first samples cut when it starts earlier.
     Sample n then plays at n / rate from the first video frame, as the timestamps said; before this, audio
     starting 67 ms after the picture played 67 ms early against the sequence. After the first frame, only
-    gaps and overlaps over ``_JITTER_S`` are mended."""
+    gaps and overlaps over ``_JITTER_S`` are mended. Nothing is written past sample ``end`` (a range's last
+    one, None: no end), so the file is as long as the frames whatever its timestamps' jitter."""
     start = frame.pts if frame.pts is not None else track.written
     if track.written and abs(start - track.written) <= _JITTER_S * track.rate:
         start = track.written  # timestamps rounded frame by frame (MP3 in MP4): the samples are contiguous
@@ -201,19 +269,21 @@ def _back_to_back(track: _Track, frame: av.AudioFrame) -> list[av.AudioFrame]:
             plane.update(bytes(plane.buffer_size))
         frames.append(silence)
     elif start < track.written:
-        cut = min(track.written - start, frame.samples)
-        if cut == frame.samples:
+        piece = _slice(frame, track.written - start, frame.samples)
+        if piece is None:
             return []
-        samples = frame.to_ndarray()
-        channels = 1 if frame.format.is_planar else len(frame.layout.channels)
-        frame = av.AudioFrame.from_ndarray(samples[:, cut * channels:], format=frame.format.name,
-                                           layout=frame.layout.name)
+        frame = piece
     frames.append(frame)
-    for each in frames:
+    placed = []
+    for whole in frames:
+        each = whole if end is None else _slice(whole, 0, end - track.written)
+        if each is None:
+            break
         each.sample_rate, each.time_base = track.rate, Fraction(1, track.rate)
         each.pts = track.written
         track.written += each.samples
-    return frames
+        placed.append(each)
+    return placed
 
 
 def open_audio(output: av.container.OutputContainer, source: str | None, *, start_s: float,

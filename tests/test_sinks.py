@@ -19,7 +19,16 @@ from birefnet.errors import ConfigError, OutputError
 from pipeline.colour import ColourInfo, rgb_to_frame
 from pipeline.sinks import open_sink
 from pipeline.sources import open_source
-from tests.clips import bar_interiors, colour_bars, decode_video, limited_ycbcr, make_clip, pattern_frame, probe
+from tests.clips import (
+    bar_interiors,
+    colour_bars,
+    decode_video,
+    limited_ycbcr,
+    make_clip,
+    pattern_frame,
+    probe,
+    sine_samples,
+)
 from tests.quirky_clips import ffmpeg_decode
 
 W, H = 64, 48
@@ -141,6 +150,42 @@ def test_pcm_audio_is_copied_into_mov_and_made_aac_for_mp4(tmp_path):
     assert audio["codec"] == "aac"
     assert summary.audio == ["#1 pcm_s24le re-encoded to aac (mp4 players do not take pcm_s24le)"]
     assert abs(audio["end"] - 12 / 25) < 0.05
+
+
+def decoded_audio(path) -> tuple[np.ndarray, float]:
+    """The first audio stream's samples as float (channels x samples) and its first timestamp (s)."""
+    with av.open(str(path)) as container:
+        frames = list(container.decode(audio=0))
+    planes = [f.to_ndarray() if f.format.is_planar else f.to_ndarray().reshape(-1, len(f.layout.channels)).T
+              for f in frames]  # packed samples come interleaved
+    samples = np.concatenate(planes, axis=1).astype(np.float64)
+    scale = {"s16": 2 ** 15, "s32": 2 ** 31}.get(frames[0].format.name.rstrip("p"), 1)
+    return samples / scale, float(frames[0].pts * frames[0].time_base)
+
+
+@pytest.mark.parametrize("name", ["part.mov", "seq/part_%03d.png"])
+def test_partial_run_cuts_pcm_audio_to_the_sample(tmp_path, name):
+    """PCM is cut where the range starts and ends, sample for sample (lossless, so nothing forbids it);
+    packet by packet it started 4 ms late and ended up to a packet long."""
+    src = make_clip(tmp_path / "pcm.mov", frames=12, audio=True, audio_codec="pcm_s24le")
+    summary, _, _ = transcode(src, tmp_path / name, source_kwargs={"frame_range": (4, 10)}, output="rgba")
+    path = tmp_path / ("part.mov" if name.endswith(".mov") else "seq/part.wav")
+    samples, start_s = decoded_audio(path)
+    assert start_s == 0.0 and samples.shape == (2, 6 * 48000 // 25)
+    expected = sine_samples(4 * 48000 // 25, 6 * 48000 // 25, 48000, 2)
+    assert np.abs(samples - expected).max() < 1e-5  # one sample off would be 0.03 at 440 Hz
+    if name.endswith(".mov"):
+        assert summary.audio == ["#1 pcm_s24le cut to the sample (lossless)"]
+
+
+def test_sidecar_wav_of_a_range_is_as_long_as_its_frames_despite_jittered_timestamps(tmp_path):
+    """The real AVI's AC3 timestamps come from byte offsets and jump 1.6 ms inside this range; its samples
+    are written back to back, so the WAV was 78 samples longer than the 30 frames."""
+    src = Path(__file__).parent / "fixtures" / "real" / "megamind_3s.avi"
+    opaque = lambda b: np.full(b.images.shape[:3], 255, np.uint8)  # noqa: E731
+    transcode(src, tmp_path / "seq/f_%03d.png", source_kwargs={"frame_range": (10, 40)}, matte=opaque)
+    samples, _ = decoded_audio(tmp_path / "seq/f.wav")
+    assert samples.shape[1] == round(30 * 125 / 2997 * 48000)  # 30 frames at 23.976 fps, 48 kHz
 
 
 def test_audio_drop_and_png_sidecar(clip, tmp_path):
