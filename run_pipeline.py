@@ -9,7 +9,9 @@ imports no torch: the commands import their heavy modules inside ``run``.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import importlib
+import os
 import signal
 import sys
 import threading
@@ -47,8 +49,22 @@ def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     raise Terminated
 
 
+def _dump_stacks_on_crash() -> None:
+    """A crash in native code (PyAV, Ray's core, torch) then names where every thread was, not only
+    "Segmentation fault". Written to a copy of descriptor 2 taken now: while Ray runs, the archive points
+    descriptor 2 itself at Ray's log. Left as it is where a caller (pytest) turned it on already."""
+    if faulthandler.is_enabled():
+        return
+    try:
+        terminal = os.fdopen(os.dup(2), "w")
+    except OSError:  # no descriptor 2 (a detached service)
+        return
+    faulthandler.enable(terminal, all_threads=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    _dump_stacks_on_crash()
     in_main_thread = threading.current_thread() is threading.main_thread()  # signals are only set there
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
     try:

@@ -1,8 +1,8 @@
 """Model-only throughput and deformable-convolution benchmarks (run by hand; figures go to docs/benchmarks.md).
 
-    python benchmarks/model.py throughput --models lite general --resolution 256 --batch-sizes 1 2
-    python benchmarks/model.py throughput --device cuda --precision bf16 --resolution 1024 --batch-sizes 1 2 4 --compile
-    python benchmarks/model.py deform
+    python -m benchmarks.model throughput --models lite general --resolution 256 --batch-sizes 1 2
+    python -m benchmarks.model throughput --device cuda --precision bf16 --resolution 1024 --batch-sizes 1 2 4 --compile
+    python -m benchmarks.model deform
 
 Throughput runs the Predictor's own path (uint8 upload, resize, normalise, model, resize back), with
 random weights (speed does not depend on their values). FLOPs per frame come from torch's FLOP counter

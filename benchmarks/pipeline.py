@@ -1,7 +1,7 @@
 """Pipeline efficiency: end-to-end frames/s against the model alone, Ray scaling and Ray's cost per batch.
 
-    python benchmarks/pipeline.py                          # CPU: random-weight demo model, 1080p and 4K
-    python benchmarks/pipeline.py --model hr-matting --device cuda --backends local,ray --workers 1,2
+    python -m benchmarks.pipeline                          # CPU: random-weight demo model, 1080p and 4K
+    python -m benchmarks.pipeline --model hr-matting --device cuda --backends local,ray --workers 1,2
 
 Three measurements, each a ratio taken within one run (machines are noisy):
 

@@ -39,6 +39,7 @@ from birefnet.predictor import Predictor
 from birefnet.registry import subject_pixels_of
 from birefnet.tracking import TrackSettings
 from birefnet.train.scenes import SyntheticScene
+from birefnet.upsampling import UPSAMPLING_MODES
 from pipeline.frames import FrameBatch
 from pipeline.roi.requests import track_requests
 from pipeline.webcam.engine import Engine
@@ -153,13 +154,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--subjects", type=int, default=1,
                         help="subjects per clip, apart; above 1 also runs roi auto with one crop for them all")
     parser.add_argument("--seeds", type=int, nargs="+", default=[101, 202])
+    parser.add_argument("--upsample", choices=UPSAMPLING_MODES, default="guided",
+                        help="how the matte comes back to the frame (birefnet.upsampling)")
     parser.add_argument("--subject-pixels", type=int, default=None,
                         help="also run --roi auto with the subject at most N model pixels across (0: no limit)")
     args = parser.parse_args(argv)
     torch.manual_seed(0)
     track = TrackSettings(coarse_resolution=args.coarse, radius=2, subject_pixels=subject_pixels_of(args.model))
     variants: dict[str, Requests] = {"full frame": whole_frames, "oracle box": oracle_boxes, "roi auto": tracked(track)}
-    spec = PredictorSpec(args.model, "fp32", args.resolution)
+    spec = PredictorSpec(args.model, "fp32", args.resolution, upsample=args.upsample)
     if args.subject_pixels is not None:
         variants[f"roi auto, subject <= {args.subject_pixels or 'any'} px"] = tracked(
             replace(track, subject_pixels=args.subject_pixels or None))
@@ -168,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"# roi benchmark: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; model {args.model} at {args.resolution}, coarse {args.coarse}, "
           f"{args.frames} frames x {len(args.seeds)} clips at {WIDTH}x{HEIGHT}, {args.subjects} subject(s) "
-          f"{args.subject_height} lines; "
+          f"{args.subject_height} lines; {args.upsample} upsampling; "
           f"roi auto: subject <= {track.subject_pixels or 'any'} model px")
     with LocalBackend(spec) as backend:
         runs: dict[str, Callable[[Clip], tuple[np.ndarray, float]]] = {

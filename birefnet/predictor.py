@@ -22,6 +22,7 @@ from .model import BiRefNet
 from .pixels import from_unit_float
 from .runtimes.select import OpenedModel, open_runtime
 from .runtimes.torch_runtime import TorchRuntime, pick_precision
+from .upsampling import UPSAMPLING_MODES, guided_upsample
 
 Resolution = tuple[int, int] | str  # (W, H) or "dynamic"
 _OUTPUT_DTYPES = {"uint8": torch.uint8, "uint16": torch.uint16}
@@ -83,7 +84,8 @@ class Predictor:
     ``Predictor("hr-matting")`` or ``Predictor("my_finetune.pth", device="cuda", precision="fp16",
     resolution="2048x2048")``; then ``predict(frames)`` with frames (N, H, W, 3) uint8, numpy or torch.
     ``runtime``: torch, onnx (ONNX Runtime; a checkpoint is exported once and cached), tensorrt, or
-    auto (onnx for an exported ``.onnx`` file, else torch).
+    auto (onnx for an exported ``.onnx`` file, else torch). ``upsample``: how the matte comes back from the
+    working size to a larger frame: guided (along the frame's edges, ``birefnet.upsampling``) or bilinear.
     """
 
     def __init__(
@@ -95,10 +97,12 @@ class Predictor:
         compile: bool | str = False,
         channels_last: bool | None = None,
         runtime: str = "auto",
+        upsample: str = "guided",
     ) -> None:
         target = pick_device(device)
         channels_last = target.type == "cuda" if channels_last is None else channels_last
-        self._setup(open_runtime(str(source), runtime, target, precision, compile, channels_last), resolution)
+        self._setup(open_runtime(str(source), runtime, target, precision, compile, channels_last), resolution,
+                    upsample)
 
     @classmethod
     def from_model(
@@ -109,6 +113,7 @@ class Predictor:
         resolution: int | str | Sequence[int] | None = None,
         compile: bool | str = False,
         channels_last: bool | None = None,
+        upsample: str = "guided",
     ) -> Predictor:
         """A predictor around an in-memory model on the torch runtime (tests, training loops)."""
         target = pick_device(device)
@@ -116,10 +121,13 @@ class Predictor:
         channels_last = target.type == "cuda" if channels_last is None else channels_last
         predictor = cls.__new__(cls)
         predictor._setup(OpenedModel(TorchRuntime(model, target, dtype, compile, channels_last), None, dtype, None),
-                         resolution)
+                         resolution, upsample)
         return predictor
 
-    def _setup(self, opened: OpenedModel, resolution: int | str | Sequence[int] | None) -> None:
+    def _setup(self, opened: OpenedModel, resolution: int | str | Sequence[int] | None, upsample: str) -> None:
+        if upsample not in UPSAMPLING_MODES:
+            raise ConfigError(f"upsample must be one of {', '.join(UPSAMPLING_MODES)}, not {upsample!r}")
+        self.upsample = upsample
         self.runtime = opened.runtime
         self.device = opened.runtime.device
         self.dtype = opened.dtype
@@ -188,9 +196,13 @@ class Predictor:
                                   "try --precision fp32, or check the checkpoint")
         return alpha
 
-    @staticmethod
-    def _resized(alpha: Tensor, height: int, width: int) -> Tensor:
-        """Alpha (N, H, W) in [0, 1] at ``height`` x ``width`` from probabilities (N, 1, h, w)."""
+    def _resized(self, alpha: Tensor, pixels: Tensor, model_input: Tensor, upsample: str | None = None) -> Tensor:
+        """Alpha (N, H, W) in [0, 1] at the size of ``pixels`` (uint8 NCHW) from probabilities (N, 1, h, w)
+        of ``model_input``: along the frame's edges (``birefnet.upsampling``) where the frame is the larger
+        and ``upsample`` (default: the predictor's own) says so, else bilinear."""
+        height, width = pixels.shape[-2:]
+        if (upsample or self.upsample) == "guided" and height * width > alpha.shape[-2] * alpha.shape[-1]:
+            return guided_upsample(alpha, pixels, guide=model_input / self._inv_std + self._mean)
         if alpha.shape[-2:] != (height, width):
             alpha = F.interpolate(alpha, size=(height, width), mode="bilinear", align_corners=False)
         return alpha[:, 0].clamp_(0.0, 1.0)
@@ -206,14 +218,16 @@ class Predictor:
         return dynamic_size(height, width, self.dynamic_base) if isinstance(asked, str) else asked
 
     @torch.inference_mode()
-    def predict_tensor(self, pixels: Tensor, resolution: int | str | Sequence[int] | None = None) -> Tensor:
+    def predict_tensor(self, pixels: Tensor, resolution: int | str | Sequence[int] | None = None,
+                       upsample: str | None = None) -> Tensor:
         """Alpha (N, H, W) float32 in [0, 1] on the device for uint8 NCHW frames already on the device."""
         height, width = pixels.shape[-2:]
-        logits = self.runtime(self._normalised_input(pixels, self._size_for(height, width, resolution)))
-        return self._resized(self._probabilities(logits), height, width)
+        model_input = self._normalised_input(pixels, self._size_for(height, width, resolution))
+        return self._resized(self._probabilities(self.runtime(model_input)), pixels, model_input, upsample)
 
     @torch.inference_mode()
-    def predict_regions(self, pixels: Tensor, regions: Sequence[Sequence[Region]]) -> Tensor:
+    def predict_regions(self, pixels: Tensor, regions: Sequence[Sequence[Region]],
+                        upsample: str | None = None) -> Tensor:
         """Alpha (N, H, W) for uint8 NCHW frames on the device, the model run only on ``regions`` (per
         frame, whole pixels inside the frame): each crop resized to its own working size (crops that share
         one, as every crop does at a fixed resolution, go in one model call), each prediction resized back
@@ -230,12 +244,13 @@ class Predictor:
                                for i, (x0, y0, x1, y1) in group])
             probabilities = self._probabilities(self.runtime(batch))
             for k, (i, (x0, y0, x1, y1)) in enumerate(group):
-                crop = self._resized(probabilities[k:k + 1], y1 - y0, x1 - x0)[0]
+                crop = self._resized(probabilities[k:k + 1], pixels[i:i + 1, :, y0:y1, x0:x1], batch[k:k + 1],
+                                     upsample)[0]
                 torch.maximum(out[i, y0:y1, x0:x1], crop, out=out[i, y0:y1, x0:x1])
         return out
 
     def predict(self, frames, dtype: str = "float32", boxes=None, margin: float = DEFAULT_MARGIN,
-                resolution: int | str | Sequence[int] | None = None):
+                resolution: int | str | Sequence[int] | None = None, upsample: str | None = None):
         """Alpha for a batch of frames at their own resolution.
 
         frames: (N, H, W, 3) uint8 RGB as numpy or torch (or a list of equal-size frames; a single
@@ -243,17 +258,19 @@ class Predictor:
         ``dtype`` asks; numpy in gives numpy out, torch in gives a tensor on the predictor's device.
         ``boxes``: the model runs only on each box plus ``margin`` of its size (``birefnet.boxes``): one
         list of ``(x0, y0, x1, y1)`` boxes for every frame, or one list per frame, in pixels or fractions;
-        alpha is 0 outside them. ``resolution``: the working size of this call instead of the
-        predictor's own (a coarse pass at a small size).
+        alpha is 0 outside them. ``resolution`` and ``upsample``: the working size and upsampling of this
+        call instead of the predictor's own (a coarse pass at a small size, bilinear).
         """
         if dtype not in ("float32", "uint8", "uint16"):
             raise ValueError(f"dtype must be float32, uint8 or uint16, not {dtype!r}")
+        if upsample is not None and upsample not in UPSAMPLING_MODES:
+            raise ValueError(f"upsample must be one of {', '.join(UPSAMPLING_MODES)}, not {upsample!r}")
         batch = self._upload(frames)
         if boxes is None:
-            alpha = self.predict_tensor(batch.pixels, resolution)
+            alpha = self.predict_tensor(batch.pixels, resolution, upsample)
         else:
             count, _, height, width = batch.pixels.shape
-            alpha = self.predict_regions(batch.pixels, frame_regions(boxes, count, height, width, margin))
+            alpha = self.predict_regions(batch.pixels, frame_regions(boxes, count, height, width, margin), upsample)
         if dtype != "float32":
             alpha = from_unit_float(alpha, _OUTPUT_DTYPES[dtype])
         if batch.single:

@@ -113,12 +113,16 @@ def backend_config(config: ProcessConfig) -> BackendConfig:
                          ray_address=config.ray_address)
 
 
+def predictor_spec(config: ProcessConfig) -> PredictorSpec:
+    """The predictor every worker builds for these settings."""
+    return PredictorSpec(config.model, config.precision, config.resolution, config.runtime, config.upsample)
+
+
 def build_backend(config: ProcessConfig, inputs_per_call: int | None = None) -> MattingBackend:
     """Workers for the whole run, loaded and warmed up once; ``inputs_per_call`` caps each model call."""
     from dataclasses import replace
 
-    spec = PredictorSpec(config.model, config.precision, config.resolution, config.runtime)
-    return create_backend(spec, replace(backend_config(config), inputs_per_call=inputs_per_call))
+    return create_backend(predictor_spec(config), replace(backend_config(config), inputs_per_call=inputs_per_call))
 
 
 def open_stages(job: Job, config: ProcessConfig, also: Sequence[tuple[str, ProcessConfig]] = ()) -> GraphStages:

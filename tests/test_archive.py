@@ -161,12 +161,20 @@ def test_ray_job_submit_against_a_head_started_here(media, tmp_path):
             if "No available agent to submit job" not in job.stderr or time.monotonic() > deadline:
                 break
             time.sleep(2)  # the head's job agent is still starting (a loaded machine)
-        assert job.returncode == 0, job.stdout[-2000:] + job.stderr[-2000:]
+        assert job.returncode == 0, job_failure(job, out)
         assert (out / "long.mov").is_file()
         assert run_pipeline.main(["archive", "--status", str(out)]) == 0
     finally:
         stop_processes_of(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def job_failure(job: subprocess.CompletedProcess, out: Path) -> str:
+    """What a failed `ray job submit` says without Ray's own INFO lines (the job's output, a crash's
+    stacks), and the log the driver's Ray core wrote."""
+    said = [line for line in (job.stdout + job.stderr).splitlines() if "\tINFO " not in line]
+    log = JobDir(out).ray_log
+    return "\n".join(said)[-4000:] + (f"\n{log}:\n{log.read_text()[-2000:]}" if log.is_file() else "")
 
 
 def decode_wav(path: Path) -> np.ndarray:

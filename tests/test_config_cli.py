@@ -144,6 +144,7 @@ def test_flags_win_over_preset_and_preset_over_defaults(tmp_path):
     ({"sequence_fps": "0"}, "--sequence-fps: must be above 0"),
     ({"light_wrap": "2"}, "--light-wrap: expected 0-1, got '2'"),
     ({"background_fit": "crop"}, "--background-fit: expected one of fill, fit, stretch, got 'crop'"),
+    ({"upsample": "bicubic"}, "--upsample: expected one of guided, bilinear, got 'bicubic'"),
     ({"crf": "20", "bitrate": "8M"}, "crf and bitrate: give one of them, not both"),
     ({"backend": "local", "workers": "2"}, "workers: the local backend runs one worker"),
 ])
@@ -178,6 +179,7 @@ def test_bad_preset_keys_and_values_name_key_and_file(tmp_path):
     (["webcam", "--colour", "blue"], "error: --colour: expected #rrggbb, got 'blue'"),
     (["webcam", "--resolution", "dynamic"], "error: --resolution: expected N, WxH or auto, got 'dynamic'"),
     (["webcam", "--duration", "0"], "error: --duration: must be above 0, got '0'"),
+    (["webcam", "--upsample", "nearest"], "error: --upsample: expected one of guided, bilinear, got 'nearest'"),
     (["train", "-o", "run"], "error: train: --data required (as a flag or a preset key)"),
     (["train", "--data", "synthetic", "-o", "run", "--synthetic-scale", "2", "1"],
      "error: --synthetic-scale: expected 1 <= LOW <= HIGH, got 2 1"),

@@ -20,7 +20,9 @@ import run_pipeline
 from birefnet import CheckpointError, ConfigError, InputError, Predictor, build_model
 from birefnet.export.cache import CACHE_ENV, cached_export
 from birefnet.runtimes import RUNTIMES
+from birefnet.upsampling import UPSAMPLING_MODES
 from pipeline.settings.common import RUNTIMES as SETTINGS_RUNTIMES
+from pipeline.settings.common import UPSAMPLING_MODES as SETTINGS_UPSAMPLING
 from tests.clips import decode_video, make_clip
 
 onnx = pytest.importorskip("onnx", reason="the onnx extra is not installed (pip install 'birefnet-video[onnx]')")
@@ -67,8 +69,9 @@ def demo_dynamic(cache) -> Path:
     return cached_export("demo", "fp32")
 
 
-def test_runtime_names_agree():
+def test_runtime_and_upsampling_names_agree():
     assert SETTINGS_RUNTIMES == RUNTIMES
+    assert SETTINGS_UPSAMPLING == UPSAMPLING_MODES
 
 
 def test_dynamic_export_runs_at_sizes_and_batches_it_was_not_exported_at(demo_dynamic):

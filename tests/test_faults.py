@@ -334,3 +334,29 @@ def test_frames_under_12_px_smooth_without_flow(size, caplog):
     out = [smoother.smooth(frames, alphas), smoother.flush()]
     assert sum(len(part) for part in out if part is not None) == 6
     assert "too small for optical flow" in caplog.text
+
+
+CRASH_IN_A_COMMAND = """
+import ctypes, os, sys
+import pipeline.commands.models as models
+import run_pipeline
+
+def crash(args):
+    os.dup2(os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT), 2)  # as the archive does while Ray runs
+    ctypes.string_at(0)
+
+models.run = crash
+run_pipeline.main(["models"])
+"""
+
+
+def test_a_native_crash_names_where_it_happened_on_the_terminal(tmp_path):
+    """A segfault (PyAV, Ray's core, torch) prints the Python stack of the command on the terminal, even
+    while descriptor 2 points at a log file."""
+    log = tmp_path / "ray.log"
+    crashed = subprocess.run([sys.executable, "-c", CRASH_IN_A_COMMAND, str(log)], cwd=ROOT, capture_output=True,
+                             text=True, timeout=120, env={**os.environ, "PYTHONFAULTHANDLER": ""})
+    assert crashed.returncode == -signal.SIGSEGV
+    assert "Fatal Python error: Segmentation fault" in crashed.stderr
+    assert "in crash" in crashed.stderr and "run_pipeline.py" in crashed.stderr
+    assert log.read_text() == ""

@@ -33,7 +33,7 @@ class RegionPredictor(Protocol):
     """The part of ``birefnet.Predictor`` a worker uses for box-guided matting."""
 
     def predict(self, frames: np.ndarray, dtype: str = "float32", boxes: list | None = None, margin: float = 0.1,
-                resolution: int | None = None) -> np.ndarray: ...
+                resolution: int | None = None, upsample: str | None = None) -> np.ndarray: ...
 
     def working_size(self, height: int, width: int) -> tuple[int, int]: ...
 
@@ -52,12 +52,13 @@ class PredictorSpec:
     precision: str = "auto"
     resolution: int | tuple[int, int] | str | None = None
     runtime: str = "auto"
+    upsample: str = "guided"
 
     def __call__(self, device: str) -> PredictorLike:
         from birefnet import Predictor
 
         return Predictor(self.source, device=device, precision=self.precision, resolution=self.resolution,
-                         runtime=self.runtime)
+                         runtime=self.runtime, upsample=self.upsample)
 
 
 class WorkerOutOfMemory(UserError):
@@ -121,8 +122,10 @@ class MattingWorker:
         if request.track is not None:
             track = request.track
             thumbnails, coarse_size = track.thumbnails, track.settings.coarse_resolution
+            # the coarse pass only finds where the subjects are: a soft (bilinear) matte errs towards the
+            # larger box around a faint strand, where one brought back along the edges would hug it
             coarse = self._predict_in_chunks(len(thumbnails), lambda s: predictor.predict(
-                thumbnails[s], resolution=coarse_size))
+                thumbnails[s], resolution=coarse_size, upsample="bilinear"))
             regions = track_regions(coarse, track.shots.tolist(), range(track.first, track.first + count),
                                     height, width, track.settings, (work_w, work_h))
         else:

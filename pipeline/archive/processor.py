@@ -22,14 +22,14 @@ from pipeline.archive.ledger import JobDir, UnitRow
 from pipeline.archive.units import Unit
 from pipeline.frames import FrameBatch
 from pipeline.graph import StageOutput, run_graph
-from pipeline.jobs import Job, alpha_modes, open_stages
+from pipeline.jobs import Job, alpha_modes, open_stages, predictor_spec
 from pipeline.progress import RunSummary
 from pipeline.settings.process import ProcessConfig
 from pipeline.sources import VideoSource
 from pipeline.stages import FrameSink, WrittenOutput
 from workers.base import BackendConfig, MattingBackend
 from workers.factory import create_backend
-from workers.matting import PredictorFactory, PredictorSpec
+from workers.matting import PredictorFactory
 
 
 class TrimmedSink:
@@ -101,7 +101,7 @@ class UnitProcessor:
         torch.set_num_threads(factory.threads)
         config = self.config = factory.config
         self.job = JobDir(factory.out_dir)
-        build = factory.build_predictor or PredictorSpec(config.model, config.precision, config.resolution)
+        build = factory.build_predictor or predictor_spec(config)
         self.build_error: str | None = None  # a bad checkpoint fails every unit with its reason, at once
         try:
             self.backend: MattingBackend = create_backend(build, BackendConfig(kind="local", device=config.device))

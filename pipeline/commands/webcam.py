@@ -77,10 +77,10 @@ def build_predictor(settings: WebcamSettings) -> Predictor:
     def at(size):
         if model is not None:
             return Predictor.from_model(model, device=settings.device, precision=settings.precision,
-                                        resolution=size, compile=settings.compile)
+                                        resolution=size, compile=settings.compile, upsample=settings.upsample)
         # ONNX Runtime / TensorRT: one (cached, dynamic-size) export, one session per size
         return Predictor(settings.model, device=settings.device, precision=settings.precision, resolution=size,
-                         compile=settings.compile, runtime=settings.runtime)
+                         compile=settings.compile, runtime=settings.runtime, upsample=settings.upsample)
 
     if settings.resolution is not None:
         predictor = at(settings.resolution)

@@ -4,8 +4,9 @@ The ``network`` family is what a single-image model really does to a clip, frame
 mistakes follow the image (texture it takes for foreground, motion blur, thin strands it half sees),
 which no synthetic family imitates. The demo model is slow on a CPU, so each clip's predictions are
 computed once and kept under ``cache_dir()`` as uint16 .npy files, named by what was predicted
-(scene or real clip, size, frame count) and by digests of the frames and of the model file; files
-are written atomically, so an interrupted run never leaves a half-written cache entry.
+(scene or real clip, size, frame count) and by digests of the frames, of the model file and of how its
+matte is upsampled; files are written atomically, so an interrupted run never leaves a half-written
+cache entry.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from birefnet.export.cache import cache_root
 from birefnet.weights import resolve_source
 
 MODEL = "demo"
+UPSAMPLE = "guided"  # the predictor's default; part of the cache key, since it changes every prediction
 BATCH = 4
 
 
@@ -37,7 +39,7 @@ def _model_digest() -> str:
 
 def _cache_file(key: str, images: np.ndarray) -> Path:
     content = hashlib.blake2b(np.ascontiguousarray(images).data, digest_size=16).hexdigest()
-    digest = hashlib.sha256(f"{key}|{images.shape}|{content}|{_model_digest()}".encode()).hexdigest()[:20]
+    digest = hashlib.sha256(f"{key}|{images.shape}|{content}|{_model_digest()}|{UPSAMPLE}".encode()).hexdigest()[:20]
     readable = "".join(c if c.isalnum() or c in "-_" else "_" for c in key)
     return cache_dir() / f"{readable}-{digest}.npy"
 
@@ -46,8 +48,8 @@ def network_predictions(images: np.ndarray, key: str) -> np.ndarray:
     """The demo model's alpha for every frame of ``images`` (N, H, W, 3) uint8: (N, H, W) float32.
 
     ``key`` is the readable part of the cache file's name; the entry is found by a digest of the frames
-    themselves and of the model file, so changed frames or weights never read a stale entry. The first
-    call per entry runs the model on the CPU, later ones read the cache.
+    themselves, of the model file and of the upsampling, so changed frames, weights or upsampling never
+    read a stale entry. The first call per entry runs the model on the CPU, later ones read the cache.
     """
     path = _cache_file(key, images)
     if path.is_file():
@@ -56,7 +58,7 @@ def network_predictions(images: np.ndarray, key: str) -> np.ndarray:
             return cached.astype(np.float32) / 65535.0
     from birefnet import Predictor
 
-    predictor = Predictor(MODEL, device="cpu")
+    predictor = Predictor(MODEL, device="cpu", upsample=UPSAMPLE)
     alphas = np.concatenate([predictor.predict(images[i : i + BATCH], dtype="uint16")
                              for i in range(0, len(images), BATCH)])
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ from pipeline.temporal.modes import TEMPORAL_MODES
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 ROI_MODES = ("off", "auto")
 RUNTIMES = ("auto", "torch", "onnx", "tensorrt")  # birefnet.runtimes.RUNTIMES (a test keeps them equal)
+UPSAMPLING_MODES = ("guided", "bilinear")  # birefnet.upsampling.UPSAMPLING_MODES (a test keeps them equal)
 
 MODEL = Key(values.text, "variant name, checkpoint file, hub-layout directory or hub repo id", "NAME")
 PRECISION = Key(values.choice(PRECISIONS), "model precision (auto: fp16/bf16 on a GPU, fp32 on CPU)",
@@ -17,6 +18,8 @@ PRECISION = Key(values.choice(PRECISIONS), "model precision (auto: fp16/bf16 on 
 RUNTIME = Key(values.choice(RUNTIMES), "what runs the model: torch, onnx (ONNX Runtime; a checkpoint is exported "
               "once and cached), tensorrt (ONNX Runtime's TensorRT provider), auto (onnx for an .onnx model)",
               "|".join(RUNTIMES))
+UPSAMPLE = Key(values.choice(UPSAMPLING_MODES), "how the matte is brought from the model's working size to a "
+               "larger frame: guided (along the frame's own edges) or bilinear", "|".join(UPSAMPLING_MODES))
 DEVICE = Key(values.device, "where the model runs", "auto|cpu|cuda|cuda:N|mps")
 TEMPORAL = Key(values.choice(TEMPORAL_MODES), "temporal smoothing of the alpha", "|".join(TEMPORAL_MODES))
 ROI = Key(values.choice(ROI_MODES), "auto: find the subjects with a coarse pass and matte crops that follow them",

@@ -55,6 +55,7 @@ class ProcessConfig:
     refine_foreground: bool = True
     precision: str = "auto"
     runtime: str = "auto"
+    upsample: str = "guided"
     device: str = "auto"
     batch_size: int = 4
     in_flight: int = 2
@@ -175,6 +176,7 @@ KEYS: dict[str, Key] = {
                              kind="toggle"),
     "precision": common.PRECISION,
     "runtime": common.RUNTIME,
+    "upsample": common.UPSAMPLE,
     "device": Key(values.choice(PLACEMENTS), "where the models run (workers take one GPU each, or the CPU)",
                   "|".join(PLACEMENTS)),
     "batch_size": Key(values.integer(1), "frames per batch sent to a worker", "N"),

@@ -23,6 +23,7 @@ class WebcamSettings:
     device: str = "auto"
     precision: str = "auto"
     runtime: str = "auto"
+    upsample: str = "guided"
     compile: bool = False
     resolution: tuple[int, int] | None = None  # None: the largest square that holds fps_target
     fps_target: float = 30.0
@@ -62,6 +63,7 @@ WEBCAM_SETTINGS = SettingsTable("webcam", {
     "device": common.DEVICE,
     "precision": common.PRECISION,
     "runtime": common.RUNTIME,
+    "upsample": common.UPSAMPLE,
     "compile": Key(values.boolean, "torch.compile the model: a slower start for faster frames on GPU", kind="switch"),
     "resolution": Key(_live_resolution, "working resolution: N or WxH (multiples of 32), or 'auto': the largest "
                       "square that holds --fps-target on this device", "N|WxH|auto"),

@@ -1,0 +1,88 @@
+"""Guided upsampling: the model's matte brought to the frame's resolution along the frame's own edges.
+
+The model sees the frame at its working size; resized back with bilinear interpolation, every edge of
+the matte is as soft as the working size was coarse (a 4K frame matted at 1024 gets edges four pixels
+wide). The fast guided filter (He and Sun, 2015) fits, in each small window of the working-size frame,
+alpha as a linear function of the image colour; those coefficients are resized to the frame and applied
+to the frame's own colours, so the matte's edges follow the image's edges at full resolution. Nothing
+is learned and the model is untouched; a frame of no more pixels than the working size is only resized.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+# window radius in working-size pixels, and the regulariser (colour variance, colours in [0, 1]) below
+# which a window's colour changes are treated as noise rather than an edge
+RADIUS = 2
+EPSILON = 1e-4
+# how the predictor brings a matte to the frame: along the frame's edges, or bilinear (the model's output
+# as it is, only resized)
+UPSAMPLING_MODES = ("guided", "bilinear")
+
+
+def _window_counts(length: int, radius: int, like: Tensor) -> Tensor:
+    """How many of the 2r+1 window positions around each index fall inside ``length``."""
+    index = torch.arange(length, device=like.device)
+    return ((index + radius + 1).clamp(max=length) - (index - radius).clamp(min=0)).to(like.dtype)
+
+
+def _box(x: Tensor, radius: int) -> Tensor:
+    """Mean over the (2r+1)^2 window of each pixel, over the pixels inside the image at the borders.
+    Separable sums of shifted copies: about twice as fast as ``avg_pool2d`` on a CPU, the same on a GPU."""
+    height, width = x.shape[-2:]
+    total = x
+    for dim, size in ((-1, width), (-2, height)):
+        padded = F.pad(total, (radius, radius) if dim == -1 else (0, 0, radius, radius))
+        total = padded.narrow(dim, 0, size).clone()
+        for shift in range(1, 2 * radius + 1):
+            total += padded.narrow(dim, shift, size)
+    counts = _window_counts(height, radius, x)[:, None] * _window_counts(width, radius, x)[None]
+    return total / counts
+
+
+def _linear_fit(guide: Tensor, alpha: Tensor, radius: int, epsilon: float) -> tuple[Tensor, Tensor]:
+    """Per-pixel coefficients (N, 3, h, w) and offset (N, 1, h, w) of alpha = a . colour + b, fitted by
+    ridge regression over each window and averaged over the windows holding the pixel. The 3x3 systems
+    are solved in closed form (Cramer's rule on the symmetric covariance): elementwise, on any device."""
+    mean_guide = _box(guide, radius)
+    mean_alpha = _box(alpha, radius)
+    cross = _box(guide * alpha, radius) - mean_guide * mean_alpha  # (N, 3, h, w)
+    r, g, b = guide.unbind(1)
+    moments = _box(torch.stack([r * r, r * g, r * b, g * g, g * b, b * b], 1), radius)
+    mr, mg, mb = mean_guide.unbind(1)
+    squares = torch.stack([mr * mr, mr * mg, mr * mb, mg * mg, mg * mb, mb * mb], 1)
+    rr, rg, rb, gg, gb, bb = (moments - squares).unbind(1)
+    rr, gg, bb = rr + epsilon, gg + epsilon, bb + epsilon
+    # cofactors of the symmetric matrix [[rr, rg, rb], [rg, gg, gb], [rb, gb, bb]]
+    c_rr, c_rg, c_rb = gg * bb - gb * gb, rb * gb - rg * bb, rg * gb - rb * gg
+    c_gg, c_gb, c_bb = rr * bb - rb * rb, rg * rb - rr * gb, rr * gg - rg * rg
+    determinant = rr * c_rr + rg * c_rg + rb * c_rb
+    x, y, z = cross.unbind(1)
+    coefficients = torch.stack([c_rr * x + c_rg * y + c_rb * z,
+                                c_rg * x + c_gg * y + c_gb * z,
+                                c_rb * x + c_gb * y + c_bb * z], 1) / determinant.unsqueeze(1)
+    offset = mean_alpha - (coefficients * mean_guide).sum(1, keepdim=True)
+    return _box(coefficients, radius), _box(offset, radius)
+
+
+def guided_upsample(alpha: Tensor, pixels: Tensor, guide: Tensor | None = None, radius: int = RADIUS,
+                    epsilon: float = EPSILON) -> Tensor:
+    """Alpha (N, H, W) in [0, 1] at the size of ``pixels`` (uint8 NCHW RGB, H x W) from the model's
+    probabilities ``alpha`` (N, 1, h, w) at the working size, for frames of more pixels than that.
+    ``guide``: the frames at the working size (N, 3, h, w, float in [0, 255]) where the caller has them
+    already (the model's input)."""
+    height, width = pixels.shape[-2:]
+    if guide is None:
+        guide = F.interpolate(pixels.float(), size=alpha.shape[-2:], mode="bilinear", align_corners=False,
+                              antialias=True)
+    coefficients, offset = _linear_fit(guide / 255.0, alpha.float(), radius, epsilon)
+    # one resize for all four maps; the coefficients take the frame's 0-255 colours as they are
+    maps = F.interpolate(torch.cat([coefficients / 255.0, offset], 1), size=(height, width), mode="bilinear",
+                         align_corners=False)
+    out = maps[:, 3]
+    for channel in range(3):
+        out.addcmul_(maps[:, channel], pixels[:, channel].float())
+    return out.clamp_(0.0, 1.0)
