@@ -19,10 +19,9 @@ from birefnet.errors import CheckpointError, ConfigError, UserError
 from pipeline.finish import Finisher, ForegroundRefiner
 from pipeline.frames import FrameBatch
 from pipeline.graph import GraphStages, StageOutput, run_graph
-from pipeline.progress import Progress, RunSummary, check_report, format_summary, write_report
+from pipeline.progress import Progress, RunSummary, check_report, ended_by, format_summary, write_report
 from pipeline.settings.process import ProcessConfig
 from pipeline.sources.reader import VideoSource
-from pipeline.termination import Terminated
 from workers.base import BackendConfig, MattingBackend, WorkersLost
 from workers.factory import choose_backend, create_backend
 from workers.matting import PredictorSpec
@@ -269,11 +268,8 @@ def run_jobs(jobs: list[Job], config: ProcessConfig) -> list[RunSummary]:
         _run_todo(todo, config, summaries, failure_codes, inputs_per_call, single=len(jobs) == 1)
         ended = {s.status for s in summaries}
         status = "failed" if "failed" in ended else "partial" if "partial" in ended else "done"
-    except UserError as exc:
-        error = str(exc)
-        raise
-    except KeyboardInterrupt as exc:
-        status = "terminated" if isinstance(exc, Terminated) else "interrupted"
+    except (UserError, KeyboardInterrupt) as exc:
+        status, error = ended_by(exc)
         raise
     finally:
         if config.report:

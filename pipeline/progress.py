@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import IO
 
 from birefnet.atomic import write_text
-from birefnet.errors import OutputError
+from birefnet.errors import OutputError, UserError
+from pipeline.termination import Terminated
 
 STAGES = ("decode", "matting", "temporal", "composite", "encode")
 LINE_INTERVAL_S = 5.0
@@ -155,6 +156,27 @@ def write_report(path: str | Path, summaries: list[RunSummary], status: str = "d
                  error: str | None = None) -> None:
     """The JSON report of a run (``totals``), written atomically: a report file is always complete."""
     _write_report_text(Path(path), json.dumps(totals(summaries, status, error), indent=2) + "\n")
+
+
+def ended_by(exc: BaseException) -> tuple[str, str | None]:
+    """(status, error) of a run that ``exc`` ended: a user error, Ctrl-C or SIGTERM."""
+    if isinstance(exc, Terminated):
+        return "terminated", None
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", None
+    return "failed", str(exc)
+
+
+@contextmanager
+def report_if_stopped(path: str | Path | None, inputs: list[str]) -> Iterator[None]:
+    """The ``--report`` of a run that stops before its jobs do (importing, planning the outputs): every
+    input not run, with the status and error the jobs' own report would give."""
+    try:
+        yield
+    except (UserError, KeyboardInterrupt) as exc:
+        if path is not None:
+            write_report(path, [RunSummary(name, None, status="not run") for name in inputs], *ended_by(exc))
+        raise
 
 
 def check_report(path: str | Path) -> None:

@@ -216,6 +216,26 @@ def test_cli_errors_are_one_line_with_the_right_exit_code(tmp_path, capsys):
     assert capsys.readouterr().err.count("\n") == 1
 
 
+def test_a_run_stopped_before_its_jobs_still_writes_its_report(tmp_path, monkeypatch, capsys):
+    """Planning refused (two inputs, one output file), or Ctrl-C while torch is imported: the report says
+    so, every input not run."""
+    report = tmp_path / "r.json"
+    args = ["process", "a.mp4", "b.mp4", "-o", str(tmp_path / "one.mov"), "--report", str(report)]
+    assert run_pipeline.main(args) == 2
+    written = json.loads(report.read_text())
+    assert written["status"] == "failed" and "need an output directory" in written["error"]
+    assert [(i["input"], i["status"]) for i in written["inputs"]] == [("a.mp4", "not run"), ("b.mp4", "not run")]
+
+    def interrupted(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("pipeline.jobs.plan_jobs", interrupted)
+    assert run_pipeline.main(["process", "a.mp4", "-o", str(tmp_path / "a.mov"), "--report", str(report)]) == 130
+    written = json.loads(report.read_text())
+    assert (written["status"], written["error"], written["inputs"][0]["status"]) == ("interrupted", None, "not run")
+    assert capsys.readouterr().err.endswith("interrupted\n")
+
+
 def test_summary_and_report_carry_the_same_numbers(tmp_path):
     done = RunSummary("a.mp4", "a.mov", frames_in=50, frames_out=48, frames_bad=2, seconds=4.0,
                       stages={"decode": 1.0, "matting": 3.0, "temporal": 0.5, "composite": 0.2, "encode": 0.8})

@@ -27,10 +27,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pipeline.jobs import plan_jobs, run_jobs
-    from pipeline.progress import notes_silenced
+    from pipeline.progress import notes_silenced, report_if_stopped
 
     config = build_config(PROCESS_SETTINGS.flags_of(args), preset=args.config)
     with notes_silenced(config.quiet):
-        run_jobs(plan_jobs(args.inputs, args.output_path, config), config)
+        with report_if_stopped(config.report, args.inputs):  # torch's import takes seconds: Ctrl-C lands there
+            from pipeline.jobs import plan_jobs, run_jobs
+
+            jobs = plan_jobs(args.inputs, args.output_path, config)
+        run_jobs(jobs, config)
     return 0
