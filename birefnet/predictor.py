@@ -230,9 +230,9 @@ class Predictor:
                         upsample: str | None = None) -> Tensor:
         """Alpha (N, H, W) for uint8 NCHW frames on the device, the model run only on ``regions`` (per
         frame, whole pixels inside the frame): each crop resized to its own working size (crops that share
-        one, as every crop does at a fixed resolution, go in one model call), each prediction resized back
-        to its crop and pasted with ``max``; 0 elsewhere. So every crop's alpha is the model's on that crop
-        alone, whatever else the call holds."""
+        one, as every crop does at a fixed resolution, go in one model call), each prediction brought back
+        to its crop (guided by the crop's own pixels, as a whole frame is) and pasted with ``max``; 0
+        elsewhere. So every crop's alpha is the model's on that crop alone, whatever else the call holds."""
         count, _, height, width = pixels.shape
         out = torch.zeros((count, height, width), dtype=torch.float32, device=pixels.device)
         crops = [(i, region) for i, frame_regions in enumerate(regions) for region in frame_regions]
