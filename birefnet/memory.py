@@ -27,9 +27,9 @@ from .model import BiRefNetConfig
 FULL_DECODER_BYTES_PER_PIXEL = 4096  # measured 2727 (swin_v1_l) and 2687 (swin_v1_t), +50%
 ACTIVATION_BYTES_PER_PIXEL = {"swin_demo": 1100}  # measured 726, +50%
 # per frame pixel in a call: the uint8 upload 3, then its float copy 12 for the resize, or, bringing the
-# matte back along the edges (birefnet/upsampling.py), 25 measured at 4K (four float maps, a channel's
-# float copy, the alpha); +15%
-FRAME_BYTES_PER_PIXEL = 32
+# matte back along the edges (birefnet/upsampling.py), 33 measured at 4K (six float maps, a channel's
+# float copy); +15%
+FRAME_BYTES_PER_PIXEL = 42
 LARGEST_PARAMETERS = 221_000_000  # swin_v1_l BiRefNet: what an unknown checkpoint is assumed to hold
 RAM_SHARE = 0.75  # of the available RAM a run may plan to fill (the rest: encoder, decoder, the OS)
 GPU_SHARE = 0.9  # of the free GPU memory one model may plan to fill

@@ -4,8 +4,11 @@ The model sees the frame at its working size; resized back with bilinear interpo
 the matte is as soft as the working size was coarse (a 4K frame matted at 1024 gets edges four pixels
 wide). The fast guided filter (He and Sun, 2015) fits, in each small window of the working-size frame,
 alpha as a linear function of the image colour; those coefficients are resized to the frame and applied
-to the frame's own colours, so the matte's edges follow the image's edges at full resolution. Nothing
-is learned and the model is untouched; a frame of no more pixels than the working size is only resized.
+to the frame's own colours, so the matte's edges follow the image's edges at full resolution. Where the
+colours do not explain the matte (a subject the colour of what is behind it: the fit would smear its
+edge over the window), the model's matte is only resized, in proportion to how little they explain.
+Nothing is learned and the model is untouched; a frame of no more pixels than the working size is only
+resized.
 """
 
 from __future__ import annotations
@@ -43,10 +46,11 @@ def _box(x: Tensor, radius: int) -> Tensor:
     return total / counts
 
 
-def _linear_fit(guide: Tensor, alpha: Tensor, radius: int, epsilon: float) -> tuple[Tensor, Tensor]:
-    """Per-pixel coefficients (N, 3, h, w) and offset (N, 1, h, w) of alpha = a . colour + b, fitted by
-    ridge regression over each window and averaged over the windows holding the pixel. The 3x3 systems
-    are solved in closed form (Cramer's rule on the symmetric covariance): elementwise, on any device."""
+def _linear_fit(guide: Tensor, alpha: Tensor, radius: int, epsilon: float) -> tuple[Tensor, Tensor, Tensor]:
+    """Per-pixel coefficients (N, 3, h, w), offset (N, 1, h, w) of alpha = a . colour + b, and the share of
+    alpha's variance the fit explains (N, 1, h, w), fitted by ridge regression over each window and
+    averaged over the windows holding the pixel. The 3x3 systems are solved in closed form (Cramer's
+    rule on the symmetric covariance): elementwise, on any device."""
     mean_guide = _box(guide, radius)
     mean_alpha = _box(alpha, radius)
     cross = _box(guide * alpha, radius) - mean_guide * mean_alpha  # (N, 3, h, w)
@@ -65,7 +69,11 @@ def _linear_fit(guide: Tensor, alpha: Tensor, radius: int, epsilon: float) -> tu
                                 c_rg * x + c_gg * y + c_gb * z,
                                 c_rb * x + c_gb * y + c_bb * z], 1) / determinant.unsqueeze(1)
     offset = mean_alpha - (coefficients * mean_guide).sum(1, keepdim=True)
-    return _box(coefficients, radius), _box(offset, radius)
+    # how much of alpha's variation in the window the colours explain (R^2): where the image shows no
+    # edge (a subject the colour of what is behind it), the fit has nothing to follow
+    variance = (_box(alpha * alpha, radius) - mean_alpha * mean_alpha).clamp_(min=0)
+    explained = ((coefficients * cross).sum(1, keepdim=True) / (variance + 1e-6)).clamp_(0, 1)
+    return _box(coefficients, radius), _box(offset, radius), _box(explained, radius)
 
 
 def guided_upsample(alpha: Tensor, pixels: Tensor, guide: Tensor | None = None, radius: int = RADIUS,
@@ -78,11 +86,13 @@ def guided_upsample(alpha: Tensor, pixels: Tensor, guide: Tensor | None = None, 
     if guide is None:
         guide = F.interpolate(pixels.float(), size=alpha.shape[-2:], mode="bilinear", align_corners=False,
                               antialias=True)
-    coefficients, offset = _linear_fit(guide / 255.0, alpha.float(), radius, epsilon)
-    # one resize for all four maps; the coefficients take the frame's 0-255 colours as they are
-    maps = F.interpolate(torch.cat([coefficients / 255.0, offset], 1), size=(height, width), mode="bilinear",
-                         align_corners=False)
-    out = maps[:, 3]
+    coefficients, offset, explained = _linear_fit(guide / 255.0, alpha.float(), radius, epsilon)
+    # one resize for all the maps; the coefficients take the frame's 0-255 colours as they are
+    small = torch.cat([coefficients / 255.0, offset, explained, alpha.float()], 1)
+    maps = F.interpolate(small, size=(height, width), mode="bilinear", align_corners=False)
+    out, share, resized = maps[:, 3], maps[:, 4], maps[:, 5]
     for channel in range(3):
         out.addcmul_(maps[:, channel], pixels[:, channel].float())
-    return out.clamp_(0.0, 1.0)
+    # where the colours do not explain alpha, the model's own matte, only resized (in place: at 4K each
+    # map is 33 MB a frame)
+    return out.sub_(resized).mul_(share).add_(resized).clamp_(0.0, 1.0)

@@ -38,6 +38,18 @@ def test_the_edge_comes_back_sharp_where_bilinear_blurs_it():
     assert (guided[band] - truth[band]).abs().max().item() < 0.1  # the edge's own soft pixels kept soft
 
 
+def test_an_edge_the_image_does_not_show_is_only_resized():
+    """A subject the colour of what is behind it: the colours explain nothing of the matte's edge, so the
+    model's matte comes back as bilinear brings it (a guided fit there smeared it five times as wide)."""
+    pixels, truth = two_colour_frame(96, 128, 53.3)
+    flat = torch.full_like(pixels, 120)
+    flat = (flat + torch.randint(-2, 3, flat.shape, generator=torch.Generator().manual_seed(3))).to(torch.uint8)
+    small = F.interpolate(truth[:, None], scale_factor=1 / SCALE, mode="area")
+    bilinear = F.interpolate(small, size=truth.shape[-2:], mode="bilinear", align_corners=False)[:, 0]
+    guided = guided_upsample(small, flat)
+    assert (guided - bilinear).abs().mean().item() < 0.1 * (bilinear - truth).abs().mean().item()
+
+
 @pytest.mark.parametrize("level", [0.0, 0.4, 1.0])
 def test_a_constant_matte_stays_constant_over_any_texture(level):
     pixels = torch.randint(0, 256, (2, 3, 40, 60), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))

@@ -4,8 +4,8 @@ The ``network`` family is what a single-image model really does to a clip, frame
 mistakes follow the image (texture it takes for foreground, motion blur, thin strands it half sees),
 which no synthetic family imitates. The demo model is slow on a CPU, so each clip's predictions are
 computed once and kept under ``cache_dir()`` as uint16 .npy files, named by what was predicted
-(scene or real clip, size, frame count) and by digests of the frames, of the model file and of how its
-matte is upsampled; files are written atomically, so an interrupted run never leaves a half-written
+(scene or real clip, size, frame count) and by digests of the frames, of the model file and of the code
+and mode that upsample its matte; files are written atomically, so an interrupted run never leaves a half-written
 cache entry.
 """
 
@@ -33,8 +33,11 @@ def cache_dir() -> Path:
 
 @lru_cache(maxsize=1)
 def _model_digest() -> str:
-    path = resolve_source(MODEL).path
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    """The weights, and the code that brings their matte back to the frame's size."""
+    import birefnet.upsampling
+
+    files = (resolve_source(MODEL).path, Path(birefnet.upsampling.__file__))
+    return hashlib.sha256(b"".join(path.read_bytes() for path in files)).hexdigest()[:16]
 
 
 def _cache_file(key: str, images: np.ndarray) -> Path:
