@@ -2,7 +2,7 @@
 
 Times ``birefnet.upsampling.guided_upsample`` (given the working-size frame, as the predictor gives it
 the model's input) and the bilinear resize it replaces, on random frames, on one CPU thread by default
-or on ``--device cuda``; median of ``--repeats`` after a warm-up.
+or on ``--device cuda``; median of ``--repeats`` after a warm-up (``benchmarks.foreground.timed_ms``).
 
     python -m benchmarks.upsampling
     python -m benchmarks.upsampling --device cuda --threads 0
@@ -12,32 +12,16 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
+from benchmarks.foreground import timed_ms
 from birefnet.upsampling import guided_upsample
 
 # (frame W x H, working W x H)
 CASES = [((3840, 2160), (2048, 2048)), ((3840, 2160), (1024, 1024)), ((3840, 2160), (384, 384)),
          ((1920, 1080), (1024, 1024)), ((1280, 720), (512, 512)), ((512, 512), (288, 288))]
-
-
-def milliseconds(run: Callable[[], torch.Tensor], repeats: int, device: torch.device) -> float:
-    def once() -> float:
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        started = time.perf_counter()
-        run()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return (time.perf_counter() - started) * 1000
-
-    once()
-    return statistics.median(once() for _ in range(repeats))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,9 +42,9 @@ def main(argv: list[str] | None = None) -> None:
         pixels = torch.randint(0, 256, (1, 3, height, width), dtype=torch.uint8, generator=generator).to(device)
         alpha = torch.rand(1, 1, work_h, work_w, generator=generator).to(device)
         guide = F.interpolate(pixels.float(), size=(work_h, work_w), mode="bilinear", antialias=True)
-        bilinear = milliseconds(lambda: F.interpolate(alpha, size=(height, width), mode="bilinear",
-                                                      align_corners=False)[:, 0].clamp_(0, 1), args.repeats, device)
-        guided = milliseconds(lambda: guided_upsample(alpha, pixels, guide), args.repeats, device)
+        bilinear, _ = timed_ms(lambda: F.interpolate(alpha, size=(height, width), mode="bilinear",
+                                                     align_corners=False)[:, 0].clamp_(0, 1), device, args.repeats)
+        guided, _ = timed_ms(lambda: guided_upsample(alpha, pixels, guide), device, args.repeats)
         print(f"| {width}x{height} | {work_w}x{work_h} | {bilinear:.1f} | {guided:.1f} | {guided - bilinear:.1f} |",
               flush=True)
 

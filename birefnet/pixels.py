@@ -59,11 +59,26 @@ def _window_sum(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
     return window.add_(mean, alpha=size)
 
 
+# up to this window side, sums of shifted copies beat running sums (2-4x at 3-7 on a CPU; even at 13)
+_SHIFTED_SUM_LIMIT = 9
+
+
+def _shifted_sum(x: torch.Tensor, size: int, dim: int) -> torch.Tensor:
+    """Sums of ``size`` consecutive elements along ``dim`` (length shrinks by size - 1), as ``size``
+    shifted copies added up: exact to float rounding whatever the values, for small windows."""
+    n_out = x.shape[dim] - size + 1
+    total = x.narrow(dim, 0, n_out).clone()
+    for shift in range(1, size):
+        total += x.narrow(dim, shift, n_out)
+    return total
+
+
 def box_filter(x: torch.Tensor, size: int) -> torch.Tensor:
     """Mean over a ``size`` x ``size`` window of (N, C, H, W) ``x``, borders replicated.
 
     Window placement matches the reference ``mean_blur`` of BiRefNet's ``image_proc.py``: for an even
-    size the window reaches one pixel further right/down than left/up. Cost is O(1) per pixel.
+    size the window reaches one pixel further right/down than left/up. Cost is O(1) per pixel (running
+    sums), or O(size) with sums of shifted copies for the small windows where that is faster.
     """
     if size < 1:
         raise ValueError(f"box size must be >= 1, got {size}")
@@ -71,7 +86,8 @@ def box_filter(x: torch.Tensor, size: int) -> torch.Tensor:
         return x
     before, after = (size - 1) // 2, size // 2
     padded = F.pad(x, (before, after, before, after), mode="replicate")
-    summed = _window_sum(_window_sum(padded, size, dim=-1), size, dim=-2)
+    window_sum = _shifted_sum if size <= _SHIFTED_SUM_LIMIT else _window_sum
+    summed = window_sum(window_sum(padded, size, dim=-1), size, dim=-2)
     return summed.div_(float(size * size))
 
 

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .pixels import box_filter
+
 # window radius in working-size pixels, and the regulariser (colour variance, colours in [0, 1]) below
 # which a window's colour changes are treated as noise rather than an edge
 RADIUS = 2
@@ -26,36 +28,17 @@ EPSILON = 1e-4
 UPSAMPLING_MODES = ("guided", "bilinear")
 
 
-def _window_counts(length: int, radius: int, like: Tensor) -> Tensor:
-    """How many of the 2r+1 window positions around each index fall inside ``length``."""
-    index = torch.arange(length, device=like.device)
-    return ((index + radius + 1).clamp(max=length) - (index - radius).clamp(min=0)).to(like.dtype)
-
-
-def _box(x: Tensor, radius: int) -> Tensor:
-    """Mean over the (2r+1)^2 window of each pixel, over the pixels inside the image at the borders.
-    Separable sums of shifted copies: about twice as fast as ``avg_pool2d`` on a CPU, the same on a GPU."""
-    height, width = x.shape[-2:]
-    total = x
-    for dim, size in ((-1, width), (-2, height)):
-        padded = F.pad(total, (radius, radius) if dim == -1 else (0, 0, radius, radius))
-        total = padded.narrow(dim, 0, size).clone()
-        for shift in range(1, 2 * radius + 1):
-            total += padded.narrow(dim, shift, size)
-    counts = _window_counts(height, radius, x)[:, None] * _window_counts(width, radius, x)[None]
-    return total / counts
-
-
 def _linear_fit(guide: Tensor, alpha: Tensor, radius: int, epsilon: float) -> tuple[Tensor, Tensor, Tensor]:
     """Per-pixel coefficients (N, 3, h, w), offset (N, 1, h, w) of alpha = a . colour + b, and the share of
     alpha's variance the fit explains (N, 1, h, w), fitted by ridge regression over each window and
     averaged over the windows holding the pixel. The 3x3 systems are solved in closed form (Cramer's
     rule on the symmetric covariance): elementwise, on any device."""
-    mean_guide = _box(guide, radius)
-    mean_alpha = _box(alpha, radius)
-    cross = _box(guide * alpha, radius) - mean_guide * mean_alpha  # (N, 3, h, w)
+    size = 2 * radius + 1
+    mean_guide = box_filter(guide, size)
+    mean_alpha = box_filter(alpha, size)
+    cross = box_filter(guide * alpha, size) - mean_guide * mean_alpha  # (N, 3, h, w)
     r, g, b = guide.unbind(1)
-    moments = _box(torch.stack([r * r, r * g, r * b, g * g, g * b, b * b], 1), radius)
+    moments = box_filter(torch.stack([r * r, r * g, r * b, g * g, g * b, b * b], 1), size)
     mr, mg, mb = mean_guide.unbind(1)
     squares = torch.stack([mr * mr, mr * mg, mr * mb, mg * mg, mg * mb, mb * mb], 1)
     rr, rg, rb, gg, gb, bb = (moments - squares).unbind(1)
@@ -71,9 +54,9 @@ def _linear_fit(guide: Tensor, alpha: Tensor, radius: int, epsilon: float) -> tu
     offset = mean_alpha - (coefficients * mean_guide).sum(1, keepdim=True)
     # how much of alpha's variation in the window the colours explain (R^2): where the image shows no
     # edge (a subject the colour of what is behind it), the fit has nothing to follow
-    variance = (_box(alpha * alpha, radius) - mean_alpha * mean_alpha).clamp_(min=0)
+    variance = (box_filter(alpha * alpha, size) - mean_alpha * mean_alpha).clamp_(min=0)
     explained = ((coefficients * cross).sum(1, keepdim=True) / (variance + 1e-6)).clamp_(0, 1)
-    return _box(coefficients, radius), _box(offset, radius), _box(explained, radius)
+    return box_filter(coefficients, size), box_filter(offset, size), box_filter(explained, size)
 
 
 def guided_upsample(alpha: Tensor, pixels: Tensor, guide: Tensor | None = None, radius: int = RADIUS,

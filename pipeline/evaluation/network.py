@@ -5,8 +5,8 @@ mistakes follow the image (texture it takes for foreground, motion blur, thin st
 which no synthetic family imitates. The demo model is slow on a CPU, so each clip's predictions are
 computed once and kept under ``cache_dir()`` as uint16 .npy files, named by what was predicted
 (scene or real clip, size, frame count) and by digests of the frames, of the model file and of the code
-and mode that upsample its matte; files are written atomically, so an interrupted run never leaves a half-written
-cache entry.
+and mode that upsample its matte; files are written atomically, so an interrupted run never leaves a
+half-written cache entry.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def cache_dir() -> Path:
 
 
 @lru_cache(maxsize=1)
-def _model_digest() -> str:
+def _predictor_digest() -> str:
     """The weights, and the code that brings their matte back to the frame's size."""
     import birefnet.upsampling
 
@@ -42,7 +42,8 @@ def _model_digest() -> str:
 
 def _cache_file(key: str, images: np.ndarray) -> Path:
     content = hashlib.blake2b(np.ascontiguousarray(images).data, digest_size=16).hexdigest()
-    digest = hashlib.sha256(f"{key}|{images.shape}|{content}|{_model_digest()}|{UPSAMPLE}".encode()).hexdigest()[:20]
+    named = f"{key}|{images.shape}|{content}|{_predictor_digest()}|{UPSAMPLE}"
+    digest = hashlib.sha256(named.encode()).hexdigest()[:20]
     readable = "".join(c if c.isalnum() or c in "-_" else "_" for c in key)
     return cache_dir() / f"{readable}-{digest}.npy"
 
