@@ -1,7 +1,7 @@
 """Temporal smoothing: count and order kept, scene cuts reset, bounded state, flicker reduced.
 
-The behaviour tests run on both implementations (the ``kernels`` fixture): OpenCV, which CPU tensors
-take, and torch's ops, which a GPU's tensors take, here on CPU tensors (``torch_kernels``).
+The behaviour tests run on both implementations (the ``kernels`` fixture): OpenCV and compiled passes,
+which CPU tensors take, and torch's ops, which a GPU's tensors take, here on CPU tensors (``torch_kernels``).
 """
 
 from contextlib import nullcontext
@@ -218,6 +218,49 @@ def test_correction_over_its_window_equals_the_whole_frame(dtype, peak, full_siz
     cv2.copyTo(summed, soft, expected)
     assert (expected != plane).sum() > 100  # the correction does change the frame
     np.testing.assert_array_equal(result, expected)
+
+
+@pytest.mark.parametrize("hidden", [None, 4])  # the shipped gate, and a gate of another width
+def test_the_cpu_paths_compiled_passes_compute_what_the_torch_ops_do(hidden):
+    """On the CPU the flow model's confidence maps and the learned blend are compiled passes
+    (``pipeline.temporal.fused``); they must agree with the torch ops (the GPU path) to float rounding, and
+    every pixel the blend skips (state equal to the new alpha, or the ghost and fill gates shut) must come
+    out exactly the new alpha. The 3x3 means differ at the border only: OpenCV's replicate it, torch's
+    average the pixels inside."""
+    from pipeline.temporal.analysis import frame_contexts
+    from pipeline.temporal.carry import blend, carried, envelope, hand_gates
+    from pipeline.temporal.confidence import Transition, flow_confidence
+    from pipeline.temporal.config import SmootherConfig
+    from pipeline.temporal.flow import FlowEstimator
+    from pipeline.temporal.gate import WEIGHTS_FILE, LearnedGate
+
+    frames, truth = SyntheticScene(3, 2, 96, 160).frames()
+    rng = np.random.default_rng(5)
+    alphas = np.clip(truth + rng.normal(0, 0.08, truth.shape) * ((truth > 0) & (truth < 1)), 0, 1).astype(np.float32)
+    source, target = frame_contexts(torch.from_numpy(frames), torch.from_numpy(alphas), 480)
+    config = SmootherConfig()
+    flow = FlowEstimator("dis")(target.luma * target.alpha, source.luma * source.alpha)
+    warped_luma, warped_alpha = warp(torch.cat((source.luma, source.alpha), dim=1), flow).split(1, dim=1)
+    compiled = flow_confidence(source, target, flow, warped_luma, warped_alpha, config)
+    with torch_kernels():
+        ops = flow_confidence(source, target, flow, warped_luma, warped_alpha, config)
+    for ours, theirs in zip(compiled, ops, strict=True):
+        np.testing.assert_allclose(ours[..., 2:-2, 2:-2], theirs[..., 2:-2, 2:-2], rtol=0, atol=2e-6)
+    assert float(compiled[0].std()) > 0.05  # the maps are not trivially constant
+
+    gate = LearnedGate.load(WEIGHTS_FILE) if hidden is None else LearnedGate(hidden).requires_grad_(False)
+    transition = Transition(compiled[0], flow, compiled[1], compiled[2])
+    state = carried(source.alpha, transition)
+    state[..., :, :40] = target.alpha[..., :, :40]  # a region with nothing to blend
+    fast = blend(state, target, transition, config, gate)
+    with torch_kernels():
+        slow = blend(state, target, transition, config, gate)
+    np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-6)
+    peak, trough = envelope(target, config)
+    skipped = (state == target.alpha) | (hand_gates(state.clone(), peak, trough, config) == 0)
+    assert int((~skipped).sum()) > 1000 and int(skipped.sum()) > 1000
+    assert torch.equal(fast[skipped], target.alpha[skipped])
+    assert float((fast - target.alpha).abs().max()) > 0.01  # the gate did lean on the state somewhere
 
 
 def test_flow_leans_on_the_shipped_learned_gate_and_ema_on_the_hand_built_ones():

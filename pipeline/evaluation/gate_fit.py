@@ -7,7 +7,9 @@ the difference that the ghost and fill gates let through, the previous output, a
 its change. Each later round replays with the gate fitted so far and adds its own records. The fit
 minimises the squared error of new + gate x (that difference) against the exact thumbnail, plus that of
 its change since the previous output against the truth's change (what dtSSD scores). Everything is
-seeded and runs on one thread, so a refit with this code writes the shipped weights again::
+seeded and runs on one thread. The shipped weights were fitted when the replay's CPU path was torch ops;
+it is now compiled passes (``pipeline.temporal.fused``) that agree with them to float rounding, so a
+refit will not write them again byte for byte (how far it lands from them has not been measured)::
 
     python -m pipeline.evaluation.gate_fit --out pipeline/temporal/gate.safetensors
 """

@@ -21,7 +21,8 @@ from pipeline.temporal.analysis import FrameContext
 from pipeline.temporal.confidence import Transition
 from pipeline.temporal.config import SmootherConfig
 from pipeline.temporal.flow import warp
-from pipeline.temporal.gate import LearnedGate
+from pipeline.temporal.fused import learned_blend
+from pipeline.temporal.gate import LearnedGate, measure_maps
 from pipeline.temporal.kernels import uses_opencv
 from pipeline.temporal.maps import local_max, local_min, resize_bilinear_into
 
@@ -61,8 +62,12 @@ def blend(state: torch.Tensor, target: FrameContext, transition: Transition, con
           gate: LearnedGate | None = None) -> torch.Tensor:
     """The ``carried`` state blended into ``target``'s alpha thumbnail: its weight is the ``hand_gates``
     times what the learned ``gate`` says (``gate.LearnedGate``, the ``flow`` default), or without one,
-    times ``transition``'s confidence and ``strength``."""
+    times ``transition``'s confidence and ``strength``. On the CPU the learned blend is one compiled pass
+    (``fused``)."""
     peak, trough = envelope(target, config)
+    if gate is not None and uses_opencv(state.device):
+        return learned_blend(*measure_maps(state, target, transition, peak, trough), (gate.hidden, gate.output),
+                             config.ghost_scale)
     weight = hand_gates(state, peak, trough, config)
     if gate is not None:
         weight.mul_(gate.weights(state, target, transition, peak, trough))

@@ -15,6 +15,8 @@ import torch
 from pipeline.temporal.analysis import FrameContext
 from pipeline.temporal.config import SmootherConfig
 from pipeline.temporal.flow import FlowEstimator, warp
+from pipeline.temporal.fused import flow_confidence_maps
+from pipeline.temporal.kernels import uses_opencv
 from pipeline.temporal.maps import smoothed_abs
 
 
@@ -80,12 +82,28 @@ class FlowModel:
         # hair over a panning background follows the background and drags alpha into ghost trails.
         flow = self._flow(target.luma * target.alpha, source.luma * source.alpha)
         warped_luma, warped_alpha = warp(torch.cat((source.luma, source.alpha), dim=1), flow).split(1, dim=1)
-        error = smoothed_abs(target.luma - warped_luma)
-        squared_speed = flow[:, :1].square().addcmul_(flow[:, 1:], flow[:, 1:])
-        flow_confidence = _falloff(error / config.warp_error_scale)
-        flow_confidence = flow_confidence / (1.0 + squared_speed / config.flow_speed_scale ** 2)
-        still = _stillness(source, target, config.motion_scale)
-        carried_alpha = torch.lerp(warped_alpha, source.alpha, still)
-        agreement = _agreement(carried_alpha, target, config.disagreement_scale)
-        motion = still + (1 - still) * flow_confidence
-        return Transition(motion * agreement, flow, still, motion)
+        confidence, still, motion = flow_confidence(source, target, flow, warped_luma, warped_alpha, config)
+        return Transition(confidence, flow, still, motion)
+
+
+def flow_confidence(
+    source: FrameContext, target: FrameContext, flow: torch.Tensor, warped_luma: torch.Tensor,
+    warped_alpha: torch.Tensor, config: SmootherConfig,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``FlowModel``'s confidence, stillness and motion maps, given the flow and ``source``'s luma and alpha
+    warped along it: the motion confidence falls with the warp's error and with speed, the stillness
+    with the luma change in place, and the confidence also with the alphas' disagreement. On the CPU in
+    two compiled passes (``fused``), elsewhere in torch ops."""
+    if uses_opencv(flow.device):
+        return flow_confidence_maps(target.luma, source.luma, warped_luma, warped_alpha, source.alpha, target.alpha,
+                                    flow, config.warp_error_scale, config.motion_scale, config.flow_speed_scale,
+                                    config.disagreement_scale)
+    error = smoothed_abs(target.luma - warped_luma)
+    squared_speed = flow[:, :1].square().addcmul_(flow[:, 1:], flow[:, 1:])
+    flow_confidence = _falloff(error / config.warp_error_scale)
+    flow_confidence = flow_confidence / (1.0 + squared_speed / config.flow_speed_scale ** 2)
+    still = _stillness(source, target, config.motion_scale)
+    carried_alpha = torch.lerp(warped_alpha, source.alpha, still)
+    agreement = _agreement(carried_alpha, target, config.disagreement_scale)
+    motion = still + (1 - still) * flow_confidence
+    return motion * agreement, still, motion

@@ -48,12 +48,22 @@ def gate_features(state: torch.Tensor, alpha: torch.Tensor, peak: torch.Tensor, 
     return rows
 
 
+Maps = tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def measure_maps(state: torch.Tensor, target: FrameContext, transition: Transition, peak: torch.Tensor,
+                 trough: torch.Tensor) -> Maps:
+    """The thumbnail maps ``gate_features`` reads, in its argument order (a motion model without a motion
+    or stillness map stands in its confidence, or its motion, for them)."""
+    motion = transition.motion if transition.motion is not None else transition.confidence
+    stillness = transition.stillness if transition.stillness is not None else motion
+    return state, target.alpha, peak, trough, motion, transition.confidence, stillness
+
+
 def pixel_measures(state: torch.Tensor, target: FrameContext, transition: Transition, peak: torch.Tensor,
                    trough: torch.Tensor, where: torch.Tensor | None = None) -> torch.Tensor:
     """``gate_features`` of the thumbnail maps at every pixel, or at the flat pixel indices ``where``."""
-    motion = transition.motion if transition.motion is not None else transition.confidence
-    stillness = transition.stillness if transition.stillness is not None else motion
-    maps = (state, target.alpha, peak, trough, motion, transition.confidence, stillness)
+    maps = measure_maps(state, target, transition, peak, trough)
     return gate_features(*(m.reshape(-1) if where is None else m.reshape(-1)[where] for m in maps))
 
 
