@@ -83,9 +83,9 @@ class LearnedGate(torch.nn.Module):
 
     def weights(self, state: torch.Tensor, target: FrameContext, transition: Transition, peak: torch.Tensor,
                 trough: torch.Tensor) -> torch.Tensor:
-        """The weight map (1, 1, h, w) of the carried ``state`` in ``target``. Every pixel is computed: at
-        1080p that costs about 2 ms on one core, less than picking out the pixels where the weight matters
-        (a third of the thumbnail on a noisy matte) did."""
+        """The weight map (1, 1, h, w) of the carried ``state`` in ``target``, every pixel computed (the torch
+        path: picking out the pixels where the weight matters cost more in torch ops than it saved; the
+        CPU path's compiled blend, ``fused.learned_blend``, runs the network on those pixels only)."""
         return self(pixel_measures(state, target, transition, peak, trough)).reshape(target.alpha.shape)
 
     @classmethod
