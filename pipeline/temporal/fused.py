@@ -170,7 +170,7 @@ def learned_blend(state: torch.Tensor, alpha: torch.Tensor, peak: torch.Tensor, 
     hidden, output = layers
     if hidden.in_features != _MEASURES or output.out_features != 1:
         raise ValueError(f"the compiled blend takes a gate of {_MEASURES} measures and one output")
-    out = torch.empty_like(alpha)
+    out = torch.empty(alpha.shape)  # contiguous whatever alpha's strides: the kernel writes through a view
     weights = [t.detach().contiguous().numpy() for t in (hidden.weight, hidden.bias, output.weight[0], output.bias)]
     _blend_kernel(_flat(state), _flat(alpha), _flat(peak), _flat(trough), _flat(motion), _flat(confidence),
                   _flat(stillness), weights[0], weights[1], weights[2], weights[3], _F32(ghost_scale), _flat(out))
