@@ -144,8 +144,9 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
         for batch, alpha in matte_batches(backend, decoded, stages.alpha_dtype, stages.roi):
             smoothed.hold(batch)
             with clock.time("temporal"):
-                # motion is measured in 8-bit units; numpy alphas in, numpy alphas out
-                ready = cast(np.ndarray, stages.smoother.smooth(to_uint8(batch.images), alpha))
+                # motion is measured in 8-bit units; numpy alphas in, numpy alphas out (over the matting
+                # stage's, which nothing else reads)
+                ready = cast(np.ndarray, stages.smoother.smooth(to_uint8(batch.images), alpha, overwrite_input=True))
             finish_and_write(smoothed.release(ready))
         with clock.time("temporal"):
             held = cast("np.ndarray | None", stages.smoother.flush())

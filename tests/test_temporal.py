@@ -162,6 +162,44 @@ def test_strided_torch_inputs_smooth_as_contiguous_ones_do(dtype):
     assert torch.equal(got, expected) and not torch.equal(expected, alphas)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32, "torch"])
+@pytest.mark.parametrize("window", [0, 2])
+def test_writing_over_the_input_gives_what_a_new_output_does(dtype, window, kernels):
+    """``overwrite_input`` (how the pipeline and the webcam call the smoother) writes the result over the
+    alphas it is given where it can (causal mode, OpenCV path): every frame must come out as it does into
+    a new array, though frames are written over while later ones of the batch are still to be smoothed.
+    Without it, and for read-only arrays, the input is left as it was."""
+    frames, truth = SyntheticScene(4, 10, 96, 160).frames()
+    predictions = FlickerSimulator(0).predict_batch(truth, 0)
+    if dtype in (np.uint8, np.uint16):
+        predictions = np.round(predictions * np.iinfo(dtype).max).astype(dtype)
+
+    def smoothed(overwrite, read_only=False):
+        smoother, outputs, inputs = make_smoother("flow", window=window), [], []
+        for start, stop in ((0, 4), (4, 7), (7, 10)):
+            alphas = predictions[start:stop].copy()
+            alphas.flags.writeable = not read_only
+            inputs.append(alphas)
+            given = torch.from_numpy(alphas) if dtype == "torch" else alphas
+            outputs.append(np.asarray(smoother.smooth(frames[start:stop], given, overwrite_input=overwrite)))
+        rest = smoother.flush()
+        return np.concatenate(outputs + ([] if rest is None else [np.asarray(rest)])), np.concatenate(inputs)
+
+    expected, untouched = smoothed(False)
+    assert not np.array_equal(expected, predictions) and np.array_equal(untouched, predictions)
+    got, written = smoothed(True)
+    assert np.array_equal(got, expected)
+    assert np.array_equal(written, expected if window == 0 and kernels == "opencv" else predictions)
+    if dtype != "torch":
+        got, read_only = smoothed(True, read_only=True)
+        assert np.array_equal(got, expected) and np.array_equal(read_only, predictions)
+    else:  # a Predictor's tensors, which torch will not let anyone write over outside inference mode
+        with torch.inference_mode():
+            inference = torch.from_numpy(predictions[:4].copy()).clone()
+        got = make_smoother("flow", window=window).smooth(frames[:4], inference, overwrite_input=True).numpy()
+        assert np.array_equal(got, expected[: len(got)]) and np.array_equal(inference.numpy(), predictions[:4])
+
+
 @pytest.mark.parametrize("dtype,peak", [(np.uint8, 255), (np.uint16, 65535)])
 @pytest.mark.parametrize("mode,window", [("flow", 0), ("flow", 2), ("ema", 0)])
 @pytest.mark.usefixtures("kernels")

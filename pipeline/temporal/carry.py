@@ -113,7 +113,8 @@ def _add_on_the_cpu(alpha: torch.Tensor, correction: torch.Tensor, result: torch
     much as the rest of the smoother: benchmarks/temporal_cost.py)."""
     peak = INTEGER_PEAKS.get(alpha.dtype)
     plane, target = alpha[0, 0].numpy(), result[0, 0].numpy()
-    np.copyto(target, plane)
+    if not np.may_share_memory(target, plane):  # the smoother may write over its input (overwrite_input)
+        np.copyto(target, plane)
     change = correction[0, 0].numpy()
     if peak is not None:
         change = change * np.float32(peak)  # in quanta: under half of one moves no pixel
