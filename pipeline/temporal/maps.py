@@ -3,6 +3,8 @@ it is many times faster than torch on these small maps; torch on a GPU)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 import torch
@@ -27,14 +29,22 @@ def resize_bilinear_into(x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
 def local_max(x: torch.Tensor, radius: int) -> torch.Tensor:
     """Maximum of a (1, 1, H, W) map over the (2 radius + 1)^2 square around each pixel."""
     if uses_opencv(x.device):
-        kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
-        return torch.from_numpy(cv2.dilate(np.ascontiguousarray(x[0, 0].numpy()), kernel))[None, None]
+        return _opencv_morphology(cv2.dilate, x, radius)
     return F.max_pool2d(x, 2 * radius + 1, stride=1, padding=radius)
 
 
 def local_min(x: torch.Tensor, radius: int) -> torch.Tensor:
     """Minimum of a (1, 1, H, W) map over the (2 radius + 1)^2 square around each pixel."""
+    if uses_opencv(x.device):
+        return _opencv_morphology(cv2.erode, x, radius)
     return local_max(-x, radius).neg_()
+
+
+def _opencv_morphology(operation: Callable[..., np.ndarray], x: torch.Tensor, radius: int) -> torch.Tensor:
+    """``cv2.dilate`` or ``cv2.erode`` of a CPU (1, 1, H, W) map over a square of side 2 radius + 1 (their
+    default border leaves the outside out, as max pooling's padding does)."""
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    return torch.from_numpy(operation(np.ascontiguousarray(x[0, 0].numpy()), kernel))[None, None]
 
 
 def median_of_three(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
