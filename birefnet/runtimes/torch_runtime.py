@@ -34,7 +34,7 @@ class TorchRuntime:
         self.device, self.dtype, self.channels_last = device, dtype, channels_last
         model = model.eval().to(device)
         if channels_last:
-            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload, unused-ignore]  # torch < 2.14 types it narrower
         self.model = model
         self._forward = torch.compile(model, mode=compile if isinstance(compile, str) else None) if compile else model
 
