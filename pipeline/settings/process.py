@@ -171,7 +171,8 @@ KEYS: dict[str, Key] = {
     "resolution": Key(values.optional(values.resolution("dynamic")),
                       "model input size: N, WxH or dynamic (default: the model's)", "N|WxH|dynamic"),
     "temporal": common.TEMPORAL,
-    "temporal_window": Key(values.integer(0, 64), "frames the smoother looks ahead (0: causal, lowest latency)", "N"),
+    "temporal_window": Key(values.integer(0, 64), "frames the smoother looks ahead (0: causal, lowest latency; "
+                           "2 for batch work, more adds only latency)", "N"),
     "refine_foreground": Key(values.boolean, "estimate clean foreground colours at soft edges (no colour spill)",
                              kind="toggle"),
     "precision": common.PRECISION,
