@@ -17,13 +17,14 @@ _LUMA = (0.299, 0.587, 0.114)
 
 @dataclass
 class FrameContext:
-    """What the smoother remembers of a frame: luma (0-255) and per-frame alpha thumbnails (means over
-    each cell), and a colour histogram for cut detection."""
+    """What the smoother remembers of a frame: colour, luma (0-255) and per-frame alpha thumbnails (means
+    over each cell), and a colour histogram for cut detection."""
 
     luma: torch.Tensor  # (1, 1, h, w) float32
     alpha: torch.Tensor  # (1, 1, h, w) float32, the unsmoothed prediction (its own copy)
     histogram: torch.Tensor  # (3 * bins,) float32, sums to 3
     full_size: tuple[int, int]
+    colour: torch.Tensor  # (1, 3, h, w) float32 RGB in [0, 1], the guide of ``edges.along_edges``
 
 
 def analysis_factor(height: int, width: int, analysis_size: int) -> int:
@@ -67,19 +68,22 @@ def _alpha_thumbnails(alphas: torch.Tensor, factor: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(small))[:, None]
 
 
-def _luma_and_histograms(frames: torch.Tensor, factor: int, bins: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Luma thumbnails (N, 1, h, w) float32 and colour histograms (N, 3 * bins) summing to 3 of uint8
-    frames (N, H, W, 3). On the CPU one frame at a time in OpenCV, on the 8-bit thumbnails (about three
-    times cheaper at 1080p than torch's batched float ops on one core); elsewhere in torch on the device."""
+def _image_thumbnails(frames: torch.Tensor, factor: int, bins: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Colour thumbnails (N, 3, h, w) float32 in [0, 1], luma thumbnails (N, 1, h, w) float32 in 0-255 and
+    colour histograms (N, 3 * bins) summing to 3 of uint8 frames (N, H, W, 3). On the CPU one frame at a
+    time in OpenCV, on the 8-bit thumbnails (about three times cheaper at 1080p than torch's batched float
+    ops on one core); elsewhere in torch on the device."""
     if uses_opencv(frames.device):
-        lumas, histograms = [], []
+        colours, lumas, histograms = [], [], []
         for image in frames.numpy():
-            small = _area_downsample(image, factor)
-            lumas.append(cv2.cvtColor(small.astype(np.float32), cv2.COLOR_RGB2GRAY))
+            small = _area_downsample(image, factor).astype(np.float32)
+            colours.append(np.multiply(small, np.float32(1 / 255)).transpose(2, 0, 1))
+            lumas.append(cv2.cvtColor(small, cv2.COLOR_RGB2GRAY))
             sample = np.ascontiguousarray(small[::2, ::2])  # every other pixel is plenty for a cut detector
             per_channel = [cv2.calcHist([plane], [0], None, [bins], [0, 256]).ravel() for plane in cv2.split(sample)]
             histograms.append(np.concatenate(per_channel) / np.float32(sample.shape[0] * sample.shape[1]))
-        return torch.from_numpy(np.stack(lumas))[:, None], torch.from_numpy(np.stack(histograms)).float()
+        return (torch.from_numpy(np.stack(colours)), torch.from_numpy(np.stack(lumas))[:, None],
+                torch.from_numpy(np.stack(histograms)).float())
     n = frames.shape[0]
     rgb = _thumbnails(frames, factor)  # (n, h, w, 3), channels last
     luma = (rgb @ torch.tensor(_LUMA, device=rgb.device)).unsqueeze(1)
@@ -87,7 +91,7 @@ def _luma_and_histograms(frames: torch.Tensor, factor: int, bins: int) -> tuple[
     slots = quantised + torch.arange(3, device=rgb.device) * bins
     slots = slots + (torch.arange(n, device=rgb.device) * 3 * bins).view(n, 1, 1, 1)
     counts = torch.bincount(slots.flatten(), minlength=n * 3 * bins).view(n, 3 * bins).float()
-    return luma, counts / quantised[0, ..., 0].numel()
+    return rgb.permute(0, 3, 1, 2).div(255.0), luma, counts / quantised[0, ..., 0].numel()
 
 
 def frame_contexts(
@@ -98,10 +102,10 @@ def frame_contexts(
     Thumbnails are in 0-255 units, the units of the scales in ``SmootherConfig``."""
     n, height, width, _ = frames.shape
     factor = analysis_factor(height, width, analysis_size)
-    luma, hist = _luma_and_histograms(frames, factor, bins)
+    colour, luma, hist = _image_thumbnails(frames, factor, bins)
     small_alpha = _alpha_thumbnails(alphas, factor)
     return [
-        FrameContext(luma[i : i + 1], small_alpha[i : i + 1], hist[i], (height, width))
+        FrameContext(luma[i : i + 1], small_alpha[i : i + 1], hist[i], (height, width), colour[i : i + 1])
         for i in range(n)
     ]
 

@@ -106,7 +106,7 @@ SURE = 1.0 / 255  # alpha below this or above 1 minus this: what an 8-bit output
 
 def _add_on_the_cpu(alpha: torch.Tensor, correction: torch.Tensor, result: torch.Tensor) -> None:
     """``with_correction`` on the CPU in OpenCV, for float alphas and for 8/16-bit ones as the pipeline
-    hands them over, over the window of the frame that the correction can change (``_changed_window``):
+    hands them over, over the window of the frame that the correction can change (``changed_window``):
     the subject's box is usually a fraction of the frame, and the upsampling and sum over the whole frame
     were a third of the smoother's cost at 1080p. Integers get the same sum on the same soft pixels,
     rounded and saturated once, without the float copies of the frame in and out (which cost about as
@@ -118,7 +118,7 @@ def _add_on_the_cpu(alpha: torch.Tensor, correction: torch.Tensor, result: torch
     change = correction[0, 0].numpy()
     if peak is not None:
         change = change * np.float32(peak)  # in quanta: under half of one moves no pixel
-    window = _changed_window(change, plane.shape, 0.5 if peak is not None else 0.0)
+    window = changed_window(change, plane.shape, 0.5 if peak is not None else 0.0)
     if window is None:
         return
     cells, pixels = window
@@ -138,7 +138,7 @@ def _add_on_the_cpu(alpha: torch.Tensor, correction: torch.Tensor, result: torch
 Window = tuple[tuple[slice, slice], tuple[slice, slice]]
 
 
-def _changed_window(change: np.ndarray, shape: tuple[int, ...], least: float) -> Window | None:
+def changed_window(change: np.ndarray, shape: tuple[int, ...], least: float) -> Window | None:
     """The cells of ``change`` (a thumbnail) whose magnitude is at least ``least`` (for 8/16-bit alphas half
     a quantum, the least that moves a pixel; 0 for floats: any change), with one cell around them, and the
     pixels of a frame of ``shape`` they cover; None when no cell qualifies (the frame stays as it is).

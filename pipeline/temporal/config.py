@@ -27,6 +27,8 @@ class SmootherConfig:
     state, in place of confidence x ``strength``), a ``.safetensors`` file of other gate weights
     (``pipeline.evaluation.gate_fit`` writes them), or ``hand`` (confidence x ``strength``); the ghost
     and fill gates of ``carry.hand_gates`` bound all three.
+    ``edges``: ``guided`` (each frame's soft pixels rebuilt from the smoothed thumbnail along the frame's own
+    colour edges, ``edges.along_edges``) or ``cells`` (only the smoothed thumbnail's change, upsampled).
     """
 
     strength: float = 0.85
@@ -41,6 +43,7 @@ class SmootherConfig:
     window: int = 0
     flow_backend: str = "auto"
     gate: str = "learned"
+    edges: str = "guided"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.strength < 1.0:
@@ -51,6 +54,8 @@ class SmootherConfig:
             raise ValueError(f"flow_backend must be auto, dis or torch, got {self.flow_backend!r}")
         if self.gate not in GATES and not self.gate.endswith(".safetensors"):
             raise ValueError(f"gate must be learned, hand or a .safetensors file of gate weights, got {self.gate!r}")
+        if self.edges not in EDGES:
+            raise ValueError(f"edges must be guided or cells, got {self.edges!r}")
         scales = (self.motion_scale, self.warp_error_scale, self.disagreement_scale, self.flow_speed_scale,
                   self.ghost_radius, self.ghost_scale)
         if min(*scales, self.analysis_size) <= 0:
@@ -59,10 +64,12 @@ class SmootherConfig:
 
 FLOW_BACKENDS = ("auto", "dis", "torch")
 GATES = ("learned", "hand")
+EDGES = ("guided", "cells")
 
 # Without motion compensation, ema must smooth harder where it can (still pixels, agreeing alphas) and
 # lean on the ghost gate where the matte moved; tuned like the flow defaults above. The learned gate was
-# fitted on flow's transitions only, so ema keeps the hand-built gates.
+# fitted on flow's transitions only, so ema keeps the hand-built gates; the edge rebuild was judged on flow only.
 MODE_DEFAULTS: dict[str, dict[str, float | str]] = {
-    "ema": {"strength": 0.91, "motion_scale": 4.5, "disagreement_scale": 0.5, "ghost_scale": 0.07, "gate": "hand"},
+    "ema": {"strength": 0.91, "motion_scale": 4.5, "disagreement_scale": 0.5, "ghost_scale": 0.07, "gate": "hand",
+            "edges": "cells"},
 }

@@ -27,10 +27,10 @@ _MEASURES = 8  # gate.FEATURES, written out by hand in _blend_kernel
 _FALLOFF_LIMIT = _F32(13.8)  # confidence._falloff's floor: exp(-13.8) ~ 1e-6, never a subnormal
 # Divisions as numpy does them, without Python's zero-division check (no divisor here can be 0): the check's
 # branch kept LLVM from vectorising any loop with a division (the confidence pass ran ~1.8x slower).
-_compiled = numba.njit(nogil=True, cache=True, error_model="numpy")
+compiled = numba.njit(nogil=True, cache=True, error_model="numpy")
 
 
-@_compiled
+@compiled
 def _mean3(values, rows, out):
     """3x3 mean of ``values`` (h, w) into ``out``, borders replicated (cv2.blur's BORDER_REPLICATE);
     ``rows`` is scratch of the same shape."""
@@ -49,7 +49,7 @@ def _mean3(values, rows, out):
             line[x] = (above[x] + middle[x] + below[x]) * ninth
 
 
-@_compiled
+@compiled
 def _falloff_exponents(target_luma, source_luma, warped_luma, warp_error_scale, motion_scale,
                        scratch, rows, exponents):
     """-min((x / scale)^2, limit) of the 3x3 mean |luma change| along the flow (``exponents[0]``, the warp's
@@ -67,7 +67,7 @@ def _falloff_exponents(target_luma, source_luma, warped_luma, warp_error_scale, 
                 plane[y, x] = -min(ratio * ratio, _FALLOFF_LIMIT)
 
 
-@_compiled
+@compiled
 def _confidence_kernel(falloffs, flow_x, flow_y, warped_alpha, source_alpha, target_alpha,
                        flow_speed_scale, disagreement_scale, scratch, rows, confidence, stillness, motion):
     height, width = target_alpha.shape
@@ -112,7 +112,7 @@ def flow_confidence_maps(target_luma: torch.Tensor, source_luma: torch.Tensor, w
     return confidence, stillness, motion
 
 
-@_compiled
+@compiled
 def _blend_kernel(state, alpha, peak, trough, motion, confidence, stillness,
                   hidden_weight, hidden_bias, output_weight, output_bias, ghost_scale, out):
     n = state.size

@@ -18,6 +18,7 @@ from pipeline.temporal.carry import blend, carried, with_correction
 from pipeline.temporal.confidence import FlowModel, MotionModel, StillnessModel, Transition
 from pipeline.temporal.config import MODE_DEFAULTS, SmootherConfig
 from pipeline.temporal.denormals import denormals_flushed
+from pipeline.temporal.edges import along_edges
 from pipeline.temporal.gate import WEIGHTS_FILE, LearnedGate
 from pipeline.temporal.kernels import uses_opencv
 from pipeline.temporal.maps import median_of_three
@@ -102,6 +103,7 @@ class _Pending:
 
     context: FrameContext
     alpha: torch.Tensor
+    frame: torch.Tensor  # (H, W, 3) uint8, the guide of ``edges.along_edges``
     causal: torch.Tensor
     starts_shot: bool
     backward: Transition | None = None
@@ -186,7 +188,8 @@ class MotionSmoother:
         with torch.no_grad(), denormals_flushed():
             contexts = frame_contexts(frames_t, alphas_t, self.config.analysis_size)
             for i, (context, alpha) in enumerate(zip(contexts, alphas_t, strict=True)):
-                ready.extend(self._push(context, alpha[None, None], None if result is None else result[i][None, None]))
+                out = None if result is None else result[i][None, None]
+                ready.extend(self._push(context, alpha[None, None], frames_t[i], out))
             if result is not None:
                 return _alpha_like(result, alphas)
             return self._output(ready, alphas)
@@ -200,16 +203,18 @@ class MotionSmoother:
             ready = [self._finish() for _ in range(len(stream.pending))]
             return self._output(ready, stream.template)
 
-    def _push(self, context: FrameContext, alpha: torch.Tensor, out: torch.Tensor | None = None) -> list[torch.Tensor]:
+    def _push(self, context: FrameContext, alpha: torch.Tensor, frame: torch.Tensor,
+              out: torch.Tensor | None = None) -> list[torch.Tensor]:
         stream, config = self._stream, self.config
         step = causal_step(self.motion, config, self.gate, stream.previous, stream.state, context)
         stream.previous, stream.state = context, step.causal
         if config.window == 0:
-            return [with_correction(alpha, step.causal, context, out)]
+            return [self._finished(alpha, step.causal, context, frame, out)]
         if stream.pending and not step.starts_shot:
             stream.pending[-1].backward = self.motion.transition(context, stream.pending[-1].context)
         trust = step.transition.motion if step.transition is not None else None
-        stream.pending.append(_Pending(context, alpha, step.causal, step.starts_shot, past=step.past, trust=trust))
+        stream.pending.append(_Pending(context, alpha, frame, step.causal, step.starts_shot, past=step.past,
+                                       trust=trust))
         return [self._finish()] if len(stream.pending) > config.window else []
 
     def _finish(self) -> torch.Tensor:
@@ -237,13 +242,24 @@ class MotionSmoother:
                 backward = blend(future, entry.context, entry.backward, self.config, self.gate)
         oldest = pending.popleft()
         if len(chain) == 1:
-            return with_correction(oldest.alpha, oldest.causal, oldest.context)
+            return self._finished(oldest.alpha, oldest.causal, oldest.context, oldest.frame)
         smoothed = 0.5 * (oldest.causal + backward)
         if oldest.past is not None and oldest.trust is not None and future is not None and \
                 oldest.backward is not None and oldest.backward.motion is not None:
             trust = torch.minimum(oldest.trust, oldest.backward.motion).mul_(self.config.strength)
             smoothed = torch.lerp(smoothed, median_of_three(oldest.past, oldest.context.alpha, future), trust)
-        return with_correction(oldest.alpha, smoothed, oldest.context)
+        return self._finished(oldest.alpha, smoothed, oldest.context, oldest.frame)
+
+    def _finished(self, alpha: torch.Tensor, smoothed: torch.Tensor, context: FrameContext, frame: torch.Tensor,
+                  out: torch.Tensor | None = None) -> torch.Tensor:
+        """The frame's full-size alpha from its ``smoothed`` thumbnail: corrected (``carry.with_correction``),
+        then, with ``edges="guided"``, its soft pixels rebuilt along the frame's edges (``edges.along_edges``),
+        never in the caller's ``alpha`` unless it is ``out``."""
+        result = with_correction(alpha, smoothed, context, out)
+        if self.config.edges == "guided":
+            result = along_edges(result if result is not alpha or out is alpha else result.clone(), smoothed,
+                                 context, frame)
+        return result
 
     @staticmethod
     def _output(ready: list[torch.Tensor], like: Array) -> Array:
