@@ -7,7 +7,8 @@ full-size alpha. Detail finer than a thumbnail cell (a strand's exact edge) ther
 frame's own and is never resampled by a warp: on the evaluation (``benchmarks/temporal.py``) that
 lowered MAD and dtSSD on the tuning and held-out-seed splits against carrying the full-size alpha (the
 network family moved by under a point), and at 1080p on the CPU it replaces a full-size warp and two
-full-size blends with a few cheap full-size passes.
+full-size blends with a few cheap full-size passes. With ``edges="guided"`` (the ``flow`` default) the
+soft pixels are then rebuilt along the frame's own colour edges (``edges.along_edges``).
 """
 
 from __future__ import annotations
