@@ -50,11 +50,69 @@ def along_edges(alpha: torch.Tensor, smoothed: torch.Tensor, target: FrameContex
 
 
 def _fitted_maps(colour: torch.Tensor, smoothed: torch.Tensor) -> torch.Tensor:
-    """The fit's maps (5, h, w): the coefficients of red, green and blue, the offset, and the weight the
-    rebuild gets (the share the colours explain, squared: the frame's own alpha is already at full size,
-    so a faint strand the colours barely show must keep it, tests/test_temporal.py)."""
-    coefficients, offset, explained = linear_fit(colour, smoothed, RADIUS, EPSILON, box=box_mean)
-    return torch.cat([coefficients, offset, explained], 1)[0]
+    """The fit's maps (5, h, w): the coefficients of red, green and blue, the offset, and the share of
+    alpha's variance the colours explain (the rebuild's weight is its square: the frame's own alpha is
+    already at full size, so a faint strand the colours barely show must keep it, tests/test_temporal.py).
+    On the CPU the fit's per-pixel arithmetic is two compiled passes around OpenCV's window means (torch's
+    ~50 elementwise ops over these maps cost ~2.5 ms at 1080p); elsewhere ``linear_fit`` itself."""
+    if not uses_opencv(smoothed.device):
+        coefficients, offset, explained = linear_fit(colour, smoothed, RADIUS, EPSILON, box=box_mean)
+        return torch.cat([coefficients, offset, explained], 1)[0]
+    size = (2 * RADIUS + 1,) * 2
+    guide = np.ascontiguousarray(colour[0].numpy())
+    alpha = np.ascontiguousarray(smoothed[0, 0].numpy())
+    sums = np.empty((14, *alpha.shape), np.float32)
+    _products_kernel(guide, alpha, sums)
+    for plane in sums:
+        cv2.blur(plane, size, dst=plane, borderType=cv2.BORDER_REPLICATE)
+    maps = np.empty((5, *alpha.shape), np.float32)
+    _solve_kernel(sums, np.float32(EPSILON), maps)
+    for plane in maps:
+        cv2.blur(plane, size, dst=plane, borderType=cv2.BORDER_REPLICATE)
+    return torch.from_numpy(maps)
+
+
+@compiled
+def _products_kernel(guide, alpha, out):  # pragma: no cover - compiled
+    """The 14 maps whose window means the fit needs: r, g, b, alpha, r.alpha, g.alpha, b.alpha, the six
+    colour moments rr, rg, rb, gg, gb, bb, and alpha squared."""
+    height, width = alpha.shape
+    for y in range(height):
+        for x in range(width):
+            r, g, b, a = guide[0, y, x], guide[1, y, x], guide[2, y, x], alpha[y, x]
+            out[0, y, x], out[1, y, x], out[2, y, x], out[3, y, x] = r, g, b, a
+            out[4, y, x], out[5, y, x], out[6, y, x] = r * a, g * a, b * a
+            out[7, y, x], out[8, y, x], out[9, y, x] = r * r, r * g, r * b
+            out[10, y, x], out[11, y, x], out[12, y, x] = g * g, g * b, b * b
+            out[13, y, x] = a * a
+
+
+@compiled
+def _solve_kernel(means, epsilon, out):  # pragma: no cover - compiled
+    """Per pixel, from the window means of ``_products_kernel``'s maps: ``linear_fit``'s ridge regression
+    (the 3x3 system by Cramer's rule), its offset and the share it explains, before their own window mean."""
+    height, width = means.shape[1], means.shape[2]
+    for y in range(height):
+        for x in range(width):
+            mr, mg, mb, ma = means[0, y, x], means[1, y, x], means[2, y, x], means[3, y, x]
+            x_, y_, z_ = means[4, y, x] - mr * ma, means[5, y, x] - mg * ma, means[6, y, x] - mb * ma
+            rr = means[7, y, x] - mr * mr + epsilon
+            rg = means[8, y, x] - mr * mg
+            rb = means[9, y, x] - mr * mb
+            gg = means[10, y, x] - mg * mg + epsilon
+            gb = means[11, y, x] - mg * mb
+            bb = means[12, y, x] - mb * mb + epsilon
+            c_rr, c_rg, c_rb = gg * bb - gb * gb, rb * gb - rg * bb, rg * gb - rb * gg
+            c_gg, c_gb, c_bb = rr * bb - rb * rb, rg * rb - rr * gb, rr * gg - rg * rg
+            determinant = rr * c_rr + rg * c_rg + rb * c_rb
+            a_r = (c_rr * x_ + c_rg * y_ + c_rb * z_) / determinant
+            a_g = (c_rg * x_ + c_gg * y_ + c_gb * z_) / determinant
+            a_b = (c_rb * x_ + c_gb * y_ + c_bb * z_) / determinant
+            variance = max(means[13, y, x] - ma * ma, np.float32(0.0))
+            explained = (a_r * x_ + a_g * y_ + a_b * z_) / (variance + np.float32(1e-6))
+            out[0, y, x], out[1, y, x], out[2, y, x] = a_r, a_g, a_b
+            out[3, y, x] = ma - (a_r * mr + a_g * mg + a_b * mb)
+            out[4, y, x] = min(max(explained, np.float32(0.0)), np.float32(1.0))
 
 
 def _rebuild_on_the_cpu(plane: np.ndarray, peak: int | None, smoothed: torch.Tensor, colour: torch.Tensor,
