@@ -13,8 +13,6 @@ resized.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -30,20 +28,19 @@ EPSILON = 1e-4
 UPSAMPLING_MODES = ("guided", "bilinear")
 
 
-def linear_fit(guide: Tensor, alpha: Tensor, radius: int = RADIUS, epsilon: float = EPSILON,
-               box: Callable[[Tensor, int], Tensor] = box_filter) -> tuple[Tensor, Tensor, Tensor]:
+def linear_fit(guide: Tensor, alpha: Tensor, radius: int = RADIUS,
+               epsilon: float = EPSILON) -> tuple[Tensor, Tensor, Tensor]:
     """Per-pixel coefficients (N, 3, h, w), offset (N, 1, h, w) of alpha = a . colour + b (``guide``: colours
     (N, 3, h, w) in [0, 1]), and the share of alpha's variance the fit explains (N, 1, h, w), fitted by ridge
     regression over each window and averaged over the windows holding the pixel. The 3x3 systems are
     solved in closed form (Cramer's rule on the symmetric covariance): elementwise, on any device.
-    ``box``: the window mean. The temporal smoother rebuilds its soft pixels with the same fit
-    (``pipeline.temporal.edges``) and passes OpenCV's mean on the CPU."""
+    The temporal smoother rebuilds its soft pixels with the same fit (``pipeline.temporal.edges``)."""
     size = 2 * radius + 1
-    mean_guide = box(guide, size)
-    mean_alpha = box(alpha, size)
-    cross = box(guide * alpha, size) - mean_guide * mean_alpha  # (N, 3, h, w)
+    mean_guide = box_filter(guide, size)
+    mean_alpha = box_filter(alpha, size)
+    cross = box_filter(guide * alpha, size) - mean_guide * mean_alpha  # (N, 3, h, w)
     r, g, b = guide.unbind(1)
-    moments = box(torch.stack([r * r, r * g, r * b, g * g, g * b, b * b], 1), size)
+    moments = box_filter(torch.stack([r * r, r * g, r * b, g * g, g * b, b * b], 1), size)
     mr, mg, mb = mean_guide.unbind(1)
     squares = torch.stack([mr * mr, mr * mg, mr * mb, mg * mg, mg * mb, mb * mb], 1)
     rr, rg, rb, gg, gb, bb = (moments - squares).unbind(1)
@@ -59,9 +56,9 @@ def linear_fit(guide: Tensor, alpha: Tensor, radius: int = RADIUS, epsilon: floa
     offset = mean_alpha - (coefficients * mean_guide).sum(1, keepdim=True)
     # how much of alpha's variation in the window the colours explain (R^2): where the image shows no
     # edge (a subject the colour of what is behind it), the fit has nothing to follow
-    variance = (box(alpha * alpha, size) - mean_alpha * mean_alpha).clamp_(min=0)
+    variance = (box_filter(alpha * alpha, size) - mean_alpha * mean_alpha).clamp_(min=0)
     explained = ((coefficients * cross).sum(1, keepdim=True) / (variance + 1e-6)).clamp_(0, 1)
-    return box(coefficients, size), box(offset, size), box(explained, size)
+    return box_filter(coefficients, size), box_filter(offset, size), box_filter(explained, size)
 
 
 def guided_upsample(alpha: Tensor, pixels: Tensor, guide: Tensor | None = None, radius: int = RADIUS,

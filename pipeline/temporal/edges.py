@@ -25,7 +25,6 @@ from pipeline.temporal.analysis import FrameContext
 from pipeline.temporal.carry import changed_window
 from pipeline.temporal.fused import compiled
 from pipeline.temporal.kernels import uses_opencv
-from pipeline.temporal.maps import box_mean
 
 SOFT = 0.5 / 255  # a float alpha in [SOFT, 1 - SOFT] is soft: what an 8-bit output writes as 1 to 254
 
@@ -53,10 +52,11 @@ def _fitted_maps(colour: torch.Tensor, smoothed: torch.Tensor) -> torch.Tensor:
     """The fit's maps (5, h, w): the coefficients of red, green and blue, the offset, and the share of
     alpha's variance the colours explain (the rebuild's weight is its square: the frame's own alpha is
     already at full size, so a faint strand the colours barely show must keep it, tests/test_temporal.py).
-    On the CPU the fit's per-pixel arithmetic is two compiled passes around OpenCV's window means (torch's
-    ~50 elementwise ops over these maps cost ~2.5 ms at 1080p); elsewhere ``linear_fit`` itself."""
+    On the CPU the fit's arithmetic is two compiled passes around OpenCV's window means, which compute what
+    ``linear_fit`` does (torch's ~50 elementwise ops over these maps cost ~2.5 ms at 1080p); elsewhere
+    ``linear_fit`` itself."""
     if not uses_opencv(smoothed.device):
-        coefficients, offset, explained = linear_fit(colour, smoothed, RADIUS, EPSILON, box=box_mean)
+        coefficients, offset, explained = linear_fit(colour, smoothed, RADIUS, EPSILON)
         return torch.cat([coefficients, offset, explained], 1)[0]
     size = (2 * RADIUS + 1,) * 2
     guide = np.ascontiguousarray(colour[0].numpy())
@@ -73,7 +73,7 @@ def _fitted_maps(colour: torch.Tensor, smoothed: torch.Tensor) -> torch.Tensor:
 
 
 @compiled
-def _products_kernel(guide, alpha, out):  # pragma: no cover - compiled
+def _products_kernel(guide, alpha, out):
     """The 14 maps whose window means the fit needs: r, g, b, alpha, r.alpha, g.alpha, b.alpha, the six
     colour moments rr, rg, rb, gg, gb, bb, and alpha squared."""
     height, width = alpha.shape
@@ -88,7 +88,7 @@ def _products_kernel(guide, alpha, out):  # pragma: no cover - compiled
 
 
 @compiled
-def _solve_kernel(means, epsilon, out):  # pragma: no cover - compiled
+def _solve_kernel(means, epsilon, out):
     """Per pixel, from the window means of ``_products_kernel``'s maps: ``linear_fit``'s ridge regression
     (the 3x3 system by Cramer's rule), its offset and the share it explains, before their own window mean."""
     height, width = means.shape[1], means.shape[2]
@@ -137,7 +137,7 @@ def _rebuild_on_the_cpu(plane: np.ndarray, peak: int | None, smoothed: torch.Ten
 
 
 @compiled
-def _rebuild_kernel(plane, frame, maps, low, high, peak, rounded):  # pragma: no cover - compiled
+def _rebuild_kernel(plane, frame, maps, low, high, peak, rounded):
     """At each soft pixel of ``plane`` (a frame window; float, or integers of ``peak`` when ``rounded``):
     the five ``maps`` of its cells at the pixel, interpolated as OpenCV's and torch's bilinear resize do
     (pixel centres, edges replicated), the colour fit applied to ``frame``'s colours there, clipped, and the
@@ -187,7 +187,7 @@ def _cells_holding(mask: np.ndarray, cells: tuple[int, int]) -> np.ndarray:
 
 
 @compiled
-def _bilinear(maps, k, y0, y1, x0, x1, wy, wx):  # pragma: no cover - compiled
+def _bilinear(maps, k, y0, y1, x0, x1, wy, wx):
     top = maps[k, y0, x0] + wx * (maps[k, y0, x1] - maps[k, y0, x0])
     bottom = maps[k, y1, x0] + wx * (maps[k, y1, x1] - maps[k, y1, x0])
     return top + wy * (bottom - top)

@@ -10,7 +10,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from birefnet.pixels import box_filter
 from pipeline.temporal.kernels import uses_opencv
 
 
@@ -46,18 +45,6 @@ def _opencv_morphology(operation: Callable[..., np.ndarray], x: torch.Tensor, ra
     default border leaves the outside out, as max pooling's padding does)."""
     kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
     return torch.from_numpy(operation(np.ascontiguousarray(x[0, 0].numpy()), kernel))[None, None]
-
-
-def box_mean(x: torch.Tensor, size: int) -> torch.Tensor:
-    """Mean of (N, C, H, W) ``x`` over a ``size`` x ``size`` window, borders replicated: OpenCV's ``blur``
-    on the CPU (odd sizes, where its window is centred as ``birefnet.pixels.box_filter``'s), else that."""
-    if uses_opencv(x.device) and size % 2 == 1:
-        planes = np.ascontiguousarray(x.numpy()).reshape(-1, *x.shape[-2:])
-        out = np.empty_like(planes)
-        for plane, target in zip(planes, out, strict=True):
-            cv2.blur(plane, (size, size), dst=target, borderType=cv2.BORDER_REPLICATE)
-        return torch.from_numpy(out.reshape(x.shape))
-    return box_filter(x, size)
 
 
 def median_of_three(a: torch.Tensor, b: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
