@@ -25,8 +25,9 @@ _F32 = np.float32
 _CHUNK = 256  # pixels per pass of the gate's network: its buffers (12 x 256 floats) stay in the L1 cache
 _MEASURES = 8  # gate.FEATURES, written out by hand in _blend_kernel
 _FALLOFF_LIMIT = _F32(13.8)  # confidence._falloff's floor: exp(-13.8) ~ 1e-6, never a subnormal
-# Divisions as numpy does them, without Python's zero-division check (no divisor here can be 0): the check's
-# branch kept LLVM from vectorising any loop with a division (the confidence pass ran ~1.8x slower).
+# Divisions as numpy does them, without Python's zero-division check (no divisor here, nor in the edge
+# rebuild's passes of edges.py, can be 0): the check's branch kept LLVM from vectorising any loop with a
+# division (the confidence pass ran ~1.8x slower).
 compiled = numba.njit(nogil=True, cache=True, error_model="numpy")
 
 
