@@ -254,11 +254,11 @@ class MotionSmoother:
                   out: torch.Tensor | None = None) -> torch.Tensor:
         """The frame's full-size alpha from its ``smoothed`` thumbnail: corrected (``carry.with_correction``),
         then, with ``edges="guided"``, its soft pixels rebuilt along the frame's edges (``edges.along_edges``),
-        never in the caller's ``alpha`` unless it is ``out``."""
+        in ``out`` or a new tensor, never in ``alpha`` itself (which the correction returns when nothing was
+        carried)."""
         result = with_correction(alpha, smoothed, context, out)
         if self.config.edges == "guided":
-            result = along_edges(result if result is not alpha or out is alpha else result.clone(), smoothed,
-                                 context, frame)
+            result = along_edges(result.clone() if result is alpha else result, smoothed, context, frame)
         return result
 
     @staticmethod
