@@ -188,6 +188,7 @@ def _cells_holding(mask: np.ndarray, cells: tuple[int, int]) -> np.ndarray:
 
 @compiled
 def _bilinear(maps, k, y0, y1, x0, x1, wy, wx):
+    """Map ``k`` between cells (y0, x0) and (y1, x1), at fractions ``wy`` and ``wx`` of the way."""
     top = maps[k, y0, x0] + wx * (maps[k, y0, x1] - maps[k, y0, x0])
     bottom = maps[k, y1, x0] + wx * (maps[k, y1, x1] - maps[k, y1, x0])
     return top + wy * (bottom - top)
