@@ -15,9 +15,9 @@ import os
 import signal
 import sys
 import threading
-from types import FrameType
 
 from birefnet.errors import UserError
+from pipeline import termination
 from pipeline.termination import Terminated
 
 # module path of every subcommand, in the order `--help` lists them
@@ -43,12 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _raise_terminated(signum: int, frame: FrameType | None) -> None:
-    """Raised in the main thread; the Ray backend keeps its blocking calls off that thread, so the
-    exception arrives as itself (inside a Ray call it would become a plain KeyboardInterrupt)."""
-    raise Terminated
-
-
 def _dump_stacks_on_crash() -> None:
     """A crash in native code (PyAV, Ray's core, torch) then names where every thread was, not only
     "Segmentation fault". Written to a copy of descriptor 2 taken now: while Ray runs, the archive points
@@ -66,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _dump_stacks_on_crash()
     in_main_thread = threading.current_thread() is threading.main_thread()  # signals are only set there
-    previous_sigterm = signal.signal(signal.SIGTERM, _raise_terminated) if in_main_thread else None
+    previous_sigterm = termination.install() if in_main_thread else None
     try:
         return int(args.run(args) or 0)
     except UserError as exc:

@@ -27,6 +27,7 @@ from pipeline.progress import RunSummary, StageClock
 from pipeline.roi import RoiStage
 from pipeline.stages import FrameSink, FrameSource
 from pipeline.temporal.smoother import TemporalSmoother
+from pipeline.termination import raise_if_requested
 from workers.base import BatchFailed, MattingBackend
 from workers.payload import Images, RegionAlpha
 
@@ -142,6 +143,7 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
     decoder.start()
     try:
         for batch, alpha in matte_batches(backend, decoded, stages.alpha_dtype, stages.roi):
+            raise_if_requested()  # a SIGTERM whose exception a native callback dropped
             smoothed.hold(batch)
             with clock.time("temporal"):
                 # motion is measured in 8-bit units; numpy alphas in, numpy alphas out (over the matting
