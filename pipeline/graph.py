@@ -155,6 +155,7 @@ def run_graph(stages: GraphStages, backend: MattingBackend, label: str,
         finish_and_write(smoothed.release(held))
         if smoothed.batches:
             raise RuntimeError(f"temporal smoother kept back {len(smoothed.batches)} batches after flush()")
+        raise_if_requested()  # and not past the last batch into a finished output
         written = [out.sink.close() for out in stages.outputs]
     except BaseException:
         cancelled.set()
